@@ -1,0 +1,521 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One client connection: the only place that orders the stages
+/// (route match → auth → upstream transport → response). Runs entirely on its channel's event loop.
+final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, UpstreamResponseSink {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let runtime: GatewayRuntime
+    private let upstream: Upstream
+    private let endpoints: GatewayEndpoints
+
+    private enum State {
+        /// Waiting for a request head (the idle timer runs).
+        case idle
+        /// The gateway answered itself; the rest of the request body is discarded.
+        case answered(keepAlive: Bool)
+        /// Waiting for an asynchronous decision (an endpoint or a renewal) before anything is sent.
+        case deciding(PendingRequest)
+        case proxying(InFlight)
+        case closed
+    }
+
+    /// A request whose decision is pending; its body is held (reading paused when it grows).
+    private final class PendingRequest {
+        var body: [ByteBuffer] = []
+        var bodyBytes = 0
+        var ended = false
+        var onEnd: ((ByteBuffer) -> Void)?
+
+        func deliverEnd(allocator: ByteBufferAllocator) {
+            guard let onEnd else { return }
+            self.onEnd = nil
+            var all = allocator.buffer(capacity: bodyBytes)
+            for var chunk in body { all.writeBuffer(&chunk) }
+            onEnd(all)
+        }
+    }
+
+    private final class InFlight {
+        let exchange: Upstream.Exchange
+        let keepAlive: Bool
+        let method: HTTPMethod
+        let language: Language
+        /// A header added to the upstream's response (the renewed access token).
+        let extraResponseHeaders: [(String, String)]
+        var requestEnded = false
+        var responseStarted = false
+        var responseEnded = false
+        var bodyBytes = 0
+        var timeout: Scheduled<Void>?
+
+        init(exchange: Upstream.Exchange, keepAlive: Bool, method: HTTPMethod, language: Language, extraResponseHeaders: [(String, String)]) {
+            self.exchange = exchange
+            self.keepAlive = keepAlive
+            self.method = method
+            self.language = language
+            self.extraResponseHeaders = extraResponseHeaders
+        }
+    }
+
+    private var state = State.idle
+    private var context: ChannelHandlerContext!
+    private var idleTimer: Scheduled<Void>?
+    private var readPaused = false
+    private var readPending = false
+
+    init(runtime: GatewayRuntime, upstream: Upstream, endpoints: GatewayEndpoints) {
+        self.runtime = runtime
+        self.upstream = upstream
+        self.endpoints = endpoints
+    }
+
+    // MARK: channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { armIdleTimer() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armIdleTimer()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        if case .proxying(let flight) = state {
+            flight.timeout?.cancel()
+            if !flight.responseEnded { flight.exchange.cancel() }
+        }
+        state = .closed
+        context.fireChannelInactive()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            guard case .idle = state else { return close() }
+            idleTimer?.cancel()
+            idleTimer = nil
+            receivedHead(head)
+        case .body(let buffer):
+            receivedBody(buffer)
+        case .end:
+            receivedEnd()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let problem: GatewayError
+        if let parserError = error as? HTTPParserError {
+            problem = parserError == .headerOverflow ? .headerFieldsTooLarge : .badRequest
+        } else {
+            // I/O errors: nothing to answer.
+            return close()
+        }
+        switch state {
+        case .idle, .answered, .deciding:
+            answer(problem, method: .GET, language: .english, keepAlive: false)
+        case .proxying(let flight) where !flight.responseStarted:
+            flight.timeout?.cancel()
+            flight.exchange.cancel()
+            answer(problem, method: flight.method, language: flight.language, keepAlive: false)
+        default:
+            close()
+        }
+    }
+
+    // MARK: request stages
+
+    private func receivedHead(_ head: HTTPRequestHead) {
+        let language = Language(acceptLanguage: head.headers.first(name: "accept-language"))
+        let keepAlive = head.isKeepAlive
+        let limits = runtime.config.server
+
+        if HeadSize.of(head) > limits.maxHeaderBytes {
+            return answer(.headerFieldsTooLarge, method: head.method, language: language, keepAlive: false)
+        }
+        let declaredLength: Int?
+        switch BodyFraming.of(head.headers) {
+        case .invalid:
+            return answer(.badRequest, method: head.method, language: language, keepAlive: false)
+        case .length(let n):
+            if n > limits.maxBodyBytes {
+                return answer(.payloadTooLarge, method: head.method, language: language, keepAlive: false)
+            }
+            declaredLength = n
+        case .chunked:
+            declaredLength = nil
+        case .none:
+            declaredLength = 0
+        }
+        let target: RequestTarget
+        do {
+            target = try RequestTarget(parsing: head.uri)
+        } catch {
+            return answer(error, method: head.method, language: language, keepAlive: false)
+        }
+
+        if let endpoint = endpoints.match(target.path) {
+            return runEndpoint(endpoint, head: head, language: language, keepAlive: keepAlive)
+        }
+
+        guard let route = runtime.routes.match(target.path) else {
+            return answer(.notFound, method: head.method, language: language, keepAlive: keepAlive)
+        }
+        let isPreflight = head.method == .OPTIONS
+            && head.headers.contains(name: "origin")
+            && head.headers.contains(name: "access-control-request-method")
+        if !isPreflight && !route.allows(head.method) {
+            return answer(.methodNotAllowed, method: head.method, language: language, keepAlive: keepAlive,
+                          extraHeaders: [("Allow", allowHeader(route))])
+        }
+
+        let decision = endpoints.authorize(head: head, route: route, isPreflight: isPreflight, eventLoop: context.eventLoop)
+        switch decision {
+        case .now(.forward(let grant)):
+            forward(head, target: target, route: route, grant: grant, declaredLength: declaredLength, language: language, keepAlive: keepAlive, held: nil)
+        case .now(.deny(let error)):
+            answer(error, method: head.method, language: language, keepAlive: keepAlive)
+        case .later(let future):
+            let pending = PendingRequest()
+            state = .deciding(pending)
+            future.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
+                guard case .deciding(let current) = state, current === pending else { return }
+                switch result {
+                case .success(.forward(let grant)):
+                    forward(head, target: target, route: route, grant: grant, declaredLength: declaredLength, language: language, keepAlive: keepAlive, held: pending)
+                case .success(.deny(let error)):
+                    answer(error, method: head.method, language: language, keepAlive: keepAlive && pending.ended, afterEnd: pending.ended)
+                case .failure:
+                    answer(.storeUnavailable, method: head.method, language: language, keepAlive: keepAlive && pending.ended, afterEnd: pending.ended)
+                }
+            }
+        }
+    }
+
+    private func receivedBody(_ buffer: ByteBuffer) {
+        switch state {
+        case .proxying(let flight):
+            flight.bodyBytes += buffer.readableBytes
+            if flight.bodyBytes > runtime.config.server.maxBodyBytes {
+                return bodyTooLarge(flight)
+            }
+            guard !flight.responseEnded else { return }
+            if !flight.exchange.sendBody(buffer) { pauseReading() }
+        case .deciding(let pending):
+            pending.bodyBytes += buffer.readableBytes
+            if pending.bodyBytes > runtime.config.server.maxBodyBytes {
+                state = .answered(keepAlive: false)
+                return answer(.payloadTooLarge, method: .POST, language: .english, keepAlive: false)
+            }
+            pending.body.append(buffer)
+            if pending.bodyBytes > 256 * 1024 { pauseReading() }
+        case .answered, .idle, .closed:
+            break
+        }
+    }
+
+    private func receivedEnd() {
+        switch state {
+        case .proxying(let flight):
+            flight.requestEnded = true
+            if !flight.responseEnded { flight.exchange.finishBody() }
+            finishIfComplete(flight)
+        case .answered(let keepAlive):
+            requestCompleted(keepAlive: keepAlive)
+        case .deciding(let pending):
+            pending.ended = true
+            pending.deliverEnd(allocator: context.channel.allocator)
+        case .idle, .closed:
+            break
+        }
+    }
+
+    private func forward(_ head: HTTPRequestHead, target: RequestTarget, route: Route, grant: ForwardGrant,
+                         declaredLength: Int?, language: Language, keepAlive: Bool, held: PendingRequest?) {
+        let upstreamRuntime = runtime.upstreams[route.upstreamIndex]
+        let upstreamConfig = upstreamRuntime.config
+        let targets = upstreamRuntime.targetsInOrder()
+        let path = route.upstreamPath(for: target.path)
+        var builderContext = UpstreamRequestBuilder.Context()
+        builderContext.clientAddress = context.channel.remoteAddress?.ipAddress
+        builderContext.configuredHost = upstreamConfig.host
+        builderContext.authorization = grant.authorization
+        builderContext.identity = grant.identityHeaders
+        let lines = runtime.requestBuilder.headerLines(for: head, targetAuthority: targets[0].authority, context: builderContext)
+        let body: UpstreamRequestBody
+        switch declaredLength {
+        case nil: body = .streamed
+        case 0? where !head.headers.contains(name: "content-length"): body = .none
+        case let n?: body = .length(Int64(n))
+        }
+        let request = UpstreamRequest(
+            method: head.method.rawValue,
+            urls: targets.map { UpstreamRequestBuilder.url(target: $0, path: path, query: target.query) },
+            headerLines: lines,
+            body: body,
+            connectTimeout: upstreamConfig.connectTimeout
+        )
+        if head.headers.first(name: "expect")?.lowercased() == "100-continue", held == nil {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+        }
+        let exchange = upstream.start(request, on: context.eventLoop, sink: self)
+        let flight = InFlight(exchange: exchange, keepAlive: keepAlive, method: head.method, language: language,
+                              extraResponseHeaders: grant.responseHeaders)
+        state = .proxying(flight)
+        flight.timeout = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(upstreamConfig.timeout)) { [self] in
+            guard case .proxying(let current) = state, current === flight, !flight.responseStarted else { return }
+            flight.exchange.cancel()
+            flight.responseEnded = true
+            runtime.logger.info("upstream timeout", metadata: ["upstream": "\(upstreamConfig.name)"])
+            writeError(.upstreamTimeout, method: flight.method, language: flight.language, keepAlive: flight.keepAlive && flight.requestEnded)
+            finishIfComplete(flight)
+        }
+        if let held {
+            for chunk in held.body { _ = exchange.sendBody(chunk) }
+            flight.bodyBytes = held.bodyBytes
+            if held.ended {
+                flight.requestEnded = true
+                exchange.finishBody()
+            }
+            resumeReading()
+        }
+    }
+
+    private func bodyTooLarge(_ flight: InFlight) {
+        flight.timeout?.cancel()
+        if !flight.responseEnded { flight.exchange.cancel() }
+        if flight.responseStarted {
+            return close()
+        }
+        flight.responseEnded = true
+        answer(.payloadTooLarge, method: flight.method, language: flight.language, keepAlive: false)
+    }
+
+    // MARK: UpstreamResponseSink
+
+    func upstreamDelivered(_ delivery: UpstreamDelivery) {
+        guard case .proxying(let flight) = state, !flight.responseEnded else { return }
+        if let head = delivery.head {
+            flight.timeout?.cancel()
+            flight.responseStarted = true
+            var headers = head.headers
+            for (name, value) in flight.extraResponseHeaders { headers.add(name: name, value: value) }
+            if !flight.keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))), promise: nil)
+        }
+        if let body = delivery.body {
+            let count = body.readableBytes
+            let exchange = flight.exchange
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.assumeIsolated().whenSuccess { exchange.responseBodyWritten(count) }
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: promise)
+        }
+        switch delivery.end {
+        case nil:
+            context.flush()
+        case .success?:
+            flight.responseEnded = true
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            finishIfComplete(flight)
+        case .failure(let failure)?:
+            flight.responseEnded = true
+            flight.timeout?.cancel()
+            if flight.responseStarted {
+                // Never let a truncated body look complete: drop the connection.
+                runtime.logger.info("upstream broke off mid-response", metadata: ["reason": "\(failure)"])
+                context.flush()
+                return close()
+            }
+            runtime.logger.info("upstream unavailable", metadata: ["reason": "\(failure)"])
+            writeError(.upstreamUnavailable, method: flight.method, language: flight.language, keepAlive: flight.keepAlive && flight.requestEnded)
+            finishIfComplete(flight)
+        }
+    }
+
+    func upstreamWantsMoreRequestBody() {
+        resumeReading()
+    }
+
+    // MARK: endpoints
+
+    private func runEndpoint(_ endpoint: GatewayEndpoints.Endpoint, head: HTTPRequestHead, language: Language, keepAlive: Bool) {
+        let pending = PendingRequest()
+        state = .deciding(pending)
+        collectBody(pending) { [self] body in
+            endpoints.respond(endpoint, head: head, body: body, language: language, eventLoop: context.eventLoop)
+                .hop(to: context.eventLoop)
+                .assumeIsolated()
+                .whenComplete { [self] result in
+                    guard case .deciding(let current) = state, current === pending else { return }
+                    switch result {
+                    case .success(let response):
+                        writeLocal(response, keepAlive: keepAlive)
+                        requestCompleted(keepAlive: keepAlive)
+                    case .failure(let error as GatewayError):
+                        answer(error, method: head.method, language: language, keepAlive: keepAlive, afterEnd: true)
+                    case .failure:
+                        answer(.storeUnavailable, method: head.method, language: language, keepAlive: keepAlive, afterEnd: true)
+                    }
+                }
+        }
+    }
+
+    /// Calls `body` with the whole (bounded by max_body_bytes) request body once it has arrived.
+    private func collectBody(_ pending: PendingRequest, then body: @escaping (ByteBuffer) -> Void) {
+        pending.onEnd = body
+        if pending.ended { pending.deliverEnd(allocator: context.channel.allocator) }
+    }
+
+    // MARK: answering
+
+    /// Answers with an error; closes the connection when the error requires it or the client asked.
+    private func answer(_ error: GatewayError, method: HTTPMethod, language: Language, keepAlive: Bool,
+                        extraHeaders: [(String, String)] = [], afterEnd: Bool = false) {
+        let keep = keepAlive && !error.closesConnection
+        writeError(error, method: method, language: language, keepAlive: keep, extraHeaders: extraHeaders)
+        if !keep {
+            close()
+        } else if afterEnd {
+            requestCompleted(keepAlive: true)
+        } else {
+            state = .answered(keepAlive: true)
+        }
+    }
+
+    private func writeError(_ error: GatewayError, method: HTTPMethod, language: Language, keepAlive: Bool,
+                            extraHeaders: [(String, String)] = []) {
+        var headers = HTTPHeaders()
+        headers.add(contentsOf: error.extraHeaders())
+        headers.add(contentsOf: extraHeaders)
+        writeLocal(LocalResponse(status: error.status, json: error.body(language: language, method: method.rawValue), headers: headers), keepAlive: keepAlive)
+    }
+
+    private func writeLocal(_ response: LocalResponse, keepAlive: Bool) {
+        var headers = response.headers
+        headers.replaceOrAdd(name: "content-type", value: "application/json")
+        headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
+        if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+        if response.body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    private func allowHeader(_ route: Route) -> String {
+        var methods = route.methodList
+        if methods.contains("GET") && !methods.contains("HEAD") { methods.append("HEAD") }
+        return methods.joined(separator: ", ")
+    }
+
+    // MARK: connection life
+
+    private func finishIfComplete(_ flight: InFlight) {
+        guard flight.requestEnded, flight.responseEnded else { return }
+        requestCompleted(keepAlive: flight.keepAlive)
+    }
+
+    private func requestCompleted(keepAlive: Bool) {
+        guard keepAlive else { return close() }
+        state = .idle
+        resumeReading()
+        armIdleTimer()
+    }
+
+    private func armIdleTimer() {
+        idleTimer?.cancel()
+        let timeout = TimeAmount(runtime.config.server.idleTimeout)
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            guard case .idle = state else { return }
+            close()
+        }
+    }
+
+    private func pauseReading() {
+        readPaused = true
+    }
+
+    private func resumeReading() {
+        guard readPaused else { return }
+        readPaused = false
+        if readPending {
+            readPending = false
+            context.read()
+        }
+    }
+
+    private func close() {
+        if case .closed = state { return }
+        state = .closed
+        idleTimer?.cancel()
+        context.close(promise: nil)
+    }
+}
+
+/// A response the gateway writes itself (errors, health, its own endpoints).
+public struct LocalResponse: Sendable {
+    public var status: HTTPResponseStatus
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer
+
+    public init(status: HTTPResponseStatus, json: String, headers: HTTPHeaders = [:]) {
+        self.status = status
+        self.headers = headers
+        self.body = ByteBuffer(string: json)
+    }
+}
+
+/// How a request body is framed, from its headers (RFC 9112 §6.3), with smuggling shapes rejected.
+enum BodyFraming: Equatable {
+    case none
+    case length(Int)
+    case chunked
+    case invalid
+
+    static func of(_ headers: HTTPHeaders) -> BodyFraming {
+        let lengths = headers["content-length"].flatMap { $0.split(separator: ",").map { $0.trimmingASCIISpaces() } }
+        let encodings = headers["transfer-encoding"]
+        if !encodings.isEmpty {
+            // Content-Length with Transfer-Encoding is a smuggling shape; only plain "chunked" is accepted.
+            guard lengths.isEmpty else { return .invalid }
+            let codings = encodings.flatMap { $0.split(separator: ",").map { $0.trimmingASCIISpaces().lowercased() } }
+            return codings == ["chunked"] ? .chunked : .invalid
+        }
+        guard let first = lengths.first else { return .none }
+        guard lengths.allSatisfy({ $0 == first }), first.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let n = Int(first) else {
+            return .invalid
+        }
+        return n == 0 ? .none : .length(n)
+    }
+}
+
+/// The size of a request head as it came on the wire (request line, headers, line ends).
+enum HeadSize {
+    static func of(_ head: HTTPRequestHead) -> Int {
+        var size = head.method.rawValue.utf8.count + head.uri.utf8.count + 12
+        for (name, value) in head.headers { size += name.utf8.count + value.utf8.count + 4 }
+        return size + 2
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,77 @@
+/// The request target split into the path used for routing and the query passed on byte for byte.
+public struct RequestTarget: Sendable, Equatable {
+    /// The path after RFC 3986 dot-segment removal; percent-encoded bytes are left as they came.
+    public let path: Substring
+    /// Everything after the first `?` (without it), or nil when the target had no `?`.
+    public let query: Substring?
+
+    /// Parses an origin-form (`/a/b?x`) or absolute-form (`http://host/a/b?x`) target.
+    /// Throws `bad_request` for other forms, fragments, control bytes, or a path that climbs above `/`.
+    public init(parsing uri: String) throws(GatewayError) {
+        var rest = Substring(uri)
+        if !rest.hasPrefix("/") {
+            // absolute-form, as sent to proxies: keep only the path and query
+            guard let schemeEnd = rest.range(of: "://"),
+                  rest[..<schemeEnd.lowerBound].lowercased() == "http" || rest[..<schemeEnd.lowerBound].lowercased() == "https"
+            else { throw .badRequest }
+            let afterScheme = rest[schemeEnd.upperBound...]
+            guard let slash = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" }) else {
+                rest = "/"
+                self.path = rest
+                self.query = nil
+                return
+            }
+            rest = afterScheme[slash...]
+            if rest.hasPrefix("?") { rest = "/" + rest }
+        }
+        for byte in rest.utf8 where byte <= 0x20 || byte == 0x7F || byte == UInt8(ascii: "#") {
+            throw .badRequest
+        }
+        let rawPath: Substring
+        if let q = rest.firstIndex(of: "?") {
+            rawPath = rest[..<q]
+            self.query = rest[rest.index(after: q)...]
+        } else {
+            rawPath = rest
+            self.query = nil
+        }
+        self.path = try RequestTarget.removingDotSegments(rawPath)
+    }
+
+    /// RFC 3986 §5.2.4 on an absolute path, except that climbing above `/` is an error rather than clamped.
+    static func removingDotSegments(_ path: Substring) throws(GatewayError) -> Substring {
+        // Fast path: without "/." there is no dot segment, and no allocation is needed.
+        if !path.utf8.containsDotSegmentMarker { return path }
+        var output: [Substring] = []
+        var trailingSlash = false
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        for (i, segment) in segments.enumerated() {
+            let isLast = i == segments.count - 1
+            switch segment {
+            case ".":
+                trailingSlash = isLast
+            case "..":
+                guard !output.isEmpty else { throw .badRequest }
+                output.removeLast()
+                trailingSlash = isLast
+            default:
+                output.append(segment)
+                trailingSlash = false
+            }
+        }
+        var result = "/" + output.joined(separator: "/")
+        if trailingSlash && !output.isEmpty { result += "/" }
+        return Substring(result)
+    }
+}
+
+extension Substring.UTF8View {
+    fileprivate var containsDotSegmentMarker: Bool {
+        var previousWasSlash = false
+        for byte in self {
+            if previousWasSlash && byte == UInt8(ascii: ".") { return true }
+            previousWasSlash = byte == UInt8(ascii: "/")
+        }
+        return false
+    }
+}

@@ -1,0 +1,90 @@
+import CCurl
+
+/// Options and callbacks of a (reused) easy handle for one transfer.
+enum CurlEasy {
+    static func configure(_ easy: UnsafeMutableRawPointer, for transfer: CurlTransfer) {
+        let request = transfer.request
+        _ = cg_easy_setopt_pointer(easy, CURLOPT_PRIVATE, Unmanaged.passUnretained(transfer).toOpaque())
+        setURL(easy, transfer.currentURL)
+        _ = cg_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        // Forward the path byte for byte: no dot-segment squashing by curl.
+        _ = cg_easy_setopt_long(easy, CURLOPT_PATH_AS_IS, 1)
+        _ = cg_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
+        _ = cg_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
+        _ = cg_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 256 * 1024)
+        _ = cg_easy_setopt_long(easy, CURLOPT_UPLOAD_BUFFERSIZE, 256 * 1024)
+        let connectMS = max(1, request.connectTimeout.milliseconds)
+        _ = cg_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, connectMS)
+        _ = cg_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
+        // The upstream's Set-Cookie and Location pass through untouched; no cookie engine.
+
+        switch request.method {
+        case "GET": _ = cg_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
+        case "HEAD": _ = cg_easy_setopt_long(easy, CURLOPT_NOBODY, 1)
+        default: break
+        }
+        switch request.body {
+        case .none:
+            break
+        case .length(let n):
+            _ = cg_easy_setopt_long(easy, CURLOPT_UPLOAD, 1)
+            _ = cg_easy_setopt_off(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(n))
+        case .streamed:
+            _ = cg_easy_setopt_long(easy, CURLOPT_UPLOAD, 1)
+        }
+        if request.method != "GET" && request.method != "HEAD" || request.body != .none {
+            request.method.withCString { _ = cg_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, $0) }
+        }
+
+        var list: UnsafeMutablePointer<curl_slist>? = nil
+        for line in request.headerLines {
+            list = line.withCString { curl_slist_append(list, $0) }
+        }
+        transfer.headerList = list
+        _ = cg_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
+
+        let context = Unmanaged.passUnretained(transfer).toOpaque()
+        _ = cg_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context)
+        _ = cg_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION) { data, size, count, userdata in
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
+            let n = size * count
+            transfer.receivedHeaderLine(UnsafeRawBufferPointer(start: data, count: n))
+            transfer.loop.markTouched(transfer)
+            return n
+        }
+        _ = cg_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, context)
+        _ = cg_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION) { data, size, count, userdata in
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
+            let taken = transfer.receivedBody(UnsafeRawBufferPointer(start: data, count: size * count))
+            transfer.loop.markTouched(transfer)
+            return taken
+        }
+        if request.body != .none {
+            _ = cg_easy_setopt_pointer(easy, CURLOPT_READDATA, context)
+            _ = cg_easy_setopt_data_callback(easy, CURLOPT_READFUNCTION) { data, size, count, userdata in
+                let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
+                return transfer.fillRequestBody(UnsafeMutableRawBufferPointer(start: data, count: size * count))
+            }
+        }
+    }
+
+    static func setURL(_ easy: UnsafeMutableRawPointer, _ url: String) {
+        _ = url.withCString { cg_easy_setopt_string(easy, CURLOPT_URL, $0) }
+    }
+
+    /// Failures where no connection was made, so nothing reached the upstream.
+    static func isConnectFailure(_ code: CURLcode) -> Bool {
+        code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_OPERATION_TIMEDOUT
+    }
+
+    static func describe(_ code: CURLcode) -> String {
+        String(cString: curl_easy_strerror(code))
+    }
+}
+
+extension Duration {
+    var milliseconds: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}

@@ -1,0 +1,278 @@
+import CCurl
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// One transport thread: a curl multi handle driven by `curl_multi_socket_action` from its own epoll loop,
+/// so each wake-up only touches the sockets that are ready. Its keep-alive connection pool lives in the multi handle.
+final class CurlLoop: @unchecked Sendable {
+    enum Command {
+        case start(CurlTransfer)
+        case resumeSend(CurlTransfer)
+        case resumeReceive(CurlTransfer)
+        case cancel(CurlTransfer)
+    }
+
+    let allocator = ByteBufferAllocator()
+    private let logger: Logger
+    private let maxConnectionsPerHost: Int
+
+    // Shared: the command queue, written by event loops, drained by the curl thread.
+    private struct Inbox {
+        var commands: [Command] = []
+        var stopping = false
+    }
+    private let inbox = Mutex(Inbox())
+
+    // Curl thread only (after start).
+    private var multi: UnsafeMutableRawPointer!
+    private var epfd: Int32 = -1
+    private let wakeFD: Int32
+    private var registered: Set<Int32> = []
+    private var timerDeadline: UInt64?  // monotonic nanoseconds
+    private var idleEasyHandles: [UnsafeMutableRawPointer] = []
+    private var touched: [CurlTransfer] = []
+    private var active: [ObjectIdentifier: CurlTransfer] = [:]
+    private var thread: Thread?
+    private let finished = Mutex(false)
+
+    init(name: String, maxConnectionsPerHost: Int, logger: Logger) {
+        self.logger = logger
+        self.maxConnectionsPerHost = maxConnectionsPerHost
+        self.wakeFD = cg_eventfd()
+        let thread = Thread { [unowned self] in self.run() }
+        thread.name = name
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Queues a command for the curl thread; wakes it only when the queue was empty.
+    func submit(_ command: Command) {
+        let wasEmpty = inbox.withLock { inbox -> Bool in
+            inbox.commands.append(command)
+            return inbox.commands.count == 1
+        }
+        if wasEmpty { cg_eventfd_signal(wakeFD) }
+    }
+
+    /// Stops the thread after failing whatever is still in flight; blocks until it has exited.
+    func stop() {
+        inbox.withLock { $0.stopping = true }
+        cg_eventfd_signal(wakeFD)
+        while !finished.withLock({ $0 }) { usleep(1000) }
+    }
+
+    // MARK: the loop
+
+    private func run() {
+        multi = curl_multi_init()
+        epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
+        _ = cg_epoll_ctl(epfd, EPOLL_CTL_ADD, wakeFD, EPOLLIN.rawValue)
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        _ = cg_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me)
+        _ = cg_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, me)
+        _ = cg_multi_setopt_socket_callback(multi) { _, socket, what, userp, _ in
+            Unmanaged<CurlLoop>.fromOpaque(userp!).takeUnretainedValue().watch(socket: socket, what: what)
+            return 0
+        }
+        _ = cg_multi_setopt_timer_callback(multi) { _, timeoutMS, userp in
+            Unmanaged<CurlLoop>.fromOpaque(userp!).takeUnretainedValue().setTimer(milliseconds: timeoutMS)
+            return 0
+        }
+        _ = cg_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
+        _ = cg_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, maxConnectionsPerHost * 4)
+
+        var fds = [Int32](repeating: 0, count: 256)
+        var events = [UInt32](repeating: 0, count: 256)
+        var running: Int32 = 0
+        while true {
+            let timeout = epollTimeout()
+            let n = cg_epoll_wait(epfd, &fds, &events, 256, timeout)
+            var stopping = false
+            if n > 0 {
+                for i in 0..<Int(n) {
+                    if fds[i] == wakeFD {
+                        cg_eventfd_drain(wakeFD)
+                        stopping = drainCommands() || stopping
+                        continue
+                    }
+                    var mask: Int32 = 0
+                    if events[i] & EPOLLIN.rawValue != 0 { mask |= CURL_CSELECT_IN }
+                    if events[i] & EPOLLOUT.rawValue != 0 { mask |= CURL_CSELECT_OUT }
+                    if events[i] & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { mask |= CURL_CSELECT_ERR }
+                    curl_multi_socket_action(multi, fds[i], mask, &running)
+                }
+            }
+            if let deadline = timerDeadline, deadline <= monotonicNow() {
+                timerDeadline = nil
+                curl_multi_socket_action(multi, -1, 0, &running)
+            }
+            collectCompletions()
+            flushTouched()
+            if stopping { break }
+        }
+        shutDownMulti()
+        finished.withLock { $0 = true }
+    }
+
+    private func epollTimeout() -> Int32 {
+        guard let deadline = timerDeadline else { return -1 }
+        let now = monotonicNow()
+        if deadline <= now { return 0 }
+        return Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
+    }
+
+    private func setTimer(milliseconds: Int) {
+        timerDeadline = milliseconds < 0 ? nil : monotonicNow() + UInt64(milliseconds) * 1_000_000
+    }
+
+    private func watch(socket: Int32, what: Int32) {
+        if what == CURL_POLL_REMOVE {
+            if registered.remove(socket) != nil { _ = cg_epoll_ctl(epfd, EPOLL_CTL_DEL, socket, 0) }
+            return
+        }
+        var events: UInt32 = 0
+        if what & CURL_POLL_IN != 0 { events |= EPOLLIN.rawValue }
+        if what & CURL_POLL_OUT != 0 { events |= EPOLLOUT.rawValue }
+        if registered.contains(socket) {
+            _ = cg_epoll_ctl(epfd, EPOLL_CTL_MOD, socket, events)
+        } else {
+            registered.insert(socket)
+            if cg_epoll_ctl(epfd, EPOLL_CTL_ADD, socket, events) != 0 {
+                _ = cg_epoll_ctl(epfd, EPOLL_CTL_MOD, socket, events)
+            }
+        }
+    }
+
+    /// Runs queued commands; returns true when the loop should stop.
+    private func drainCommands() -> Bool {
+        let (commands, stopping) = inbox.withLock { inbox -> ([Command], Bool) in
+            let commands = inbox.commands
+            inbox.commands.removeAll(keepingCapacity: true)
+            return (commands, inbox.stopping)
+        }
+        for command in commands {
+            switch command {
+            case .start(let transfer):
+                begin(transfer)
+            case .resumeSend(let transfer):
+                guard transfer.isActive, transfer.sendPaused else { continue }
+                transfer.sendPaused = false
+                applyPause(transfer)
+            case .resumeReceive(let transfer):
+                guard transfer.isActive, transfer.recvPaused else { continue }
+                transfer.recvPaused = false
+                applyPause(transfer)
+            case .cancel(let transfer):
+                guard transfer.isActive else { continue }
+                end(transfer)
+            }
+        }
+        return stopping
+    }
+
+    private func applyPause(_ transfer: CurlTransfer) {
+        guard let easy = transfer.easy else { return }
+        var mask: Int32 = CURLPAUSE_CONT
+        if transfer.recvPaused { mask |= CURLPAUSE_RECV }
+        if transfer.sendPaused { mask |= CURLPAUSE_SEND }
+        curl_easy_pause(easy, mask)
+        markTouched(transfer)
+    }
+
+    private func begin(_ transfer: CurlTransfer) {
+        let easy = idleEasyHandles.popLast() ?? curl_easy_init()!
+        transfer.easy = easy
+        CurlEasy.configure(easy, for: transfer)
+        transfer.isActive = true
+        // Holds the transfer while curl knows it (CURLOPT_PRIVATE is an unretained pointer to it).
+        active[ObjectIdentifier(transfer)] = transfer
+        let code = curl_multi_add_handle(multi, easy)
+        if code != CURLM_OK {
+            transfer.finish(.failure(.unavailable("curl_multi_add_handle: \(code.rawValue)")))
+            markTouched(transfer)
+            end(transfer)
+        }
+    }
+
+    /// Detaches a transfer from the multi handle and recycles its easy handle.
+    private func end(_ transfer: CurlTransfer) {
+        guard let easy = transfer.easy else { return }
+        curl_multi_remove_handle(multi, easy)
+        transfer.isActive = false
+        transfer.easy = nil
+        if let list = transfer.headerList {
+            curl_slist_free_all(list)
+            transfer.headerList = nil
+        }
+        curl_easy_reset(easy)
+        idleEasyHandles.append(easy)
+        active[ObjectIdentifier(transfer)] = nil
+    }
+
+    private func collectCompletions() {
+        var easy: UnsafeMutableRawPointer? = nil
+        var result = CURLE_OK
+        while cg_multi_info_read_done(multi, &easy, &result) == 1, let handle = easy {
+            var privatePointer: UnsafeMutableRawPointer? = nil
+            _ = cg_easy_getinfo_pointer(handle, CURLINFO_PRIVATE, &privatePointer)
+            guard let privatePointer else { continue }
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(privatePointer).takeUnretainedValue()
+            if result == CURLE_OK {
+                transfer.finish(.success(()))
+            } else if CurlEasy.isConnectFailure(result) && transfer.canFailOver {
+                // Nothing was sent: try the next target with the same handle.
+                curl_multi_remove_handle(multi, handle)
+                transfer.targetIndex += 1
+                logger.debug("upstream connect failed, trying next target", metadata: ["error": "\(CurlEasy.describe(result))", "target": "\(transfer.currentURL)"])
+                CurlEasy.setURL(handle, transfer.currentURL)
+                curl_multi_add_handle(multi, handle)
+                continue
+            } else {
+                logger.debug("upstream transfer failed", metadata: ["error": "\(CurlEasy.describe(result))", "url": "\(transfer.currentURL)"])
+                transfer.finish(.failure(.unavailable(CurlEasy.describe(result))))
+            }
+            markTouched(transfer)
+            end(transfer)
+        }
+    }
+
+    private func flushTouched() {
+        guard !touched.isEmpty else { return }
+        for transfer in touched {
+            transfer.isTouched = false
+            transfer.flushOutbox()
+        }
+        touched.removeAll(keepingCapacity: true)
+    }
+
+    /// Called from the easy callbacks so the transfer's outbox is flushed after this round.
+    func markTouched(_ transfer: CurlTransfer) {
+        guard !transfer.isTouched else { return }
+        transfer.isTouched = true
+        touched.append(transfer)
+    }
+
+    private func shutDownMulti() {
+        _ = drainCommands()
+        // Fail what is still in flight so no client waits forever.
+        for transfer in Array(active.values) {
+            transfer.finish(.failure(.unavailable("gateway shutting down")))
+            transfer.flushOutbox()
+            end(transfer)
+        }
+        for e in idleEasyHandles { curl_easy_cleanup(e) }
+        idleEasyHandles.removeAll()
+        curl_multi_cleanup(multi)
+        close(epfd)
+        close(wakeFD)
+    }
+}
+
+@inline(__always)
+func monotonicNow() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}

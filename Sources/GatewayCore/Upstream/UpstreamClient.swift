@@ -1,0 +1,80 @@
+import NIOCore
+import NIOHTTP1
+
+/// A request to send upstream, with everything the transport needs already computed on the event loop.
+public struct UpstreamRequest: Sendable {
+    public var method: String
+    /// Full URLs in the order to try: the round-robin pick first, then the other targets (failover on connect failure).
+    public var urls: [String]
+    /// Header lines as sent (`Name: value`), hop-by-hop headers already removed.
+    public var headerLines: [String]
+    public var body: UpstreamRequestBody
+    public var connectTimeout: Duration
+
+    public init(method: String, urls: [String], headerLines: [String], body: UpstreamRequestBody, connectTimeout: Duration) {
+        self.method = method
+        self.urls = urls
+        self.headerLines = headerLines
+        self.body = body
+        self.connectTimeout = connectTimeout
+    }
+}
+
+public enum UpstreamRequestBody: Sendable, Equatable {
+    /// No body is sent.
+    case none
+    /// A body of known length, streamed through `UpstreamExchange.sendBody`.
+    case length(Int64)
+    /// A body of unknown length (sent chunked), streamed through `UpstreamExchange.sendBody`.
+    case streamed
+}
+
+public struct UpstreamResponseHead: Sendable {
+    public var status: HTTPResponseStatus
+    /// End-to-end headers only: hop-by-hop headers are already dropped.
+    public var headers: HTTPHeaders
+}
+
+/// Why an exchange ended without a complete response.
+public enum UpstreamFailure: Error, Sendable, Equatable {
+    /// No target could be reached (connect refused, timed out, DNS, TLS): 502.
+    case unavailable(String)
+    /// The upstream broke off after the response head was delivered: the client connection must be closed.
+    case brokenAfterHead(String)
+}
+
+/// Receives an exchange's events, always on the event loop the exchange was started for.
+public protocol UpstreamResponseSink: AnyObject {
+    func upstreamDelivered(_ delivery: UpstreamDelivery)
+    /// The request body buffer drained: reading from the client may resume.
+    func upstreamWantsMoreRequestBody()
+}
+
+/// What arrived from upstream since the last delivery, batched so a small response costs one hop.
+public struct UpstreamDelivery: Sendable {
+    public var head: UpstreamResponseHead?
+    public var body: ByteBuffer?
+    /// Set when the exchange is over: nil result = success.
+    public var end: Result<Void, UpstreamFailure>?
+}
+
+/// One request/response in flight. Methods are called on the event loop that started it.
+public protocol UpstreamExchange: AnyObject, Sendable {
+    /// Queues request body bytes; returns false when the buffer is full and reading from the client should pause
+    /// until `upstreamWantsMoreRequestBody`.
+    func sendBody(_ buffer: ByteBuffer) -> Bool
+    /// The request body is complete.
+    func finishBody()
+    /// The client wrote `count` response body bytes out (frees response buffer space).
+    func responseBodyWritten(_ count: Int)
+    /// Abandons the exchange (client gone, or the response timeout fired). No event is delivered afterwards.
+    func cancel()
+}
+
+/// Sends requests upstream. Generic over this on the hot path (STYLE habit 4).
+public protocol UpstreamClient: Sendable {
+    associatedtype Exchange: UpstreamExchange
+    /// Starts `request`; events reach `sink` on `eventLoop`.
+    func start(_ request: UpstreamRequest, on eventLoop: any EventLoop, sink: any UpstreamResponseSink) -> Exchange
+    func shutdown()
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import GatewayCore
+import Logging
+import ServiceLifecycle
+
+@main
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "A reverse-proxy auth gateway: JWT checks per route, sessions, and server-side silent renewal.",
+        subcommands: [Serve.self, Check.self]
+    )
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "Config file (default: $GATEWAY_CONFIG, then ./gateway.conf).")
+    var config: String?
+
+    var path: String {
+        config ?? ProcessInfo.processInfo.environment["GATEWAY_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? "gateway.conf"
+    }
+
+    /// Reads the config, or prints every problem and exits 1.
+    func load() throws -> GatewayConfig {
+        do {
+            return try ConfigReader().read(path: path)
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway.")
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = ProcessInfo.processInfo.environment["GATEWAY_LOG_LEVEL"] ?? "info"
+
+    func run() async throws {
+        let config = try options.load()
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "gateway")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(config: config, logger: logger) { address in
+                let host = address.ipAddress ?? config.server.listen.host
+                let shown = host.contains(":") ? "[\(host)]" : host
+                printError("listening on \(shown):\(address.port ?? config.server.listen.port)")
+            }
+        } catch {
+            printError("gateway: \(error)")
+            throw ExitCode(1)
+        }
+        do {
+            try await gateway.server.start()
+        } catch {
+            printError("gateway: \(error)")
+            await gateway.close()
+            throw ExitCode(1)
+        }
+        let group = ServiceGroup(
+            services: [DrainOnShutdown(gateway: gateway)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        try await group.run()
+        await gateway.close()
+    }
+}
+
+/// Waits for the shutdown signal, then drains the already-listening server.
+struct DrainOnShutdown: Service {
+    let gateway: Gateway
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await gateway.server.shutdown(timeout: gateway.runtime.config.server.shutdownTimeout)
+    }
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Validate the config and print the route table.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let config = try options.load()
+        let table = RouteTable(compiling: config)
+        print("\(options.path): OK")
+        print(table.rendered(upstreams: config.upstreams))
+    }
+}
