@@ -52,11 +52,12 @@ struct Serve: AsyncParsableCommand {
 
         let gateway: Gateway
         do {
-            gateway = try Gateway(config: config, logger: logger) { address in
+            let baseDirectory = (options.path as NSString).deletingLastPathComponent
+            gateway = try await Gateway.make(config: config, baseDirectory: baseDirectory.isEmpty ? "." : baseDirectory, logger: logger, onListening: { address in
                 let host = address.ipAddress ?? config.server.listen.host
                 let shown = host.contains(":") ? "[\(host)]" : host
                 printError("listening on \(shown):\(address.port ?? config.server.listen.port)")
-            }
+            })
         } catch {
             printError("gateway: \(error)")
             throw ExitCode(1)

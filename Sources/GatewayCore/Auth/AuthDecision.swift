@@ -4,11 +4,14 @@ import NIOCore
 public enum AuthDecision: Sendable {
     case forward(ForwardGrant)
     case deny(GatewayError)
+    /// Denied, but with response headers that must still reach the client (a renewed token).
+    case denyWithHeaders(GatewayError, [(String, String)])
 }
 
 /// What a request that passed auth carries upstream and back.
 public struct ForwardGrant: Sendable {
-    /// `Authorization` to send instead of the client's (the renewed token); nil keeps the client's header.
+    /// `Authorization` to send instead of the client's (the renewed token); nil keeps the client's header,
+    /// "" removes it.
     public var authorization: String?
     /// Identity headers the gateway vouches for.
     public var identityHeaders: [(String, String)]

@@ -5,14 +5,20 @@ import NIOHTTP1
 /// as the connection handler sees them.
 public struct GatewayEndpoints: Sendable {
     public enum Endpoint: Sendable {
-        case health
-        case ready
+        case health, ready, login, refresh, logout
     }
 
-    /// Answers whether the store can be used; nil when there is no store to ask.
-    public var readiness: (@Sendable (any EventLoop) -> EventLoopFuture<Bool>)?
+    let authenticator: Authenticator
+    let tokens: TokenEndpoints
+    let paths: (login: String, refresh: String, logout: String)
+    /// Answers whether the store can be used.
+    let readiness: @Sendable (any EventLoop) -> EventLoopFuture<Void>
 
-    public init(readiness: (@Sendable (any EventLoop) -> EventLoopFuture<Bool>)? = nil) {
+    public init(authenticator: Authenticator, tokens: TokenEndpoints, auth: AuthConfig,
+                readiness: @escaping @Sendable (any EventLoop) -> EventLoopFuture<Void>) {
+        self.authenticator = authenticator
+        self.tokens = tokens
+        self.paths = (auth.loginPath, auth.refreshPath, auth.logoutPath)
         self.readiness = readiness
     }
 
@@ -20,33 +26,36 @@ public struct GatewayEndpoints: Sendable {
         switch path {
         case "/healthz": .health
         case "/readyz": .ready
+        case paths.login: .login
+        case paths.refresh: .refresh
+        case paths.logout: .logout
         default: nil
         }
     }
 
     func respond(_ endpoint: Endpoint, head: HTTPRequestHead, body: ByteBuffer, language: Language,
                  eventLoop: any EventLoop) -> EventLoopFuture<LocalResponse> {
-        guard head.method == .GET || head.method == .HEAD else {
-            return eventLoop.makeFailedFuture(GatewayError.methodNotAllowed)
-        }
         switch endpoint {
-        case .health:
-            return eventLoop.makeSucceededFuture(LocalResponse(status: .ok, json: #"{"status":"ok"}"#))
-        case .ready:
-            guard let readiness else {
-                return eventLoop.makeSucceededFuture(LocalResponse(status: .ok, json: #"{"status":"ready"}"#))
+        case .health, .ready:
+            guard head.method == .GET || head.method == .HEAD else {
+                return eventLoop.makeFailedFuture(GatewayError.methodNotAllowed)
             }
-            return readiness(eventLoop).map { ready in
-                ready
-                    ? LocalResponse(status: .ok, json: #"{"status":"ready"}"#)
-                    : LocalResponse(status: .serviceUnavailable, json: #"{"status":"store_unavailable"}"#)
-            }.recover { _ in LocalResponse(status: .serviceUnavailable, json: #"{"status":"store_unavailable"}"#) }
+            if endpoint == .health {
+                return eventLoop.makeSucceededFuture(LocalResponse(status: .ok, json: #"{"status":"ok"}"#))
+            }
+            return readiness(eventLoop)
+                .map { LocalResponse(status: .ok, json: #"{"status":"ready"}"#) }
+                .recover { _ in LocalResponse(status: .serviceUnavailable, json: #"{"status":"store_unavailable"}"#) }
+        case .login:
+            return tokens.login(head, body: body, on: eventLoop)
+        case .refresh:
+            return tokens.refresh(head, body: body, on: eventLoop)
+        case .logout:
+            return tokens.logout(head, body: body, on: eventLoop)
         }
     }
 
     func authorize(head: HTTPRequestHead, route: Route, isPreflight: Bool, eventLoop: any EventLoop) -> Deferred<AuthDecision> {
-        if isPreflight || route.auth == .public { return .now(.forward(.anonymous)) }
-        if route.auth == .optional && !head.headers.contains(name: "authorization") { return .now(.forward(.anonymous)) }
-        return .now(.deny(.notAuthenticated))
+        authenticator.authorize(head, route: route, isPreflight: isPreflight, on: eventLoop)
     }
 }

@@ -190,6 +190,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             forward(head, target: target, route: route, grant: grant, declaredLength: declaredLength, language: language, keepAlive: keepAlive, held: nil)
         case .now(.deny(let error)):
             answer(error, method: head.method, language: language, keepAlive: keepAlive)
+        case .now(.denyWithHeaders(let error, let headers)):
+            answer(error, method: head.method, language: language, keepAlive: keepAlive, extraHeaders: headers)
         case .later(let future):
             let pending = PendingRequest()
             state = .deciding(pending)
@@ -200,6 +202,9 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
                     forward(head, target: target, route: route, grant: grant, declaredLength: declaredLength, language: language, keepAlive: keepAlive, held: pending)
                 case .success(.deny(let error)):
                     answer(error, method: head.method, language: language, keepAlive: keepAlive && pending.ended, afterEnd: pending.ended)
+                case .success(.denyWithHeaders(let error, let headers)):
+                    answer(error, method: head.method, language: language, keepAlive: keepAlive && pending.ended,
+                           extraHeaders: headers, afterEnd: pending.ended)
                 case .failure:
                     answer(.storeUnavailable, method: head.method, language: language, keepAlive: keepAlive && pending.ended, afterEnd: pending.ended)
                 }
@@ -314,7 +319,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             flight.timeout?.cancel()
             flight.responseStarted = true
             var headers = head.headers
-            for (name, value) in flight.extraResponseHeaders { headers.add(name: name, value: value) }
+            for (name, value) in flight.extraResponseHeaders { headers.addMerging(name: name, value: value) }
             if !flight.keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))), promise: nil)
         }
@@ -407,8 +412,10 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
 
     private func writeLocal(_ response: LocalResponse, keepAlive: Bool) {
         var headers = response.headers
-        headers.replaceOrAdd(name: "content-type", value: "application/json")
-        headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
+        if response.status != .noContent {
+            if !headers.contains(name: "content-type") { headers.add(name: "content-type", value: "application/json") }
+            headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
+        }
         if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
         if response.body.readableBytes > 0 {
@@ -477,6 +484,25 @@ public struct LocalResponse: Sendable {
         self.status = status
         self.headers = headers
         self.body = ByteBuffer(string: json)
+    }
+
+    /// A body passed through as it is (its content type, if any, is in `headers`).
+    public init(status: HTTPResponseStatus, body: ByteBuffer, headers: HTTPHeaders) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+extension HTTPHeaders {
+    /// Adds a header; for `Access-Control-Expose-Headers` the value joins an existing list instead.
+    mutating func addMerging(name: String, value: String) {
+        guard name.lowercased() == "access-control-expose-headers", let existing = first(name: name) else {
+            return add(name: name, value: value)
+        }
+        let listed = existing.split(separator: ",").map { $0.trimmingASCIISpaces().lowercased() }
+        if listed.contains(value.lowercased()) || listed.contains("*") { return }
+        replaceOrAdd(name: name, value: existing + ", " + value)
     }
 }
 

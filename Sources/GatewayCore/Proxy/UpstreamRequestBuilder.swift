@@ -22,7 +22,7 @@ struct UpstreamRequestBuilder: Sendable {
     struct Context {
         var clientAddress: String?
         var scheme = "http"
-        /// The `Authorization` header to send instead of the client's (a renewed token), nil to keep the client's.
+        /// The `Authorization` header to send instead of the client's (a renewed token); nil keeps the client's, "" drops it.
         var authorization: String?
         /// Headers the gateway vouches for (identity), added after the client's were stripped.
         var identity: [(String, String)] = []
@@ -68,7 +68,7 @@ struct UpstreamRequestBuilder: Sendable {
             if identityHeaderKeys.contains(UpstreamRequestBuilder.normalizedKey(lower)) { continue }
             lines.append(UpstreamRequestBuilder.line(name, value))
         }
-        if let authorization = context.authorization { lines.append("Authorization: \(authorization)") }
+        if let authorization = context.authorization, !authorization.isEmpty { lines.append("Authorization: \(authorization)") }
         for (name, value) in context.identity { lines.append(UpstreamRequestBuilder.line(name, value)) }
         let host = !context.configuredHost.isEmpty ? context.configuredHost : (clientHost ?? targetAuthority)
         lines.append("Host: \(host)")

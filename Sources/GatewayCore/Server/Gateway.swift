@@ -1,31 +1,101 @@
+import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 
-/// A whole gateway assembled from a config: event loops, the libcurl transport and the listener.
-/// The executable and the integration tests build it the same way.
+/// A whole gateway assembled from a config: key, session store, event loops, the libcurl transport and
+/// the listener. The executable and the integration tests build it the same way.
 public final class Gateway: Sendable {
     public let server: GatewayServer<CurlUpstreamClient>
     public let runtime: GatewayRuntime
+    public let store: any SessionStore
+    public let issuer: TokenIssuer
+    public let verifier: TokenVerifier
     private let group: MultiThreadedEventLoopGroup
     private let upstream: CurlUpstreamClient
 
-    /// Compiles `config` and prepares everything; nothing listens until `server.start()`/`run()`.
-    public init(config: GatewayConfig, logger: Logger, threads: Int = System.coreCount,
-                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) throws {
+    /// Milliseconds since the epoch, from the system clock.
+    public static let systemClock: @Sendable () -> Int64 = {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+
+    public struct StartupError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Compiles `config`, loads the key and opens the store; nothing listens until `server.start()`.
+    /// Relative file paths in the config resolve against `baseDirectory` (the config file's folder).
+    public static func make(config: GatewayConfig, baseDirectory: String = ".", logger: Logger,
+                            threads: Int = System.coreCount, clock: @escaping @Sendable () -> Int64 = Gateway.systemClock,
+                            store: (any SessionStore)? = nil,
+                            onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) async throws -> Gateway {
+        let key: SigningKey
+        do {
+            key = try await SigningKey.load(config.tokens, relativeTo: baseDirectory)
+        } catch {
+            throw StartupError(description: "\(error)")
+        }
+        let sessionStore: any SessionStore
+        if let store {
+            sessionStore = store
+        } else {
+            sessionStore = try await openStore(config.store.location, baseDirectory: baseDirectory)
+        }
+        return Gateway(config: config, key: key, store: sessionStore, logger: logger, threads: threads, clock: clock, onListening: onListening)
+    }
+
+    static func openStore(_ location: StoreLocation, baseDirectory: String) async throws -> any SessionStore {
+        switch location {
+        case .sqlite(let path):
+            do {
+                return try SQLiteSessionStore(path: SigningKey.resolve(path, in: baseDirectory))
+            } catch {
+                throw StartupError(description: "\(error)")
+            }
+        case .postgres:
+            throw StartupError(description: "store.url: PostgreSQL sessions are not available yet in this build; use sqlite:PATH")
+        }
+    }
+
+    private init(config: GatewayConfig, key: SigningKey, store: any SessionStore, logger: Logger, threads: Int,
+                 clock: @escaping @Sendable () -> Int64, onListening: @escaping @Sendable (SocketAddress) -> Void) {
         let runtime = GatewayRuntime(config: config, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let upstream = CurlUpstreamClient(threads: max(1, threads), logger: logger)
+        let issuer = TokenIssuer(key: key, tokens: config.tokens)
+        let verifier = TokenVerifier(key: key, tokens: config.tokens)
+        let renewal = RenewalCoordinator(store: store, issuer: issuer, tokens: config.tokens, renewal: config.renewal, logger: logger)
+        let authenticator = Authenticator(verifier: verifier, renewal: renewal, config: config, clock: clock)
+        let verifyURL = config.auth.verifyURL
+        let tokenEndpoints = TokenEndpoints(
+            config: config, store: store, issuer: issuer, verifier: verifier, clock: clock, logger: logger,
+            checkCredentials: { body, contentType, eventLoop in
+                var lines = ["Content-Type: \(contentType ?? "application/json")", "Accept: application/json", "Expect:",
+                             "X-Request-Id: \(RequestID.generate())"]
+                if body.readableBytes == 0 { lines.append("Content-Length: 0") }
+                let request = UpstreamRequest(method: "POST", urls: [verifyURL], headerLines: lines,
+                                              body: .length(Int64(body.readableBytes)), connectTimeout: .seconds(2))
+                return upstream.fetch(request, body: body, on: eventLoop, timeout: .seconds(10))
+            }
+        )
+        let endpoints = GatewayEndpoints(
+            authenticator: authenticator, tokens: tokenEndpoints, auth: config.auth,
+            readiness: { eventLoop in eventLoop.makeFutureWithTask { try await store.ping() } }
+        )
         self.runtime = runtime
         self.group = group
         self.upstream = upstream
-        self.server = GatewayServer(runtime: runtime, upstream: upstream, endpoints: GatewayEndpoints(), group: group,
-                                    onListening: onListening)
+        self.store = store
+        self.issuer = issuer
+        self.verifier = verifier
+        self.server = GatewayServer(runtime: runtime, upstream: upstream, endpoints: endpoints, group: group, onListening: onListening)
     }
 
-    /// Releases the transport threads and event loops (after the server has shut down).
+    /// Releases the transport threads, event loops and the store (after the server has shut down).
     public func close() async {
         upstream.shutdown()
         try? await group.shutdownGracefully()
+        try? await store.close()
     }
 }

@@ -1,0 +1,229 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The gateway's login, refresh and logout endpoints (SPEC §4), in simplejwt's wire format.
+public final class TokenEndpoints: Sendable {
+    let auth: AuthConfig
+    let tokens: TokensConfig
+    let store: any SessionStore
+    let issuer: TokenIssuer
+    let verifier: TokenVerifier
+    let clock: @Sendable () -> Int64
+    let logger: Logger
+    /// POSTs the login body to `auth.verify_url` and returns the whole reply.
+    let checkCredentials: @Sendable (_ body: ByteBuffer, _ contentType: String?, _ eventLoop: any EventLoop) -> EventLoopFuture<FetchedResponse>
+
+    public init(config: GatewayConfig, store: any SessionStore, issuer: TokenIssuer, verifier: TokenVerifier,
+                clock: @escaping @Sendable () -> Int64, logger: Logger,
+                checkCredentials: @escaping @Sendable (ByteBuffer, String?, any EventLoop) -> EventLoopFuture<FetchedResponse>) {
+        self.auth = config.auth
+        self.tokens = config.tokens
+        self.store = store
+        self.issuer = issuer
+        self.verifier = verifier
+        self.clock = clock
+        self.logger = logger
+        self.checkCredentials = checkCredentials
+    }
+
+    // MARK: login
+
+    func login(_ head: HTTPRequestHead, body: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<LocalResponse> {
+        guard head.method == .POST else { return eventLoop.makeFailedFuture(GatewayError.methodNotAllowed) }
+        return checkCredentials(body, head.headers.first(name: "content-type"), eventLoop)
+            .flatMapError { error in
+                eventLoop.makeFailedFuture(error as? GatewayError ?? GatewayError.upstreamUnavailable)
+            }
+            .flatMap { reply in
+                eventLoop.makeFutureWithTask { try await self.completeLogin(reply) }
+            }
+    }
+
+    private func completeLogin(_ reply: FetchedResponse) async throws -> LocalResponse {
+        guard (200..<300).contains(reply.status.code) else {
+            // The existing API's refusal goes back unchanged.
+            var headers = HTTPHeaders()
+            if let type = reply.headers.first(name: "content-type") { headers.add(name: "content-type", value: type) }
+            return LocalResponse(status: reply.status, body: reply.body, headers: headers)
+        }
+        guard let document = JSONValue.parse(reply.body.readableBytesView),
+              let user = auth.userPointer.resolve(in: document),
+              let userID = auth.userIdPointer.resolve(in: user),
+              userID.identifierString.map({ !$0.isEmpty }) == true
+        else {
+            logger.error("verify_url answered 2xx without a usable user id", metadata: ["user_pointer": "\(auth.userPointer)", "user_id_pointer": "\(auth.userIdPointer)"])
+            throw GatewayError.upstreamUnavailable
+        }
+        var claims: [String: JSONValue] = [:]
+        for (name, pointer) in auth.claims {
+            if let value = pointer.resolve(in: user) { claims[name] = value }
+        }
+        let now = clock()
+        let nowSeconds = now / 1000
+        let maxExpiresAt = now + Int64(tokens.sessionMaxAge.milliseconds)
+        let expiresAt = min(now + Int64(tokens.refreshTTL.milliseconds), maxExpiresAt)
+        let access = AccessLineage(jti: RandomID.make(), issuedAt: nowSeconds, expiresAt: nowSeconds + tokens.accessTTL.components.seconds)
+        let session = Session(id: RandomID.make(), userID: userID, claims: claims, createdAt: now, expiresAt: expiresAt,
+                              maxExpiresAt: maxExpiresAt, refreshJTI: RandomID.make(), access: access)
+        let accessToken = try issuer.accessToken(for: session.subject, jti: access.jti, issuedAt: access.issuedAt, expiresAt: access.expiresAt)
+        let refreshToken = try issuer.refreshToken(for: session.subject, jti: session.refreshJTI, issuedAt: nowSeconds, expiresAt: expiresAt / 1000)
+        try await store.create(session)
+        logger.info("login", metadata: ["sid": "\(session.id)", "user": "\(session.subject.userIDString)"])
+
+        var token = [("access", JSONValue.string(accessToken))]
+        if auth.refreshDelivery.usesBody { token.append(("refresh", .string(refreshToken))) }
+        let json = "{\"user\":" + user.jsonText + ",\"token\":" + TokenEndpoints.object(token) + "}"
+        var headers = HTTPHeaders()
+        if auth.refreshDelivery.usesCookie {
+            headers.add(name: "set-cookie", value: refreshCookie(refreshToken, maxAge: (expiresAt - now) / 1000))
+        }
+        return LocalResponse(status: .created, json: json, headers: headers)
+    }
+
+    // MARK: refresh
+
+    func refresh(_ head: HTTPRequestHead, body: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<LocalResponse> {
+        guard head.method == .POST else { return eventLoop.makeFailedFuture(GatewayError.methodNotAllowed) }
+        let presented: String?
+        do {
+            presented = try refreshToken(in: head, body: body)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        guard let presented else {
+            return eventLoop.makeSucceededFuture(LocalResponse(status: .badRequest, json: #"{"refresh":["This field is required."]}"#))
+        }
+        return eventLoop.makeFutureWithTask { try await self.completeRefresh(presented) }
+    }
+
+    private func completeRefresh(_ presented: String) async throws -> LocalResponse {
+        let now = clock()
+        let claims: TokenClaims
+        switch verifier.verify(Substring(presented), as: .refresh, now: now / 1000) {
+        case .valid(let c): claims = c
+        case .expired: throw GatewayError.refreshTokenNotValid(.expired)
+        case .invalid: throw GatewayError.refreshTokenNotValid(.invalid)
+        }
+        guard let sid = claims.sessionID, let jti = claims.jti, let session = try await store.session(id: sid) else {
+            throw GatewayError.refreshTokenNotValid(.invalid)
+        }
+        if session.revokedAt != nil { throw GatewayError.refreshTokenNotValid(.blacklisted) }
+        if now >= session.expiresAt { throw GatewayError.refreshTokenNotValid(.expired) }
+        let expected: String
+        if jti == session.refreshJTI {
+            expected = jti
+        } else if try await store.wasReplaced(refreshJTI: jti, sessionID: sid) {
+            guard !tokens.blacklistAfterRotation else {
+                // Reuse of a rotated token: someone else may hold it. End the whole session.
+                try await store.revoke(sessionID: sid, at: now)
+                logger.warning("rotated refresh token presented again: session revoked", metadata: ["sid": "\(sid)"])
+                throw GatewayError.refreshTokenNotValid(.blacklisted)
+            }
+            expected = session.refreshJTI
+        } else {
+            throw GatewayError.refreshTokenNotValid(.invalid)
+        }
+
+        let nowSeconds = now / 1000
+        let access = AccessLineage(jti: RandomID.make(), issuedAt: nowSeconds, expiresAt: nowSeconds + tokens.accessTTL.components.seconds)
+        let newRefreshJTI = tokens.rotateRefresh ? RandomID.make() : nil
+        let expiresAt = min(now + Int64(tokens.refreshTTL.milliseconds), session.maxExpiresAt)
+        let change = SessionChange(newRefreshJTI: newRefreshJTI, newAccess: access, expiresAt: expiresAt)
+        guard try await store.update(sessionID: sid, expecting: .refreshJTI(expected), change: change, now: now) else {
+            // Another refresh with this token won the race: this one is now a rotated token.
+            throw GatewayError.refreshTokenNotValid(.blacklisted)
+        }
+        let accessToken = try issuer.accessToken(for: session.subject, jti: access.jti, issuedAt: access.issuedAt, expiresAt: access.expiresAt)
+        var fields = [("access", JSONValue.string(accessToken))]
+        var headers = HTTPHeaders()
+        if let newRefreshJTI {
+            let refreshToken = try issuer.refreshToken(for: session.subject, jti: newRefreshJTI, issuedAt: nowSeconds, expiresAt: expiresAt / 1000)
+            if auth.refreshDelivery.usesBody { fields.append(("refresh", .string(refreshToken))) }
+            if auth.refreshDelivery.usesCookie {
+                headers.add(name: "set-cookie", value: refreshCookie(refreshToken, maxAge: (expiresAt - now) / 1000))
+            }
+        }
+        return LocalResponse(status: .ok, json: TokenEndpoints.object(fields), headers: headers)
+    }
+
+    // MARK: logout
+
+    func logout(_ head: HTTPRequestHead, body: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<LocalResponse> {
+        guard head.method == .POST else { return eventLoop.makeFailedFuture(GatewayError.methodNotAllowed) }
+        let now = clock()
+        var sessions: [String] = []
+        var sawToken = false
+        switch BearerCredential(headers: head.headers) {
+        case .token(let token):
+            sawToken = true
+            switch verifier.verify(token, as: .access, now: now / 1000) {
+            case .valid(let c), .expired(let c): if let sid = c.sessionID { sessions.append(sid) }
+            case .invalid: break
+            }
+        case .malformed:
+            return eventLoop.makeFailedFuture(GatewayError.badAuthorizationHeader)
+        case .duplicated:
+            return eventLoop.makeFailedFuture(GatewayError.badRequest)
+        case .none, .otherScheme:
+            break
+        }
+        do {
+            if let refresh = try refreshToken(in: head, body: body) {
+                sawToken = true
+                switch verifier.verify(Substring(refresh), as: .refresh, now: now / 1000) {
+                case .valid(let c), .expired(let c): if let sid = c.sessionID, !sessions.contains(sid) { sessions.append(sid) }
+                case .invalid: break
+                }
+            }
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        guard !sessions.isEmpty else {
+            return eventLoop.makeFailedFuture(sawToken ? GatewayError.accessTokenNotValid(.invalid) : GatewayError.notAuthenticated)
+        }
+        let revoking = sessions
+        return eventLoop.makeFutureWithTask {
+            for sid in revoking { try await self.store.revoke(sessionID: sid, at: now) }
+            self.logger.info("logout", metadata: ["sid": "\(revoking.joined(separator: ","))"])
+            var response = LocalResponse(status: .noContent, body: ByteBuffer(), headers: [:])
+            if self.auth.refreshDelivery.usesCookie {
+                response.headers.add(name: "set-cookie", value: self.refreshCookie("", maxAge: 0))
+            }
+            return response
+        }
+    }
+
+    // MARK: helpers
+
+    /// The refresh token from a JSON body `{"refresh": "…"}`, else from the cookie (when cookies are in use).
+    private func refreshToken(in head: HTTPRequestHead, body: ByteBuffer) throws(GatewayError) -> String? {
+        if body.readableBytes > 0 {
+            guard case .object(let object)? = JSONValue.parse(body.readableBytesView) else { throw .badRequest }
+            if let value = object["refresh"] {
+                guard let token = value.stringValue else { throw .refreshTokenNotValid(.invalid) }
+                return token
+            }
+        }
+        guard auth.refreshDelivery.usesCookie else { return nil }
+        for header in head.headers["cookie"] {
+            for pair in header.split(separator: ";") {
+                let trimmed = pair.trimmingASCIISpaces()
+                guard let eq = trimmed.firstIndex(of: "="), trimmed[..<eq] == auth.cookieName else { continue }
+                let value = trimmed[trimmed.index(after: eq)...]
+                if !value.isEmpty { return String(value) }
+            }
+        }
+        return nil
+    }
+
+    func refreshCookie(_ value: String, maxAge: Int64) -> String {
+        var cookie = "\(auth.cookieName)=\(value); Path=\(auth.cookiePath); Max-Age=\(max(0, maxAge)); HttpOnly; SameSite=\(auth.cookieSameSite.rawValue)"
+        if auth.cookieSecure { cookie += "; Secure" }
+        return cookie
+    }
+
+    static func object(_ fields: [(String, JSONValue)]) -> String {
+        "{" + fields.map { JSONText.quoted($0.0) + ":" + $0.1.jsonText }.joined(separator: ",") + "}"
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import JWTKit
+
+/// Verifies access and refresh tokens synchronously (no store, no executor hop): the hot path.
+/// The clock is a parameter, so time-dependent rules are tested without sleeping.
+public struct TokenVerifier: Sendable {
+    public enum Kind: String, Sendable {
+        case access
+        case refresh
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        case valid(TokenClaims)
+        /// Everything verified except `exp`.
+        case expired(TokenClaims)
+        case invalid(Reason)
+    }
+
+    public enum Reason: String, Sendable, Equatable {
+        case malformed, algorithm, signature, tokenType, issuer, audience, notYetValid, claims
+    }
+
+    let key: SigningKey
+    let issuer: String
+    let audience: String
+    let leewaySeconds: Int64
+    let userIdClaim: String
+    private let decoder = JSONDecoder()
+
+    public init(key: SigningKey, tokens: TokensConfig) {
+        self.key = key
+        self.issuer = tokens.issuer
+        self.audience = tokens.audience
+        self.leewaySeconds = Int64(tokens.leeway.components.seconds)
+        self.userIdClaim = tokens.userIdClaim
+    }
+
+    /// Verifies `token` as a `kind` token at `now` (seconds since the epoch).
+    public func verify(_ token: Substring, as kind: Kind, now: Int64) -> Outcome {
+        let bytes = token.utf8
+        guard let firstDot = bytes.firstIndex(of: UInt8(ascii: ".")),
+              let secondDot = bytes[bytes.index(after: firstDot)...].firstIndex(of: UInt8(ascii: ".")),
+              !bytes[bytes.index(after: secondDot)...].contains(UInt8(ascii: "."))
+        else { return .invalid(.malformed) }
+        let headerPart = bytes[..<firstDot]
+        let payloadPart = bytes[bytes.index(after: firstDot)..<secondDot]
+        let signaturePart = bytes[bytes.index(after: secondDot)...]
+
+        // Our own header is one fixed string; anything else is decoded and its alg pinned.
+        if !headerPart.elementsEqual(key.headerSegment.utf8) {
+            guard let headerBytes = Base64URL.decode(headerPart),
+                  let header = try? decoder.decode(JOSEHeader.self, from: Data(headerBytes))
+            else { return .invalid(.malformed) }
+            guard header.alg == key.algorithm.rawValue else { return .invalid(.algorithm) }
+            if let typ = header.typ, typ.uppercased() != "JWT" { return .invalid(.malformed) }
+            if header.crit != nil { return .invalid(.malformed) }
+        }
+        guard let signature = Base64URL.decode(signaturePart), !signature.isEmpty else { return .invalid(.malformed) }
+        let signingInput = bytes[..<secondDot]
+        guard (try? key.jwt.verify(signature, signs: Array(signingInput))) == true else { return .invalid(.signature) }
+
+        guard let payloadBytes = Base64URL.decode(payloadPart),
+              let payload = try? decoder.decode([String: JSONValue].self, from: Data(payloadBytes))
+        else { return .invalid(.malformed) }
+        guard let claims = TokenClaims(payload: payload, userIdClaim: userIdClaim) else { return .invalid(.claims) }
+        guard claims.tokenType == kind.rawValue else { return .invalid(.tokenType) }
+        guard claims["iss"]?.stringValue == issuer || (issuer.isEmpty && claims["iss"] == nil) else {
+            return .invalid(.issuer)
+        }
+        if !audience.isEmpty {
+            let matches: Bool
+            switch claims["aud"] {
+            case .string(let a)?: matches = a == audience
+            case .array(let list)?: matches = list.contains(.string(audience))
+            default: matches = false
+            }
+            guard matches else { return .invalid(.audience) }
+        }
+        if let nbf = claims.notBefore, nbf > now + leewaySeconds { return .invalid(.notYetValid) }
+        if let iat = claims.issuedAt, iat > now + leewaySeconds { return .invalid(.notYetValid) }
+        if now >= claims.expiresAt + leewaySeconds { return .expired(claims) }
+        return .valid(claims)
+    }
+
+    private struct JOSEHeader: Decodable {
+        let alg: String
+        let typ: String?
+        let crit: [String]?
+    }
+}

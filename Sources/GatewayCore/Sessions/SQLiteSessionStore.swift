@@ -1,0 +1,189 @@
+import Foundation
+import GRDB
+
+/// The embedded session store: one SQLite file in WAL mode, schema versioned by GRDB migrations.
+/// Each operation is one transaction; updates are compare-and-set `UPDATE … WHERE` statements.
+public final class SQLiteSessionStore: SessionStore {
+    private let pool: DatabasePool
+    public let path: String
+
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    public init(path: String) throws {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        // Create the file 0600 first: SQLite gives its -wal and -shm files the same mode.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 { close(fd) }
+        var config = Configuration()
+        // A locked database is an outage to report (503), not a reason to hang requests.
+        config.busyMode = .timeout(1)
+        config.prepareDatabase { db in
+            // WAL + NORMAL: a commit survives the process being killed (kill -9); fsync at checkpoints.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try SQLiteSessionStore.migrator.migrate(pool)
+        } catch {
+            throw StoreUnavailable("cannot open SQLite store \(path): \(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: sessions") { db in
+            try db.execute(sql: """
+                CREATE TABLE sessions (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    user_id TEXT NOT NULL,            -- JSON value as the upstream gave it
+                    claims TEXT NOT NULL,             -- JSON object
+                    created_at INTEGER NOT NULL,      -- ms since the epoch
+                    expires_at INTEGER NOT NULL,
+                    max_expires_at INTEGER NOT NULL,
+                    revoked_at INTEGER,
+                    refresh_jti TEXT NOT NULL,
+                    access_jti TEXT NOT NULL,
+                    access_iat INTEGER NOT NULL,      -- seconds
+                    access_exp INTEGER NOT NULL,
+                    previous_access_jti TEXT,
+                    access_replaced_at INTEGER        -- ms
+                );
+                CREATE TABLE replaced_refresh_tokens (
+                    jti TEXT PRIMARY KEY NOT NULL,
+                    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+                    replaced_at INTEGER NOT NULL
+                );
+                CREATE INDEX replaced_refresh_tokens_session ON replaced_refresh_tokens(session_id);
+                CREATE INDEX sessions_expires_at ON sessions(expires_at);
+                """)
+        }
+        return migrator
+    }
+
+    public func create(_ session: Session) async throws {
+        try await write { db in
+            try db.execute(sql: """
+                INSERT INTO sessions (id, user_id, claims, created_at, expires_at, max_expires_at, revoked_at,
+                    refresh_jti, access_jti, access_iat, access_exp, previous_access_jti, access_replaced_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                arguments: [
+                    session.id, session.userID.jsonText, JSONValue.object(session.claims).jsonText,
+                    session.createdAt, session.expiresAt, session.maxExpiresAt, session.revokedAt,
+                    session.refreshJTI, session.access.jti, session.access.issuedAt, session.access.expiresAt,
+                    session.previousAccessJTI, session.accessReplacedAt,
+                ])
+        }
+    }
+
+    public func session(id: String) async throws -> Session? {
+        try await read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE id = ?", arguments: [id]) else { return nil }
+            return SQLiteSessionStore.session(from: row)
+        }
+    }
+
+    public func wasReplaced(refreshJTI jti: String, sessionID: String) async throws -> Bool {
+        try await read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM replaced_refresh_tokens WHERE jti = ? AND session_id = ?",
+                              arguments: [jti, sessionID]) ?? false
+        }
+    }
+
+    public func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: Int64) async throws -> Bool {
+        try await write { db in
+            let (column, expected): (String, String) = switch expectation {
+            case .refreshJTI(let jti): ("refresh_jti", jti)
+            case .accessJTI(let jti): ("access_jti", jti)
+            }
+            if let newRefresh = change.newRefreshJTI {
+                // Record the id being replaced, but only if the row still matches (same transaction).
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO replaced_refresh_tokens (jti, session_id, replaced_at)
+                    SELECT refresh_jti, id, ? FROM sessions
+                    WHERE id = ? AND \(column) = ? AND revoked_at IS NULL AND expires_at > ? AND refresh_jti != ?
+                    """, arguments: [now, sessionID, expected, now, newRefresh])
+            }
+            try db.execute(sql: """
+                UPDATE sessions SET
+                    refresh_jti = COALESCE(?, refresh_jti),
+                    previous_access_jti = access_jti,
+                    access_replaced_at = ?,
+                    access_jti = ?, access_iat = ?, access_exp = ?,
+                    expires_at = MIN(?, max_expires_at)
+                WHERE id = ? AND \(column) = ? AND revoked_at IS NULL AND expires_at > ?
+                """,
+                arguments: [
+                    change.newRefreshJTI, now, change.newAccess.jti, change.newAccess.issuedAt, change.newAccess.expiresAt,
+                    change.expiresAt, sessionID, expected, now,
+                ])
+            return db.changesCount == 1
+        }
+    }
+
+    @discardableResult
+    public func revoke(sessionID: String, at now: Int64) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [now, sessionID])
+            return db.changesCount == 1
+        }
+    }
+
+    public func ping() async throws {
+        // A write, so a locked or read-only database reports as unavailable.
+        try await write { db in try db.execute(sql: "UPDATE sessions SET id = id WHERE 0") }
+    }
+
+    public func close() async throws {
+        try pool.close()
+    }
+
+    /// Removes sessions that ended more than `retention` ms before `now` (expired or revoked).
+    public func purge(endedBefore cutoff: Int64) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM sessions WHERE expires_at < ? OR (revoked_at IS NOT NULL AND revoked_at < ?)", arguments: [cutoff, cutoff])
+            return db.changesCount
+        }
+    }
+
+    // MARK: helpers
+
+    private func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.write(body)
+        } catch {
+            throw StoreUnavailable("SQLite write failed: \(error)")
+        }
+    }
+
+    private func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.read(body)
+        } catch {
+            throw StoreUnavailable("SQLite read failed: \(error)")
+        }
+    }
+
+    static func session(from row: Row) -> Session {
+        let userText: String = row["user_id"]
+        let claimsText: String = row["claims"]
+        var claims: [String: JSONValue] = [:]
+        if case .object(let object)? = JSONValue.parse(Array(claimsText.utf8)) { claims = object }
+        return Session(
+            id: row["id"],
+            userID: JSONValue.parse(Array(userText.utf8)) ?? .string(userText),
+            claims: claims,
+            createdAt: row["created_at"],
+            expiresAt: row["expires_at"],
+            maxExpiresAt: row["max_expires_at"],
+            revokedAt: row["revoked_at"],
+            refreshJTI: row["refresh_jti"],
+            access: AccessLineage(jti: row["access_jti"], issuedAt: row["access_iat"], expiresAt: row["access_exp"]),
+            previousAccessJTI: row["previous_access_jti"],
+            accessReplacedAt: row["access_replaced_at"]
+        )
+    }
+}

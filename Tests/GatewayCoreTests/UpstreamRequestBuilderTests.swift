@@ -1,0 +1,236 @@
+import Foundation
+import NIOHTTP1
+import Testing
+@testable import GatewayCore
+
+/// The request the upstream sees (SPEC §5.4): hop-by-hop headers dropped, identity headers stripped,
+/// X-Forwarded-* and X-Request-Id set, Host chosen, the URL built byte for byte.
+struct UpstreamRequestBuilderTests {
+    static let builder = UpstreamRequestBuilder(identityHeaders: ["X-Auth-User-Id", "X-Auth-Session-Id", "X-Auth-Claims"])
+    static let authority = "127.0.0.1:9000"
+
+    static func head(_ headers: [(String, String)], method: HTTPMethod = .GET, uri: String = "/api/x") -> HTTPRequestHead {
+        HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: HTTPHeaders(headers))
+    }
+
+    static func context(
+        clientAddress: String? = "192.0.2.7", scheme: String = "http", authorization: String? = nil,
+        identity: [(String, String)] = [], configuredHost: String = ""
+    ) -> UpstreamRequestBuilder.Context {
+        var context = UpstreamRequestBuilder.Context()
+        context.clientAddress = clientAddress
+        context.scheme = scheme
+        context.authorization = authorization
+        context.identity = identity
+        context.configuredHost = configuredHost
+        context.requestID = { "generated-id" }
+        return context
+    }
+
+    static func lines(
+        _ headers: [(String, String)], context: UpstreamRequestBuilder.Context = context()
+    ) -> [String] {
+        builder.headerLines(for: head(headers), targetAuthority: authority, context: context)
+    }
+
+    /// The lines for header `name` (any case), as curl would get them.
+    static func lines(named name: String, in lines: [String]) -> [String] {
+        lines.filter { line in
+            let end = line.firstIndex(where: { $0 == ":" || $0 == ";" }) ?? line.endIndex
+            return line[..<end].lowercased() == name.lowercased()
+        }
+    }
+
+    // MARK: - Hop-by-hop
+
+    @Test func hopByHopHeadersAreDropped() {
+        let lines = Self.lines([
+            ("Host", "gw.example"),
+            ("Connection", "keep-alive, X-Hop-Secret"),
+            ("X-Hop-Secret", "s3cret"),
+            ("Keep-Alive", "timeout=5"),
+            ("Proxy-Authorization", "Basic Zm9vOmJhcg=="),
+            ("Proxy-Connection", "keep-alive"),
+            ("Proxy-Anything", "x"),
+            ("TE", "trailers"),
+            ("Trailer", "X-Checksum"),
+            ("Transfer-Encoding", "chunked"),
+            ("Upgrade", "websocket"),
+            ("X-Kept", "yes"),
+        ])
+        for name in [
+            "Connection", "X-Hop-Secret", "Keep-Alive", "Proxy-Authorization", "Proxy-Connection", "Proxy-Anything",
+            "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+        ] {
+            #expect(Self.lines(named: name, in: lines).isEmpty, "\(name) was forwarded")
+        }
+        #expect(lines.contains("X-Kept: yes"))
+    }
+
+    @Test func headersNamedByConnectionAreDroppedInAnyCaseAndAcrossSeveralConnectionHeaders() {
+        let lines = Self.lines([
+            ("connection", "X-One"),
+            ("Connection", " x-two ,X-THREE"),
+            ("x-one", "1"),
+            ("X-Two", "2"),
+            ("x-three", "3"),
+            ("X-Four", "4"),
+        ])
+        #expect(Self.lines(named: "X-One", in: lines).isEmpty)
+        #expect(Self.lines(named: "X-Two", in: lines).isEmpty)
+        #expect(Self.lines(named: "X-Three", in: lines).isEmpty)
+        #expect(lines.contains("X-Four: 4"))
+    }
+
+    // MARK: - Identity headers
+
+    @Test func identityHeadersAreRemovedInAnySpellingAndOthersKeptInOrder() {
+        let lines = Self.lines([
+            ("Accept", "application/json"),
+            ("x-auth-user-id", "1"),
+            ("X-Custom", "a"),
+            ("X_AUTH_USER_ID", "2"),
+            ("X-Auth_User-Id", "3"),
+            ("x_auth_session_id", "forged"),
+            ("X-AUTH-CLAIMS", "e30"),
+            ("Cookie", "k=v"),
+            ("X-Custom", "b"),
+        ])
+        #expect(lines.filter { $0.lowercased().replacingOccurrences(of: "_", with: "-").hasPrefix("x-auth-") }.isEmpty)
+        #expect(Array(lines.prefix(4)) == ["Accept: application/json", "X-Custom: a", "Cookie: k=v", "X-Custom: b"])
+    }
+
+    @Test func gatewayIdentityReplacesTheClientsClaim() {
+        let lines = Self.lines(
+            [("X-Auth-User-Id", "1"), ("x_auth_user_id", "admin")],
+            context: Self.context(identity: [("X-Auth-User-Id", "42"), ("X-Auth-Session-Id", "s-1")]))
+        #expect(Self.lines(named: "X-Auth-User-Id", in: lines) == ["X-Auth-User-Id: 42"])
+        #expect(Self.lines(named: "X-Auth-Session-Id", in: lines) == ["X-Auth-Session-Id: s-1"])
+        #expect(Self.lines(named: "x_auth_user_id", in: lines).isEmpty)
+    }
+
+    @Test func builderNormalisesConfiguredIdentityNamesToo() {
+        let builder = UpstreamRequestBuilder(identityHeaders: ["X_Remote_User"])
+        let lines = builder.headerLines(
+            for: Self.head([("x-remote-user", "root"), ("X-Other", "1")]), targetAuthority: Self.authority, context: Self.context())
+        #expect(Self.lines(named: "x-remote-user", in: lines).isEmpty)
+        #expect(lines.contains("X-Other: 1"))
+    }
+
+    // MARK: - Authorization
+
+    @Test func clientAuthorizationIsKeptWhenNotReplaced() {
+        let lines = Self.lines([("Authorization", "Bearer old")])
+        #expect(Self.lines(named: "Authorization", in: lines) == ["Authorization: Bearer old"])
+    }
+
+    @Test func renewedAuthorizationReplacesTheClients() {
+        let lines = Self.lines([("Authorization", "Bearer old")], context: Self.context(authorization: "Bearer new"))
+        #expect(Self.lines(named: "Authorization", in: lines) == ["Authorization: Bearer new"])
+    }
+
+    // MARK: - X-Forwarded-*
+
+    @Test func forwardedForIsAppendedToTheClientsValue() {
+        let lines = Self.lines([("X-Forwarded-For", "203.0.113.1, 10.0.0.1")])
+        #expect(Self.lines(named: "X-Forwarded-For", in: lines) == ["X-Forwarded-For: 203.0.113.1, 10.0.0.1, 192.0.2.7"])
+    }
+
+    @Test func severalForwardedForHeadersAreJoinedInOrderThenAppended() {
+        let lines = Self.lines([("X-Forwarded-For", "203.0.113.1"), ("x-forwarded-for", "10.0.0.1")])
+        #expect(Self.lines(named: "X-Forwarded-For", in: lines) == ["X-Forwarded-For: 203.0.113.1, 10.0.0.1, 192.0.2.7"])
+    }
+
+    @Test func forwardedForIsTheClientWhenAbsent() {
+        let lines = Self.lines([])
+        #expect(Self.lines(named: "X-Forwarded-For", in: lines) == ["X-Forwarded-For: 192.0.2.7"])
+    }
+
+    @Test func forwardedProtoIsReplaced() {
+        let lines = Self.lines([("X-Forwarded-Proto", "https")], context: Self.context(scheme: "http"))
+        #expect(Self.lines(named: "X-Forwarded-Proto", in: lines) == ["X-Forwarded-Proto: http"])
+    }
+
+    @Test func forwardedHostIsReplacedByTheClientsHost() {
+        let lines = Self.lines([("Host", "gw.example:8080"), ("X-Forwarded-Host", "evil.example")])
+        #expect(Self.lines(named: "X-Forwarded-Host", in: lines) == ["X-Forwarded-Host: gw.example:8080"])
+    }
+
+    @Test func clientsForwardedHostIsNeverPassedOn() {
+        let lines = Self.lines([("X-Forwarded-Host", "evil.example")])
+        #expect(!lines.contains { $0.contains("evil.example") })
+    }
+
+    // MARK: - X-Request-Id
+
+    @Test func requestIdIsKeptWhenPresent() {
+        let lines = Self.lines([("X-Request-Id", "abc-123")])
+        #expect(Self.lines(named: "X-Request-Id", in: lines) == ["X-Request-Id: abc-123"])
+    }
+
+    @Test func requestIdIsGeneratedWhenAbsent() {
+        let lines = Self.lines([])
+        #expect(Self.lines(named: "X-Request-Id", in: lines) == ["X-Request-Id: generated-id"])
+    }
+
+    @Test func defaultRequestIdIs32HexDigitsAndUnique() throws {
+        var context = Self.context()
+        context.requestID = UpstreamRequestBuilder.Context().requestID
+        let first = try #require(Self.lines(named: "X-Request-Id", in: Self.lines([], context: context)).first)
+        let second = try #require(Self.lines(named: "X-Request-Id", in: Self.lines([], context: context)).first)
+        let id = first.dropFirst("X-Request-Id: ".count)
+        #expect(id.count == 32)
+        #expect(id.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        #expect(first != second)
+    }
+
+    @Test func generatedRequestIdHasLeadingZerosKept() {
+        // 200 draws: every one must be exactly 32 lowercase hex digits, however small its halves.
+        for _ in 0..<200 {
+            let id = RequestID.generate()
+            #expect(id.count == 32 && id.allSatisfy { "0123456789abcdef".contains($0) }, "\(id)")
+        }
+    }
+
+    // MARK: - Host
+
+    @Test func hostIsTheConfiguredHost() {
+        let lines = Self.lines([("Host", "gw.example")], context: Self.context(configuredHost: "api.internal"))
+        #expect(Self.lines(named: "Host", in: lines) == ["Host: api.internal"])
+    }
+
+    @Test func hostIsTheClientsWhenNoneIsConfigured() {
+        let lines = Self.lines([("Host", "gw.example")])
+        #expect(Self.lines(named: "Host", in: lines) == ["Host: gw.example"])
+    }
+
+    @Test func hostIsTheTargetAuthorityWhenTheClientSentNone() {
+        let lines = Self.lines([])
+        #expect(Self.lines(named: "Host", in: lines) == ["Host: 127.0.0.1:9000"])
+    }
+
+    // MARK: - curl line forms
+
+    @Test func emptyHeaderValueUsesCurlsSemicolonForm() {
+        let lines = Self.lines([("X-Empty", ""), ("X-Full", "v")])
+        #expect(lines.contains("X-Empty;"))
+        #expect(!lines.contains("X-Empty:"))
+        #expect(lines.contains("X-Full: v"))
+        #expect(UpstreamRequestBuilder.line("X-Empty", "") == "X-Empty;")
+        #expect(UpstreamRequestBuilder.line("X-Full", "v") == "X-Full: v")
+    }
+
+    // MARK: - URL
+
+    @Test(arguments: [
+        (UpstreamTarget(scheme: "http", authority: "127.0.0.1:9000", basePath: ""), "/api/x", "a=1&b=%2F?c" as String?,
+         "http://127.0.0.1:9000/api/x?a=1&b=%2F?c"),
+        (UpstreamTarget(scheme: "https", authority: "api.internal", basePath: "/v1"), "/users/%2e%2e/me", nil,
+         "https://api.internal/v1/users/%2e%2e/me"),
+        (UpstreamTarget(scheme: "http", authority: "[::1]:81", basePath: "/base"), "/", "", "http://[::1]:81/base/?"),
+        (UpstreamTarget(scheme: "http", authority: "h", basePath: ""), "/caf%C3%A9", "q=%20+x", "http://h/caf%C3%A9?q=%20+x"),
+    ])
+    func urlIsTargetPlusPathPlusQueryByteForByte(target: UpstreamTarget, path: String, query: String?, expected: String) {
+        #expect(UpstreamRequestBuilder.url(target: target, path: Substring(path), query: query.map(Substring.init)) == expected)
+    }
+}

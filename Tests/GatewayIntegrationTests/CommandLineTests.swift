@@ -1,0 +1,141 @@
+/// The `gateway` executable's commands (SPEC §1): serve's start-up line and exit codes, `check`'s output.
+import Foundation
+import Testing
+
+@Suite("Command line")
+struct CommandLineTests {
+    static let valid = """
+        [server]
+        listen = "127.0.0.1:0"
+
+        [[upstreams]]
+        name = "api"
+        targets = ["http://127.0.0.1:9000"]
+
+        [[upstreams]]
+        name = "static"
+        targets = ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]
+
+        [[routes]]
+        path = "/public/"
+        upstream = "static"
+        auth = "public"
+        strip_prefix = "/public"
+
+        [[routes]]
+        path = "/api/"
+        upstream = "api"
+        auth = "public"
+        methods = ["GET", "POST"]
+        """
+
+    @Test func serveLogsTheListeningAddressAndServes() async throws {
+        try await withUpstream { upstream in
+            try await withGatewayProcess(TestConfigs.publicCatchAll, ["UPSTREAM": upstream.baseURL]) { child, port in
+                #expect(port > 0)
+                #expect(child.stderr.contains("listening on 127.0.0.1:\(port)"), "stderr:\n\(child.stderr)")
+                #expect(try await HTTPTestClient.get("/healthz", port: port).status == 200)
+                #expect(try await HTTPTestClient.get("/through", port: port).status == 200)
+                #expect(upstream.lastRequest?.uri == "/through")
+            }
+        }
+    }
+
+    @Test func serveExitsOneWhenTheAddressIsInUse() async throws {
+        try await withUpstream { occupant in
+            let config = TestConfigs.publicCatchAll.replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:\(occupant.port)")
+            let outcome = try await GatewayProcess.run(["serve", "--config", "${CONFIG}"], config: config, values: ["UPSTREAM": occupant.baseURL])
+            #expect(outcome.status == 1 && !outcome.signalled, "stderr:\n\(outcome.stderr)")
+            #expect(outcome.stderr.contains("127.0.0.1:\(occupant.port)"), "the address is not named; stderr:\n\(outcome.stderr)")
+            #expect(!outcome.stderr.contains("listening on"))
+        }
+    }
+
+    @Test func serveExitsOneOnAnInvalidConfig() async throws {
+        let config = TestConfigs.publicCatchAll + "\nbogus_key = 1\n"
+        let outcome = try await GatewayProcess.run(["serve", "--config", "${CONFIG}"], config: config, values: ["UPSTREAM": "http://127.0.0.1:9"])
+        #expect(outcome.status == 1 && !outcome.signalled, "stderr:\n\(outcome.stderr)")
+        #expect(outcome.stderr.contains("bogus_key"))
+        #expect(!outcome.stderr.contains("listening on"))
+    }
+
+    @Test func checkPrintsTheRouteTableForAValidConfig() async throws {
+        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: Self.valid)
+        #expect(outcome.status == 0, "stderr:\n\(outcome.stderr)")
+        let routeLines = outcome.stdoutLines.filter { $0.contains("/public/") || $0.contains("/api/") }
+        #expect(routeLines.count == 2, "stdout:\n\(outcome.stdout)")
+        let api = routeLines.first { $0.contains("/api/") } ?? ""
+        #expect(api.contains("api") && api.contains("public") && api.contains("GET") && api.contains("POST"), "api row: \(api)")
+        let staticRow = routeLines.first { $0.contains("/public/") } ?? ""
+        #expect(staticRow.contains("static") && staticRow.contains("127.0.0.1:9001"), "static row: \(staticRow)")
+    }
+
+    @Test func checkNamesTheFileAndAnUnknownKey() async throws {
+        let config = Self.valid.replacingOccurrences(of: "strip_prefix = \"/public\"", with: "strip_prefx = \"/public\"")
+        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config)
+        #expect(outcome.status == 1, "stdout:\n\(outcome.stdout)\nstderr:\n\(outcome.stderr)")
+        let problem = outcome.stderrLines.first { $0.contains("routes[0].strip_prefx") }
+        #expect(problem != nil, "no line names routes[0].strip_prefx; stderr:\n\(outcome.stderr)")
+        #expect(problem?.contains("gateway.conf: routes[0].strip_prefx") == true, "the line does not name the file: \(problem ?? "")")
+        #expect(outcome.stderrLines.count == 1, "one problem, one line; stderr:\n\(outcome.stderr)")
+    }
+
+    @Test func checkReportsABadValueAsSpecShows() async throws {
+        let config = Self.valid.replacingOccurrences(of: "auth = \"public\"\nmethods", with: "auth = \"requird\"\nmethods")
+        #expect(config.contains("requird"))
+        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config)
+        #expect(outcome.status == 1)
+        let expected = #"gateway.conf: routes[1].auth: expected required, optional or public, got "requird""#
+        #expect(outcome.stderrLines.contains { $0.hasSuffix(expected) || $0.contains(expected + " ") },
+                "expected a line ending in \(expected); stderr:\n\(outcome.stderr)")
+    }
+
+    @Test func checkPrintsOneLinePerProblem() async throws {
+        let config = Self.valid
+            .replacingOccurrences(of: "auth = \"public\"\nmethods", with: "auth = \"requird\"\nmethods")
+            .replacingOccurrences(of: "upstream = \"static\"", with: "upstream = \"nowhere\"")
+            .replacingOccurrences(of: "[server]\n", with: "[server]\nidle_timeout = \"soon\"\n")
+        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config)
+        #expect(outcome.status == 1)
+        let lines = outcome.stderrLines
+        #expect(lines.count == 3, "stderr:\n\(outcome.stderr)")
+        #expect(lines.contains { $0.contains("routes[1].auth") })
+        #expect(lines.contains { $0.contains("routes[0].upstream") && $0.contains("nowhere") })
+        #expect(lines.contains { $0.contains("server.idle_timeout") })
+        #expect(lines.allSatisfy { $0.contains("gateway.conf") })
+    }
+
+    @Test func checkOfAMissingFileExitsOne() async throws {
+        let outcome = try await GatewayProcess.run(["check", "--config", "/nonexistent/auth-gateway.conf"], config: nil)
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.contains("/nonexistent/auth-gateway.conf"))
+    }
+
+    @Test func checkReadsGatewayConfigFromTheEnvironmentThenTheWorkingDirectory() async throws {
+        // ./gateway.conf in the working directory.
+        let local = try await GatewayProcess.run(["check"], config: Self.valid)
+        #expect(local.status == 0, "stderr:\n\(local.stderr)")
+        #expect(local.stdout.contains("/api/"))
+
+        // $GATEWAY_CONFIG wins over ./gateway.conf.
+        let other = try TemporaryDirectory()
+        defer { other.remove() }
+        let path = try other.write("elsewhere.conf", Self.valid.replacingOccurrences(of: "/api/", with: "/from-env/"))
+        let fromEnvironment = try await GatewayProcess.run(["check"], config: Self.valid, environment: ["GATEWAY_CONFIG": path])
+        #expect(fromEnvironment.status == 0, "stderr:\n\(fromEnvironment.stderr)")
+        #expect(fromEnvironment.stdout.contains("/from-env/"))
+    }
+
+    @Test func environmentVariablesAreSubstituted() async throws {
+        let config = Self.valid.replacingOccurrences(of: "http://127.0.0.1:9000", with: "${TEST_API_TARGET}")
+        let substituted = try await GatewayProcess.run(
+            ["check", "--config", "${CONFIG}"], config: config, environment: ["TEST_API_TARGET": "http://10.1.2.3:8000"]
+        )
+        #expect(substituted.status == 0, "stderr:\n\(substituted.stderr)")
+        #expect(substituted.stdout.contains("10.1.2.3:8000"))
+
+        let missing = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config)
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("TEST_API_TARGET"), "stderr:\n\(missing.stderr)")
+    }
+}

@@ -1,0 +1,95 @@
+/// Client keep-alive and pipelining (issue 2 §3) and the upstream keep-alive pool (SPEC §5.4).
+import Foundation
+import Testing
+
+@Suite("Keep-alive, pipelining and upstream connection reuse")
+struct ConnectionReuseTests {
+    @Test func keepAliveServesManyRequestsOnOneConnection() async throws {
+        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            for index in 0..<5 {
+                let body: [UInt8]? = index % 2 == 0 ? nil : Array("body \(index)".utf8)
+                try await connection.send(RequestBytes.make(index % 2 == 0 ? "GET" : "POST", "/k/\(index)", body: body))
+                let response = try await connection.readResponse()
+                #expect(response.status == 200)
+                #expect(!response.head.announcesClose)
+                #expect(try response.jsonObject()["uri"] as? String == "/k/\(index)")
+            }
+            #expect(upstream.requests.count == 5)
+        }
+    }
+
+    @Test func connectionCloseFromTheClientIsHonoured() async throws {
+        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send(RequestBytes.make("GET", "/bye", headers: [("Connection", "close")]))
+            let response = try await connection.readResponse()
+            #expect(response.status == 200)
+            #expect(await connection.waitForPeerClose(timeout: .seconds(3)))
+        }
+    }
+
+    @Test func http10WithoutKeepAliveIsClosedAfterTheResponse() async throws {
+        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send("GET /old HTTP/1.0\r\nHost: gateway.test\r\n\r\n")
+            let response = try await connection.readResponse()
+            #expect(response.status == 200)
+            #expect(await connection.waitForPeerClose(timeout: .seconds(3)))
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            // The first is slow upstream, so answering in completion order would swap them.
+            let bytes = RequestBytes.make("GET", "/first/slow?ms=300")
+                + RequestBytes.make("POST", "/second", body: "second body")
+                + RequestBytes.make("GET", "/third?x=3")
+            try await connection.send(bytes)
+            let first = try await connection.readResponse()
+            let second = try await connection.readResponse()
+            let third = try await connection.readResponse()
+            #expect([first.status, second.status, third.status] == [200, 200, 200])
+            #expect(try first.jsonObject()["uri"] as? String == "/first/slow?ms=300")
+            #expect(try second.jsonObject()["uri"] as? String == "/second")
+            #expect(try second.jsonObject()["bodyLength"] as? Int == 11)
+            #expect(try third.jsonObject()["uri"] as? String == "/third?x=3")
+            #expect(upstream.requests.count == 3)
+        }
+    }
+
+    @Test func twoRequestsInOneWriteGetTwoResponses() async throws {
+        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send(RequestBytes.make("GET", "/a") + RequestBytes.make("GET", "/b"))
+            let a = try await connection.readResponse()
+            let b = try await connection.readResponse()
+            #expect(try a.jsonObject()["uri"] as? String == "/a")
+            #expect(try b.jsonObject()["uri"] as? String == "/b")
+        }
+    }
+
+    @Test func upstreamConnectionsAreReused() async throws {
+        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+            // Sequential requests on separate client connections, and on one client connection.
+            for index in 0..<20 {
+                let response = try await HTTPTestClient.get("/pool/\(index)", port: gateway.port)
+                #expect(response.status == 200)
+            }
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            for index in 0..<20 {
+                try await connection.send(RequestBytes.make("POST", "/pool/k\(index)", body: "x"))
+                #expect(try await connection.readResponse().status == 200)
+            }
+            #expect(upstream.requests.count == 40)
+            #expect(upstream.acceptedConnections <= 2, "40 sequential requests opened \(upstream.acceptedConnections) upstream connections")
+        }
+    }
+}

@@ -1,0 +1,252 @@
+/// The listener's limits (issue 2 §3, SPEC §2 [server]): 431, 413, idle_timeout, smuggling shapes → 400.
+import Foundation
+import Testing
+
+@Suite("Listener limits")
+struct ListenerLimitsTests {
+    static func config(_ server: String) -> String {
+        """
+        [server]
+        listen = "127.0.0.1:0"
+        \(server)
+
+        [[upstreams]]
+        name = "api"
+        targets = ["${UPSTREAM}"]
+
+        [[routes]]
+        path = "/"
+        upstream = "api"
+        auth = "public"
+        """
+    }
+
+    // MARK: max_header_bytes
+
+    @Test func requestHeadOverMaxHeaderBytesIs431() async throws {
+        try await withUpstreamAndGateway(Self.config(#"max_header_bytes = "1KiB""#)) { upstream, gateway in
+            let small = try await HTTPTestClient.get("/fits", port: gateway.port, headers: [("X-Pad", String(repeating: "a", count: 600))])
+            #expect(small.status == 200)
+
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send(RequestBytes.make("GET", "/too-big", headers: [("X-Pad", String(repeating: "a", count: 2000))]))
+            let response = try await connection.readResponse()
+            #expect(response.status == 431)
+            #expect(response.errorCode == "request_header_fields_too_large")
+            #expect(await connection.waitForPeerClose())
+            #expect(upstream.requests(withTargetPrefix: "/too-big").isEmpty)
+        }
+    }
+
+    @Test func manySmallHeadersOverTheLimitAre431() async throws {
+        try await withUpstreamAndGateway(Self.config(#"max_header_bytes = "2KiB""#)) { upstream, gateway in
+            let headers = (0..<200).map { ("X-H\($0)", "v") }
+            let response = try await HTTPTestClient.exchange(RequestBytes.make("GET", "/many", headers: headers), port: gateway.port)
+            #expect(response.status == 431)
+            #expect(response.errorCode == "request_header_fields_too_large")
+            #expect(upstream.requests.isEmpty)
+        }
+    }
+
+    @Test func hugeRequestHeadWithDefaultLimitIs431() async throws {
+        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+            // 100 KiB: over the default 16 KiB and over NIO's own parser limit.
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            let head = RequestBytes.make("GET", "/huge", headers: (0..<10).map { ("X-Pad-\($0)", String(repeating: "b", count: 10_000)) })
+            do { try await connection.send(head) } catch {}
+            let response = try await connection.readResponse()
+            #expect(response.status == 431)
+            #expect(response.errorCode == "request_header_fields_too_large")
+            #expect(await connection.waitForPeerClose())
+            #expect(upstream.requests.isEmpty)
+        }
+    }
+
+    @Test func longRequestLineCountsTowardsTheHead() async throws {
+        try await withUpstreamAndGateway(Self.config(#"max_header_bytes = "1KiB""#)) { upstream, gateway in
+            let target = "/long?" + String(repeating: "q", count: 3000)
+            let response = try await HTTPTestClient.get(target, port: gateway.port)
+            #expect(response.status == 431)
+            #expect(upstream.requests.isEmpty)
+        }
+    }
+
+    // MARK: max_body_bytes
+
+    @Test func contentLengthOverMaxBodyBytesIs413WithoutReadingTheBody() async throws {
+        try await withUpstreamAndGateway(Self.config(#"max_body_bytes = "1KiB""#)) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            // Only the head: the answer must not wait for a body that is too large anyway.
+            try await connection.send("POST /big HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 2048\r\n\r\n")
+            let response = try await connection.readResponse(timeout: .seconds(5))
+            #expect(response.status == 413)
+            #expect(response.errorCode == "payload_too_large")
+            #expect(await connection.waitForPeerClose())
+            #expect(upstream.requests.isEmpty)
+        }
+    }
+
+    @Test func bodyOfExactlyMaxBodyBytesIsForwarded() async throws {
+        try await withUpstreamAndGateway(Self.config(#"max_body_bytes = 1024"#)) { upstream, gateway in
+            let body = [UInt8](repeating: 0x61, count: 1024)
+            let response = try await HTTPTestClient.exchange(RequestBytes.make("POST", "/exact", body: body), port: gateway.port)
+            #expect(response.status == 200)
+            #expect(upstream.lastRequest?.bodyLength == 1024)
+
+            let chunked = "POST /exact-chunked HTTP/1.1\r\nHost: g\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n"
+                + String(repeating: "b", count: 1024) + "\r\n0\r\n\r\n"
+            let second = try await HTTPTestClient.exchange(Array(chunked.utf8), port: gateway.port)
+            #expect(second.status == 200)
+            #expect(upstream.lastRequest?.bodyLength == 1024)
+        }
+    }
+
+    @Test func chunkedBodyStreamedPastMaxBodyBytesIs413() async throws {
+        try await withUpstreamAndGateway(Self.config(#"max_body_bytes = "64KiB""#)) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send("POST /stream HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n")
+            let sent = try await connection.sendPatternBody(
+                count: 4 * 1024 * 1024, chunked: true, chunkSize: 8 * 1024, stopWhenAnswered: true, timeout: .seconds(10)
+            )
+            #expect(sent.sent < 4 * 1024 * 1024, "the gateway took the whole 4 MiB body over a 64 KiB limit")
+            let response = try await connection.readResponse()
+            #expect(response.status == 413)
+            #expect(response.errorCode == "payload_too_large")
+            #expect(await connection.waitForPeerClose())
+            #expect(upstream.requests.allSatisfy { $0.bodyLength <= 64 * 1024 }, "an over-limit body reached the upstream complete")
+        }
+    }
+
+    // MARK: idle_timeout
+
+    @Test func idleKeepAliveConnectionIsClosedAfterIdleTimeout() async throws {
+        try await withUpstreamAndGateway(Self.config(#"idle_timeout = "300ms""#)) { _, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send(RequestBytes.make("GET", "/once"))
+            #expect(try await connection.readResponse().status == 200)
+            let start = ContinuousClock.now
+            #expect(await connection.waitForPeerClose(timeout: .seconds(3)), "idle connection still open 3 s after a 300 ms idle_timeout")
+            let elapsed = ContinuousClock.now - start
+            #expect(elapsed >= .milliseconds(200), "closed after \(elapsed), before the idle timeout")
+        }
+    }
+
+    @Test func connectionThatNeverSendsIsClosedAfterIdleTimeout() async throws {
+        try await withUpstreamAndGateway(Self.config(#"idle_timeout = "300ms""#)) { _, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            #expect(await connection.waitForPeerClose(timeout: .seconds(3)))
+        }
+    }
+
+    @Test func slowRequestHeadIsBoundedByIdleTimeout() async throws {
+        try await withUpstreamAndGateway(Self.config(#"idle_timeout = "400ms""#)) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            let start = ContinuousClock.now
+            // A slowloris: one byte every 50 ms, 6 s worth, never finishing the head.
+            let head = Array("GET /slowloris HTTP/1.1\r\nHost: gateway.test\r\nX-Slow: ".utf8) + [UInt8](repeating: 0x61, count: 120)
+            let sent = await connection.trickle(head, interval: .milliseconds(50))
+            let elapsed = ContinuousClock.now - start
+            #expect(sent < head.count, "the gateway accepted a head trickled over \(elapsed)")
+            #expect(elapsed < .seconds(3), "a slow head kept the connection open for \(elapsed) with a 400 ms idle_timeout")
+            #expect(await connection.waitForPeerClose(timeout: .seconds(2)))
+            #expect(upstream.requests.isEmpty)
+        }
+    }
+
+    // MARK: malformed requests and smuggling shapes
+
+    @Test func contentLengthWithTransferEncodingIs400AndClosed() async throws {
+        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            // The classic CL.TE shape: a front end reading Content-Length would see a second request.
+            let smuggled = "GET /smuggled HTTP/1.1\r\nHost: gateway.test\r\n\r\n"
+            let body = "0\r\n\r\n" + smuggled
+            let request = "POST /front HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: \(body.utf8.count)\r\n"
+                + "Transfer-Encoding: chunked\r\n\r\n" + body
+            try await connection.send(request)
+            let response = try await connection.readResponse()
+            #expect(response.status == 400)
+            #expect(response.errorCode == "bad_request")
+            #expect(await connection.waitForPeerClose())
+            #expect(connection.unreadBytes.isEmpty, "a second response followed the 400")
+            #expect(upstream.requests.isEmpty, "smuggling shape reached the upstream: \(upstream.requests.map(\.uri))")
+        }
+    }
+
+    @Test func transferEncodingBeforeContentLengthIs400AndClosed() async throws {
+        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            let request = "POST /front HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n"
+                + "5\r\nhello\r\n0\r\n\r\n"
+            try await connection.send(request)
+            let response = try await connection.readResponse()
+            #expect(response.status == 400)
+            #expect(response.errorCode == "bad_request")
+            #expect(await connection.waitForPeerClose())
+            #expect(upstream.requests.isEmpty)
+        }
+    }
+
+    @Test func twoDifferingContentLengthsAre400AndClosed() async throws {
+        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            let request = "POST /front HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 5\r\nContent-Length: 30\r\n\r\n"
+                + "hello" + "GET /smuggled HTTP/1.1\r\nHost: g\r\n\r\n"
+            try await connection.send(request)
+            let response = try await connection.readResponse()
+            #expect(response.status == 400)
+            #expect(response.errorCode == "bad_request")
+            #expect(await connection.waitForPeerClose())
+            #expect(connection.unreadBytes.isEmpty, "a second response followed the 400")
+            #expect(upstream.requests.isEmpty)
+        }
+    }
+
+    @Test func commaSeparatedDifferingContentLengthsAre400() async throws {
+        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send("POST /front HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 5, 7\r\n\r\nhello")
+            let response = try await connection.readResponse()
+            #expect(response.status == 400)
+            #expect(await connection.waitForPeerClose())
+            #expect(upstream.requests.isEmpty)
+        }
+    }
+
+    @Test func unknownTransferEncodingIsRefused() async throws {
+        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send("POST /front HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n")
+            let response = try await connection.readResponse()
+            // RFC 9112 §6.1 suggests 501 for a coding the server does not implement; 400 is as safe.
+            #expect([400, 501].contains(response.status))
+            #expect(await connection.waitForPeerClose())
+            #expect(upstream.requests.isEmpty)
+        }
+    }
+
+    @Test func malformedRequestLineIs400AndClosed() async throws {
+        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send("GET /a b c HTTP/1.1 extra\r\nHost: gateway.test\r\n\r\n")
+            let response = try await connection.readResponse()
+            #expect(response.status == 400)
+            #expect(response.errorCode == "bad_request")
+            #expect(await connection.waitForPeerClose())
+            #expect(upstream.requests.isEmpty)
+        }
+    }
+}

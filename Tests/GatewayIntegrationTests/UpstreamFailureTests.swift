@@ -1,0 +1,145 @@
+/// Upstream failures (SPEC §5.2 gateway failures, §5.4): 502, 504, a body cut short, failover and round robin.
+import Foundation
+import Testing
+
+@Suite("Upstream failures and target selection")
+struct UpstreamFailureTests {
+    static func config(targets: String, upstreamOptions: String = "") -> String {
+        """
+        [server]
+        listen = "127.0.0.1:0"
+
+        [[upstreams]]
+        name = "api"
+        targets = [\(targets)]
+        \(upstreamOptions)
+
+        [[routes]]
+        path = "/"
+        upstream = "api"
+        auth = "public"
+        """
+    }
+
+    @Test func deadUpstreamIs502UpstreamUnavailableWithinConnectTimeout() async throws {
+        let dead = try closedPort()
+        let config = Self.config(targets: #""http://127.0.0.1:\#(dead)""#, upstreamOptions: #"connect_timeout = "1s""#)
+        try await withGateway(config) { gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            let start = ContinuousClock.now
+            try await connection.send(RequestBytes.make("GET", "/anything"))
+            let response = try await connection.readResponse(timeout: .seconds(10))
+            let elapsed = ContinuousClock.now - start
+            #expect(response.status == 502)
+            #expect(response.header("content-type")?.hasPrefix("application/json") == true)
+            #expect(response.errorCode == "upstream_unavailable")
+            #expect(elapsed < .milliseconds(1500), "502 took \(elapsed) with connect_timeout 1s")
+
+            // A gateway failure is an ordinary answer: the client connection stays usable.
+            try await connection.send(RequestBytes.make("GET", "/again"))
+            #expect(try await connection.readResponse().status == 502)
+        }
+    }
+
+    @Test func unroutableUpstreamIs502WithinConnectTimeout() async throws {
+        // 10.255.255.1 is normally unroutable: connect hangs until connect_timeout.
+        let config = Self.config(targets: #""http://10.255.255.1:9""#, upstreamOptions: #"connect_timeout = "500ms""#)
+        try await withGateway(config) { gateway in
+            let start = ContinuousClock.now
+            let response = try await HTTPTestClient.get("/blackhole", port: gateway.port)
+            let elapsed = ContinuousClock.now - start
+            #expect(response.status == 502)
+            #expect(response.errorCode == "upstream_unavailable")
+            #expect(elapsed < .milliseconds(2000), "502 took \(elapsed) with connect_timeout 500ms")
+        }
+    }
+
+    @Test func slowUpstreamIs504UpstreamTimeout() async throws {
+        try await withUpstream { upstream in
+            let config = Self.config(targets: #""${UPSTREAM}""#, upstreamOptions: #"timeout = "500ms""#)
+            try await withGateway(config, ["UPSTREAM": upstream.baseURL]) { gateway in
+                let start = ContinuousClock.now
+                let response = try await HTTPTestClient.get("/slow?ms=3000", port: gateway.port)
+                let elapsed = ContinuousClock.now - start
+                #expect(response.status == 504)
+                #expect(response.header("content-type")?.hasPrefix("application/json") == true)
+                #expect(response.errorCode == "upstream_timeout")
+                #expect(elapsed >= .milliseconds(450), "504 after only \(elapsed)")
+                #expect(elapsed < .milliseconds(2000), "504 took \(elapsed) with timeout 500ms")
+
+                // Within the timeout it is an ordinary 200.
+                let fast = try await HTTPTestClient.get("/slow?ms=100", port: gateway.port)
+                #expect(fast.status == 200)
+            }
+        }
+    }
+
+    @Test func upstreamThatDiesMidBodyClosesTheClientConnection() async throws {
+        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send(RequestBytes.make("GET", "/die-mid-body"))
+            let head: HTTPTestResponseHead
+            do {
+                head = try await connection.readHead()
+            } catch HTTPTestClientError.closedBeforeHead {
+                return  // closed before any response: nothing looks complete
+            }
+            if head.status == 502 {
+                return  // the failure was known before the head went out
+            }
+            #expect(head.status == 200)
+            let body = try await connection.readBody(head: head, timeout: .seconds(10))
+            #expect(body.ending == .truncated,
+                    "the client got a complete-looking response of \(body.body.count) bytes (headers \(head.headers))")
+            #expect(body.body.count < 1_000_000)
+            #expect(await connection.waitForPeerClose(timeout: .seconds(1)))
+        }
+    }
+
+    @Test func failoverToTheNextTargetWhenTheFirstIsDead() async throws {
+        try await withUpstream { upstream in
+            let dead = try closedPort()
+            let config = Self.config(
+                targets: #""http://127.0.0.1:\#(dead)", "${UPSTREAM}""#, upstreamOptions: #"connect_timeout = "1s""#
+            )
+            try await withGateway(config, ["UPSTREAM": upstream.baseURL]) { gateway in
+                // Round robin starts on either target; every request must still succeed.
+                for index in 0..<6 {
+                    let response = try await HTTPTestClient.exchange(
+                        RequestBytes.make("POST", "/failover/\(index)", body: "body \(index)"), port: gateway.port
+                    )
+                    #expect(response.status == 200, "request \(index)")
+                }
+                #expect(upstream.requests.count == 6)
+                #expect(upstream.requests.allSatisfy { $0.bodyLength == 6 })
+            }
+        }
+    }
+
+    @Test func allTargetsDeadIs502() async throws {
+        let first = try closedPort(), second = try closedPort()
+        let config = Self.config(targets: #""http://127.0.0.1:\#(first)", "http://127.0.0.1:\#(second)""#)
+        try await withGateway(config) { gateway in
+            let response = try await HTTPTestClient.get("/none", port: gateway.port)
+            #expect(response.status == 502)
+            #expect(response.errorCode == "upstream_unavailable")
+        }
+    }
+
+    @Test func roundRobinSpreadsRequestsOverTargets() async throws {
+        try await withUpstream { a in
+            try await withUpstream { b in
+                let config = Self.config(targets: #""${A}", "${B}""#)
+                try await withGateway(config, ["A": a.baseURL, "B": b.baseURL]) { gateway in
+                    for index in 0..<6 {
+                        #expect(try await HTTPTestClient.get("/rr/\(index)", port: gateway.port).status == 200)
+                    }
+                    #expect(a.requests.count == 3, "a got \(a.requests.count), b got \(b.requests.count)")
+                    #expect(b.requests.count == 3, "a got \(a.requests.count), b got \(b.requests.count)")
+                }
+            }
+        }
+    }
+}
