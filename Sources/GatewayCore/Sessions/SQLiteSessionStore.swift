@@ -16,7 +16,7 @@ public final class SQLiteSessionStore: SessionStore {
         }
         // Create the file 0600 first: SQLite gives its -wal and -shm files the same mode.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if fd >= 0 { close(fd) }
+        if fd >= 0 { Glibc.close(fd) }
         var config = Configuration()
         // A locked database is an outage to report (503), not a reason to hang requests.
         config.busyMode = .timeout(1)

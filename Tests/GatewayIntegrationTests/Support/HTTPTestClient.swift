@@ -123,8 +123,10 @@ enum RequestBytes {
 /// each blocking operation runs on its own thread so the cooperative pool is never blocked.
 final class RawHTTPConnection: @unchecked Sendable {
     private let fd: Int32
-    /// Bytes received and not yet consumed by a parser.
-    private var pending: [UInt8] = []
+    /// Bytes received; those before `consumed` were already taken by a parser.
+    private var received: [UInt8] = []
+    private var consumed = 0
+    private var scratch = [UInt8](repeating: 0, count: 256 * 1024)
     private var eof = false
     private var isClosed = false
     let port: Int
@@ -231,15 +233,15 @@ final class RawHTTPConnection: @unchecked Sendable {
                 if stopWhenAnswered, self.hasInput() { break }
                 let length = min(chunkSize, count - sent)
                 let piece = PatternBytes.slice(offset: sent, length: length)
-                if chunked {
-                    try self.sendBlocking(Array((String(length, radix: 16) + "\r\n").utf8), deadline: deadline)
-                }
                 do {
+                    if chunked {
+                        try self.sendBlocking(Array((String(length, radix: 16) + "\r\n").utf8), deadline: deadline)
+                    }
                     try piece.withUnsafeBytes { try self.sendBlocking($0, deadline: deadline) }
+                    if chunked { try self.sendBlocking(Array("\r\n".utf8), deadline: deadline) }
                 } catch HTTPTestClientError.sendFailed where stopWhenAnswered {
                     break
                 }
-                if chunked { try self.sendBlocking(Array("\r\n".utf8), deadline: deadline) }
                 piece.withUnsafeBytes { hasher.update(bufferPointer: $0) }
                 sent += length
             }
@@ -323,7 +325,17 @@ final class RawHTTPConnection: @unchecked Sendable {
     }
 
     /// Everything received and not consumed by a parser.
-    var unreadBytes: [UInt8] { pending }
+    var unreadBytes: [UInt8] { Array(pending) }
+
+    private var pending: ArraySlice<UInt8> { received[consumed...] }
+
+    private func consume(_ count: Int) {
+        consumed += count
+        if consumed == received.count {
+            received.removeAll(keepingCapacity: true)
+            consumed = 0
+        }
+    }
 
     /// Whether input (data or EOF) is waiting right now.
     private func hasInput() -> Bool {
@@ -349,10 +361,13 @@ final class RawHTTPConnection: @unchecked Sendable {
     private func receiveMore(deadline: ContinuousClock.Instant) throws -> Int {
         if eof { return 0 }
         try waitFor(events: Int16(POLLIN), deadline: deadline, what: "data from the server")
-        var chunk = [UInt8](repeating: 0, count: 256 * 1024)
-        let n = chunk.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        let n = scratch.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
         if n > 0 {
-            pending.append(contentsOf: chunk[0..<n])
+            if consumed > 0 && consumed >= received.count / 2 {
+                received.removeFirst(consumed)
+                consumed = 0
+            }
+            received.append(contentsOf: scratch[0..<n])
             return n
         }
         if n == 0 || errno == ECONNRESET || errno == EPIPE {
@@ -377,17 +392,18 @@ final class RawHTTPConnection: @unchecked Sendable {
         let terminator: [UInt8] = [13, 10, 13, 10]
         var searchFrom = 0
         while true {
-            if pending.count >= 4 {
-                var index = max(0, searchFrom - 3)
-                while index + 4 <= pending.count {
-                    if pending[index] == 13 && pending[index + 1] == 10 && pending[index + 2] == 13 && pending[index + 3] == 10 {
-                        let headBytes = Array(pending[0..<index])
-                        pending.removeFirst(index + terminator.count)
+            let bytes = pending
+            if bytes.count >= 4 {
+                var index = bytes.startIndex + max(0, searchFrom - 3)
+                while index + 4 <= bytes.endIndex {
+                    if bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
+                        let headBytes = Array(bytes[bytes.startIndex..<index])
+                        consume(index - bytes.startIndex + terminator.count)
                         return try Self.parseHead(headBytes)
                     }
                     index += 1
                 }
-                searchFrom = pending.count
+                searchFrom = bytes.count
             }
             if try receiveMore(deadline: deadline) == 0 {
                 throw HTTPTestClientError.closedBeforeHead(receivedBytes: pending.count)
@@ -430,8 +446,8 @@ final class RawHTTPConnection: @unchecked Sendable {
             while remaining > 0 {
                 if pending.isEmpty, try receiveMore(deadline: deadline) == 0 { return .truncated }
                 let take = min(remaining, pending.count)
-                sink(pending[0..<take])
-                pending.removeFirst(take)
+                sink(pending.prefix(take))
+                consume(take)
                 remaining -= take
             }
             return .complete
@@ -439,8 +455,8 @@ final class RawHTTPConnection: @unchecked Sendable {
         // Close-delimited.
         while true {
             if !pending.isEmpty {
-                sink(pending[...])
-                pending.removeAll(keepingCapacity: true)
+                sink(pending)
+                consume(pending.count)
             }
             if try receiveMore(deadline: deadline) == 0 { return .complete }
         }
@@ -448,9 +464,10 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     private func readLineBlocking(deadline: ContinuousClock.Instant) throws -> String? {
         while true {
-            if let index = pending.firstIndex(of: 10) {
-                var line = Array(pending[0..<index])
-                pending.removeFirst(index + 1)
+            let bytes = pending
+            if let index = bytes.firstIndex(of: 10) {
+                var line = Array(bytes[bytes.startIndex..<index])
+                consume(index - bytes.startIndex + 1)
                 if line.last == 13 { line.removeLast() }
                 return String(decoding: line, as: UTF8.self)
             }
@@ -476,8 +493,8 @@ final class RawHTTPConnection: @unchecked Sendable {
             while remaining > 0 {
                 if pending.isEmpty, try receiveMore(deadline: deadline) == 0 { return .truncated }
                 let take = min(remaining, pending.count)
-                sink(pending[0..<take])
-                pending.removeFirst(take)
+                sink(pending.prefix(take))
+                consume(take)
                 remaining -= take
             }
             guard let end = try readLineBlocking(deadline: deadline) else { return .truncated }
