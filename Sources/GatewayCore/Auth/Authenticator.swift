@@ -10,6 +10,7 @@ public struct Authenticator: Sendable {
     let renewalConfig: RenewalConfig
     let headers: IdentityHeadersConfig
     let clock: @Sendable () -> Int64
+    let cache = VerifiedTokenCache()
 
     /// `clock` returns milliseconds since the epoch.
     public init(verifier: TokenVerifier, renewal: RenewalCoordinator?, config: GatewayConfig, clock: @escaping @Sendable () -> Int64) {
@@ -37,9 +38,15 @@ public struct Authenticator: Sendable {
         }
 
         let now = clock()
-        switch verifier.verify(token, as: .access, now: now / 1000) {
+        let nowSeconds = now / 1000
+        if let hit = cache.lookup(token, validUntilAfter: nowSeconds - verifier.leewaySeconds) {
+            return .now(grant(hit.claims, encodedClaims: hit.encodedClaims, route: route, renewedToken: nil))
+        }
+        switch verifier.verify(token, as: .access, now: nowSeconds) {
         case .valid(let claims):
-            return .now(grant(claims, route: route, renewedToken: nil))
+            let encoded = Authenticator.encode(claims)
+            cache.insert(.init(token: String(token), claims: claims, encodedClaims: encoded))
+            return .now(grant(claims, encodedClaims: encoded, route: route, renewedToken: nil))
         case .invalid:
             return .now(refuse(.accessTokenNotValid(.invalid), route: route))
         case .expired(let claims):
@@ -55,7 +62,7 @@ public struct Authenticator: Sendable {
                     renewed["iat"] = .integer(lineage.issuedAt)
                     renewed["exp"] = .integer(lineage.expiresAt)
                     let newClaims = TokenClaims(payload: renewed, userIdClaim: verifier.userIdClaim) ?? claims
-                    return grant(newClaims, route: route, renewedToken: newToken)
+                    return grant(newClaims, encodedClaims: Authenticator.encode(newClaims), route: route, renewedToken: newToken)
                 case .rejected:
                     return refuse(.accessTokenNotValid(.expired), route: route)
                 }
@@ -72,7 +79,11 @@ public struct Authenticator: Sendable {
         return .deny(error)
     }
 
-    private func grant(_ claims: TokenClaims, route: Route, renewedToken: String?) -> AuthDecision {
+    static func encode(_ claims: TokenClaims) -> String {
+        Base64URL.encode(Array(JSONValue.object(claims.all).jsonText.utf8))
+    }
+
+    private func grant(_ claims: TokenClaims, encodedClaims: String, route: Route, renewedToken: String?) -> AuthDecision {
         var responseHeaders: [(String, String)] = []
         if let renewedToken {
             responseHeaders = [(renewalConfig.header, renewedToken), ("Access-Control-Expose-Headers", renewalConfig.header)]
@@ -85,9 +96,7 @@ public struct Authenticator: Sendable {
         identity.reserveCapacity(3)
         if !headers.userId.isEmpty { identity.append((headers.userId, claims.subject)) }
         if !headers.sessionId.isEmpty, let sid = claims.sessionID { identity.append((headers.sessionId, sid)) }
-        if !headers.claims.isEmpty {
-            identity.append((headers.claims, Base64URL.encode(Array(JSONValue.object(claims.all).jsonText.utf8))))
-        }
+        if !headers.claims.isEmpty { identity.append((headers.claims, encodedClaims)) }
         let authorization: String?
         if !headers.forwardAuthorization {
             authorization = ""
