@@ -217,7 +217,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         case .proxying(let flight):
             flight.bodyBytes += buffer.readableBytes
             if flight.bodyBytes > runtime.config.server.maxBodyBytes {
-                return bodyTooLarge(flight)
+                return flight.responseEnded ? close() : bodyTooLarge(flight)
             }
             guard !flight.responseEnded else { return }
             if !flight.exchange.sendBody(buffer) { pauseReading() }
@@ -241,7 +241,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             if !flight.responseEnded { flight.exchange.finishBody() }
             finishIfComplete(flight)
         case .answered(let keepAlive):
-            requestCompleted(keepAlive: keepAlive)
+            if keepAlive { becomeIdle() } else { close() }
         case .deciding(let pending):
             pending.ended = true
             pending.deliverEnd(allocator: context.channel.allocator)
@@ -287,8 +287,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             flight.exchange.cancel()
             flight.responseEnded = true
             runtime.logger.info("upstream timeout", metadata: ["upstream": "\(upstreamConfig.name)"])
-            writeError(.upstreamTimeout, method: flight.method, language: flight.language, keepAlive: flight.keepAlive && flight.requestEnded)
-            finishIfComplete(flight)
+            writeError(.upstreamTimeout, method: flight.method, language: flight.language, keepAlive: flight.keepAlive)
+            endResponse(requestEnded: flight.requestEnded, keepAlive: flight.keepAlive)
         }
         if let held {
             for chunk in held.body { _ = exchange.sendBody(chunk) }
@@ -335,8 +335,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             context.flush()
         case .success?:
             flight.responseEnded = true
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            finishIfComplete(flight)
+            endResponse(requestEnded: flight.requestEnded, keepAlive: flight.keepAlive)
         case .failure(let failure)?:
             flight.responseEnded = true
             flight.timeout?.cancel()
@@ -347,8 +346,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
                 return close()
             }
             runtime.logger.info("upstream unavailable", metadata: ["reason": "\(failure)"])
-            writeError(.upstreamUnavailable, method: flight.method, language: flight.language, keepAlive: flight.keepAlive && flight.requestEnded)
-            finishIfComplete(flight)
+            writeError(.upstreamUnavailable, method: flight.method, language: flight.language, keepAlive: flight.keepAlive)
+            endResponse(requestEnded: flight.requestEnded, keepAlive: flight.keepAlive)
         }
     }
 
@@ -370,7 +369,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
                     switch result {
                     case .success(let response):
                         writeLocal(response, keepAlive: keepAlive)
-                        requestCompleted(keepAlive: keepAlive)
+                        endResponse(requestEnded: true, keepAlive: keepAlive)
                     case .failure(let error as GatewayError):
                         answer(error, method: head.method, language: language, keepAlive: keepAlive, afterEnd: true)
                     case .failure:
@@ -393,13 +392,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
                         extraHeaders: [(String, String)] = [], afterEnd: Bool = false) {
         let keep = keepAlive && !error.closesConnection
         writeError(error, method: method, language: language, keepAlive: keep, extraHeaders: extraHeaders)
-        if !keep {
-            close()
-        } else if afterEnd {
-            requestCompleted(keepAlive: true)
-        } else {
-            state = .answered(keepAlive: true)
-        }
+        if keep && !afterEnd { state = .answered(keepAlive: true) }
+        endResponse(requestEnded: afterEnd, keepAlive: keep)
     }
 
     private func writeError(_ error: GatewayError, method: HTTPMethod, language: Language, keepAlive: Bool,
@@ -410,6 +404,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         writeLocal(LocalResponse(status: error.status, json: error.body(language: language, method: method.rawValue), headers: headers), keepAlive: keepAlive)
     }
 
+    /// Writes a complete local response except its `.end` (see `endResponse`).
     private func writeLocal(_ response: LocalResponse, keepAlive: Bool) {
         var headers = response.headers
         if response.status != .noContent {
@@ -421,7 +416,6 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         if response.body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     private func allowHeader(_ route: Route) -> String {
@@ -432,13 +426,29 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
 
     // MARK: connection life
 
-    private func finishIfComplete(_ flight: InFlight) {
-        guard flight.requestEnded, flight.responseEnded else { return }
-        requestCompleted(keepAlive: flight.keepAlive)
+    /// Writes the response's `.end`, deciding the connection's next state first: writing `.end` can make
+    /// NIO's pipelining handler deliver the next request at once. Without keep-alive the connection closes
+    /// once the end is flushed; with it, the exchange is over when the request has ended too.
+    private func endResponse(requestEnded: Bool, keepAlive: Bool) {
+        guard keepAlive else {
+            state = .closed
+            idleTimer?.cancel()
+            let context = self.context!
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+            return
+        }
+        if requestEnded { becomeIdle() }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
-    private func requestCompleted(keepAlive: Bool) {
-        guard keepAlive else { return close() }
+    private func finishIfComplete(_ flight: InFlight) {
+        guard flight.requestEnded, flight.responseEnded else { return }
+        if flight.keepAlive { becomeIdle() } else { close() }
+    }
+
+    private func becomeIdle() {
         state = .idle
         resumeReading()
         armIdleTimer()

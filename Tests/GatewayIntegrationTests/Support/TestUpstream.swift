@@ -47,6 +47,7 @@ final class TestUpstream: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let serverChannel: any Channel
     private let journal: UpstreamJournal
+    private let isShutDown = Mutex(false)
 
     var baseURL: String { "http://127.0.0.1:\(self.port)" }
 
@@ -94,8 +95,13 @@ final class TestUpstream: Sendable {
     }
 
     /// Stops listening, closes every open connection and stops the event loop thread.
+    /// Later calls do nothing: once the loop is gone, a close scheduled on it would never complete.
     func shutdown() async throws {
-        // Already closed is fine: shutdown must be safe to call from a `defer`-style cleanup twice.
+        let alreadyShutDown = self.isShutDown.withLock { isShutDown in
+            defer { isShutDown = true }
+            return isShutDown
+        }
+        guard !alreadyShutDown else { return }
         try? await self.serverChannel.close()
         try await self.group.shutdownGracefully()
     }

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""A stand-in for the existing API behind the gateway, for trying the gateway out by hand.
+
+    python3 scripts/demo_upstream.py [--port 9000] [--host 127.0.0.1]
+
+Endpoints:
+  POST /auth/verify-credentials   credential check the gateway's login calls (auth.verify_url)
+  GET  /api/me                    what the gateway told us about the caller (X-Auth-* headers)
+  GET  /public/health             {"ok": true}
+  *    /api/..., /public/...      echo of path, method, user id and body size
+
+Standard library only; HTTP/1.1 keep-alive with Content-Length on every reply.
+"""
+
+import argparse
+import base64
+import binascii
+import json
+import signal
+import sys
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DEMO_USERS = {
+    "alice": ("wonderland", {"id": 42, "username": "alice", "role": "admin", "scope": "read write"}),
+    "minsu": ("password1", {"id": 7, "username": "minsu", "role": "user", "scope": "read"}),
+}
+
+BAD_CREDENTIALS = {
+    "detail": "No active account found with the given credentials",
+    "code": "no_active_account",
+}
+
+
+class BadRequest(Exception):
+    pass
+
+
+def decode_claims(value):
+    """X-Auth-Claims is base64url(JSON), padding optional; None when absent or unreadable."""
+    if value is None:
+        return None
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError):
+        return {"undecodable": value}
+
+
+class DemoHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "demo-upstream/1"
+
+    # Every method goes through one dispatcher.
+    def do_GET(self):
+        self.dispatch()
+
+    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+
+    def log_message(self, format, *args):
+        sys.stderr.write("demo upstream: %s %s\n" % (self.address_string(), format % args))
+
+    def dispatch(self):
+        path = self.path.split("?", 1)[0]
+        is_credential_check = path == "/auth/verify-credentials" and self.command == "POST"
+        # Only the credential check needs the body itself; elsewhere it is counted, not kept.
+        self.kept_body = []
+        try:
+            body_bytes = self.read_body(keep=is_credential_check)
+        except BadRequest as error:
+            self.close_connection = True
+            self.reply(HTTPStatus.BAD_REQUEST, {"detail": str(error)})
+            return
+
+        if is_credential_check:
+            self.verify_credentials(b"".join(self.kept_body))
+        elif path == "/public/health":
+            self.reply(HTTPStatus.OK, {"ok": True})
+        elif path == "/api/me":
+            self.reply(HTTPStatus.OK, {
+                "user_id": self.headers.get("X-Auth-User-Id"),
+                "session_id": self.headers.get("X-Auth-Session-Id"),
+                "claims": decode_claims(self.headers.get("X-Auth-Claims")),
+            })
+        elif path.startswith("/api/") or path.startswith("/public/"):
+            self.reply(HTTPStatus.OK, {
+                "path": self.path,
+                "method": self.command,
+                "user_id": self.headers.get("X-Auth-User-Id"),
+                "body_bytes": body_bytes,
+            })
+        else:
+            self.reply(HTTPStatus.NOT_FOUND, {"detail": "Not found."})
+
+    def verify_credentials(self, body):
+        try:
+            credentials = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            self.reply(HTTPStatus.BAD_REQUEST, {"detail": "JSON parse error"})
+            return
+        if not isinstance(credentials, dict):
+            self.reply(HTTPStatus.BAD_REQUEST, {"detail": "expected a JSON object"})
+            return
+        user = DEMO_USERS.get(credentials.get("username"))
+        if user is None or credentials.get("password") != user[0]:
+            self.reply(HTTPStatus.UNAUTHORIZED, BAD_CREDENTIALS)
+            return
+        self.reply(HTTPStatus.OK, user[1])
+
+    def read_body(self, keep):
+        """Reads the whole request body, Content-Length or chunked; returns its size."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self.read_chunked(keep)
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return 0
+        try:
+            remaining = int(length)
+        except ValueError:
+            raise BadRequest("bad Content-Length")
+        if remaining < 0:
+            raise BadRequest("bad Content-Length")
+        return self.read_exactly(remaining, keep)
+
+    def read_chunked(self, keep):
+        total = 0
+        while True:
+            line = self.rfile.readline(65537)
+            if not line:
+                raise BadRequest("truncated chunked body")
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise BadRequest("bad chunk size")
+            if size == 0:
+                # Trailers, if any, end with an empty line.
+                while True:
+                    trailer = self.rfile.readline(65537)
+                    if trailer in (b"\r\n", b"\n", b""):
+                        return total
+            total += self.read_exactly(size, keep)
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise BadRequest("bad chunk terminator")
+
+    def read_exactly(self, count, keep):
+        total = count
+        while count > 0:
+            part = self.rfile.read(min(count, 1 << 16))
+            if not part:
+                raise BadRequest("truncated body")
+            if keep:
+                self.kept_body.append(part)
+            count -= len(part)
+        return total
+
+    def reply(self, status, payload):
+        data = json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+class DemoServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Demo upstream for auth-gateway.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9000)
+    args = parser.parse_args()
+
+    try:
+        server = DemoServer((args.host, args.port), DemoHandler)
+    except OSError as error:
+        sys.stderr.write("demo upstream: cannot listen on %s:%d: %s\n" % (args.host, args.port, error.strerror))
+        return 1
+
+    def stop(signum, frame):
+        # shutdown() waits for serve_forever to return, so it must not run on the serving thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    host, port = server.server_address[:2]
+    sys.stderr.write("demo upstream listening on %s:%d\n" % (host, port))
+    sys.stderr.flush()
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    sys.stderr.write("demo upstream stopped\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
