@@ -70,7 +70,11 @@ public struct TokenIssuer: Sendable {
     }
 }
 
-/// Random identifiers for sessions and token ids: 128 bits as 32 hex digits (simplejwt's jti shape).
+/// Random identifiers for sessions and token ids: 128 bits from the system's CSPRNG as 32 hex digits
+/// (simplejwt's jti shape).
 enum RandomID {
-    static func make() -> String { RequestID.generate() }
+    static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return RequestID.hex(generator.next()) + RequestID.hex(generator.next())
+    }
 }

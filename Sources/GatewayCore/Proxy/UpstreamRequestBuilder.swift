@@ -1,4 +1,5 @@
 import NIOHTTP1
+import Synchronization
 
 /// Shapes the request the upstream sees: the URL, end-to-end headers only, the client's identity headers removed,
 /// X-Forwarded-* and X-Request-Id set, the gateway's identity headers added. Pure: no I/O.
@@ -100,15 +101,17 @@ struct UpstreamRequestBuilder: Sendable {
     }
 }
 
-/// Request ids: 128 random bits as 32 hex digits.
+/// Request ids: 32 hex digits, unique per process run (a random prefix and a counter): cheap on the hot
+/// path, and not guessable across restarts. They correlate logs; they are not secrets.
 enum RequestID {
+    private static let prefix: String = hex(UInt64.random(in: .min ... .max))
+    private static let counter = Atomic<UInt64>(UInt64.random(in: 0 ... UInt64(UInt32.max)))
+
     static func generate() -> String {
-        var g = SystemRandomNumberGenerator()
-        let a = g.next() as UInt64, b = g.next() as UInt64
-        return hex(a) + hex(b)
+        prefix + hex(counter.wrappingAdd(1, ordering: .relaxed).newValue)
     }
 
-    private static func hex(_ v: UInt64) -> String {
+    static func hex(_ v: UInt64) -> String {
         let s = String(v, radix: 16)
         return String(repeating: "0", count: 16 - s.count) + s
     }
