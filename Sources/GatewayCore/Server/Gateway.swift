@@ -27,7 +27,7 @@ public final class Gateway: Sendable {
     /// Compiles `config`, loads the key and opens the store; nothing listens until `server.start()`.
     /// Relative file paths in the config resolve against `baseDirectory` (the config file's folder).
     public static func make(config: GatewayConfig, baseDirectory: String = ".", logger: Logger,
-                            threads: Int = System.coreCount, clock: @escaping @Sendable () -> Int64 = Gateway.systemClock,
+                            threads: Int = CPUAffinity.usableCores, clock: @escaping @Sendable () -> Int64 = Gateway.systemClock,
                             store: (any SessionStore)? = nil,
                             onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) async throws -> Gateway {
         let key: SigningKey
