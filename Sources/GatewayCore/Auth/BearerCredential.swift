@@ -25,15 +25,26 @@ public enum BearerCredential: Sendable, Equatable {
             self = .none
             return
         }
-        let parts = value.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard let scheme = parts.first, scheme.lowercased() == "bearer" else {
-            self = parts.isEmpty ? .malformed : .otherScheme
-            return
-        }
-        guard parts.count == 2 else {
-            self = .malformed
-            return
-        }
-        self = .token(parts[1])
+        self = BearerCredential.parse(value)
+    }
+
+    /// `scheme SP token`, split on ASCII spaces/tabs over the bytes (the hot path: no Character work).
+    static func parse(_ value: String) -> BearerCredential {
+        let bytes = value.utf8
+        func isSpace(_ b: UInt8) -> Bool { b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
+        var i = bytes.startIndex
+        while i != bytes.endIndex, isSpace(bytes[i]) { i = bytes.index(after: i) }
+        let schemeStart = i
+        while i != bytes.endIndex, !isSpace(bytes[i]) { i = bytes.index(after: i) }
+        let scheme = bytes[schemeStart..<i]
+        guard !scheme.isEmpty else { return .malformed }
+        guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ ($0 | 0x20) == $1 }) else { return .otherScheme }
+        while i != bytes.endIndex, isSpace(bytes[i]) { i = bytes.index(after: i) }
+        let tokenStart = i
+        while i != bytes.endIndex, !isSpace(bytes[i]) { i = bytes.index(after: i) }
+        let tokenEnd = i
+        while i != bytes.endIndex, isSpace(bytes[i]) { i = bytes.index(after: i) }
+        guard tokenStart != tokenEnd, i == bytes.endIndex else { return .malformed }
+        return .token(value[tokenStart..<tokenEnd])
     }
 }

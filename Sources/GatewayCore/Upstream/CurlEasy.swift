@@ -2,10 +2,8 @@ import CCurl
 
 /// Options and callbacks of a (reused) easy handle for one transfer.
 enum CurlEasy {
-    static func configure(_ easy: UnsafeMutableRawPointer, for transfer: CurlTransfer) {
-        let request = transfer.request
-        _ = cg_easy_setopt_pointer(easy, CURLOPT_PRIVATE, Unmanaged.passUnretained(transfer).toOpaque())
-        setURL(easy, transfer.currentURL)
+    /// Options every transfer shares, set once when the handle is created (handles are reused).
+    static func prepare(_ easy: UnsafeMutableRawPointer) {
         _ = cg_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
         // Forward the path byte for byte: no dot-segment squashing by curl.
         _ = cg_easy_setopt_long(easy, CURLOPT_PATH_AS_IS, 1)
@@ -13,10 +11,39 @@ enum CurlEasy {
         _ = cg_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
         _ = cg_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 256 * 1024)
         _ = cg_easy_setopt_long(easy, CURLOPT_UPLOAD_BUFFERSIZE, 256 * 1024)
-        let connectMS = max(1, request.connectTimeout.milliseconds)
-        _ = cg_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, connectMS)
         _ = cg_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
-        // The upstream's Set-Cookie and Location pass through untouched; no cookie engine.
+        // Never take a proxy from the environment (HTTP_PROXY & co.): upstream traffic goes where the
+        // config says, and libcurl skips its per-transfer environment lookups.
+        _ = "".withCString { cg_easy_setopt_string(easy, CURLOPT_PROXY, $0) }
+        _ = cg_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION) { data, size, count, userdata in
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
+            let n = size * count
+            transfer.receivedHeaderLine(UnsafeRawBufferPointer(start: data, count: n))
+            transfer.loop.markTouched(transfer)
+            return n
+        }
+        _ = cg_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION) { data, size, count, userdata in
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
+            let taken = transfer.receivedBody(UnsafeRawBufferPointer(start: data, count: size * count))
+            transfer.loop.markTouched(transfer)
+            return taken
+        }
+        _ = cg_easy_setopt_data_callback(easy, CURLOPT_READFUNCTION) { data, size, count, userdata in
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
+            return transfer.fillRequestBody(UnsafeMutableRawBufferPointer(start: data, count: size * count))
+        }
+    }
+
+    /// The per-request options.
+    static func configure(_ easy: UnsafeMutableRawPointer, for transfer: CurlTransfer) {
+        let request = transfer.request
+        let context = Unmanaged.passUnretained(transfer).toOpaque()
+        _ = cg_easy_setopt_pointer(easy, CURLOPT_PRIVATE, context)
+        _ = cg_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context)
+        _ = cg_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, context)
+        _ = cg_easy_setopt_pointer(easy, CURLOPT_READDATA, context)
+        setURL(easy, transfer.currentURL)
+        _ = cg_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, max(1, request.connectTimeout.milliseconds))
 
         switch request.method {
         case "GET": _ = cg_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
@@ -35,37 +62,23 @@ enum CurlEasy {
         if request.method != "GET" && request.method != "HEAD" || request.body != .none {
             request.method.withCString { _ = cg_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, $0) }
         }
-
         var list: UnsafeMutablePointer<curl_slist>? = nil
         for line in request.headerLines {
             list = line.withCString { curl_slist_append(list, $0) }
         }
         transfer.headerList = list
         _ = cg_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
+    }
 
-        let context = Unmanaged.passUnretained(transfer).toOpaque()
-        _ = cg_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context)
-        _ = cg_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION) { data, size, count, userdata in
-            let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
-            let n = size * count
-            transfer.receivedHeaderLine(UnsafeRawBufferPointer(start: data, count: n))
-            transfer.loop.markTouched(transfer)
-            return n
-        }
-        _ = cg_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, context)
-        _ = cg_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION) { data, size, count, userdata in
-            let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
-            let taken = transfer.receivedBody(UnsafeRawBufferPointer(start: data, count: size * count))
-            transfer.loop.markTouched(transfer)
-            return taken
-        }
-        if request.body != .none {
-            _ = cg_easy_setopt_pointer(easy, CURLOPT_READDATA, context)
-            _ = cg_easy_setopt_data_callback(easy, CURLOPT_READFUNCTION) { data, size, count, userdata in
-                let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
-                return transfer.fillRequestBody(UnsafeMutableRawBufferPointer(start: data, count: size * count))
-            }
-        }
+    /// Returns a finished handle to its shared state: undoes every per-request option.
+    static func recycle(_ easy: UnsafeMutableRawPointer) {
+        _ = cg_easy_setopt_pointer(easy, CURLOPT_CUSTOMREQUEST, nil)
+        _ = cg_easy_setopt_long(easy, CURLOPT_UPLOAD, 0)
+        _ = cg_easy_setopt_long(easy, CURLOPT_NOBODY, 0)
+        _ = cg_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
+        _ = cg_easy_setopt_off(easy, CURLOPT_INFILESIZE_LARGE, -1)
+        _ = cg_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, nil)
+        _ = cg_easy_setopt_pointer(easy, CURLOPT_PRIVATE, nil)
     }
 
     static func setURL(_ easy: UnsafeMutableRawPointer, _ url: String) {

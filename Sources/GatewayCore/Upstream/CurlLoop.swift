@@ -182,7 +182,7 @@ final class CurlLoop: @unchecked Sendable {
     }
 
     private func begin(_ transfer: CurlTransfer) {
-        let easy = idleEasyHandles.popLast() ?? curl_easy_init()!
+        let easy = idleEasyHandles.popLast() ?? newEasyHandle()
         transfer.easy = easy
         CurlEasy.configure(easy, for: transfer)
         transfer.isActive = true
@@ -202,13 +202,19 @@ final class CurlLoop: @unchecked Sendable {
         curl_multi_remove_handle(multi, easy)
         transfer.isActive = false
         transfer.easy = nil
+        CurlEasy.recycle(easy)
         if let list = transfer.headerList {
             curl_slist_free_all(list)
             transfer.headerList = nil
         }
-        curl_easy_reset(easy)
         idleEasyHandles.append(easy)
         active[ObjectIdentifier(transfer)] = nil
+    }
+
+    private func newEasyHandle() -> UnsafeMutableRawPointer {
+        let easy = curl_easy_init()!
+        CurlEasy.prepare(easy)
+        return easy
     }
 
     private func collectCompletions() {
