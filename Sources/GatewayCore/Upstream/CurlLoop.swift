@@ -29,7 +29,9 @@ final class CurlLoop: @unchecked Sendable {
     private var multi: UnsafeMutableRawPointer!
     private var epfd: Int32 = -1
     private let wakeFD: Int32
-    private var registered: Set<Int32> = []
+    /// Sockets in our epoll set. `parked`: curl stopped watching it (a pooled keep-alive connection)
+    /// but it stays registered, so reusing the connection costs one EPOLL_CTL_MOD instead of DEL + ADD.
+    private var watches: [Int32: (events: UInt32, parked: Bool)] = [:]
     private var timerDeadline: UInt64?  // monotonic nanoseconds
     private var idleEasyHandles: [UnsafeMutableRawPointer] = []
     private var touched: [CurlTransfer] = []
@@ -97,6 +99,7 @@ final class CurlLoop: @unchecked Sendable {
                         stopping = drainCommands() || stopping
                         continue
                     }
+                    if unpark(fds[i]) { continue }
                     var mask: Int32 = 0
                     if events[i] & EPOLLIN.rawValue != 0 { mask |= CURL_CSELECT_IN }
                     if events[i] & EPOLLOUT.rawValue != 0 { mask |= CURL_CSELECT_OUT }
@@ -129,20 +132,28 @@ final class CurlLoop: @unchecked Sendable {
 
     private func watch(socket: Int32, what: Int32) {
         if what == CURL_POLL_REMOVE {
-            if registered.remove(socket) != nil { _ = cg_epoll_ctl(epfd, EPOLL_CTL_DEL, socket, 0) }
+            watches[socket]?.parked = true
             return
         }
         var events: UInt32 = 0
         if what & CURL_POLL_IN != 0 { events |= EPOLLIN.rawValue }
         if what & CURL_POLL_OUT != 0 { events |= EPOLLOUT.rawValue }
-        if registered.contains(socket) {
-            _ = cg_epoll_ctl(epfd, EPOLL_CTL_MOD, socket, events)
-        } else {
-            registered.insert(socket)
-            if cg_epoll_ctl(epfd, EPOLL_CTL_ADD, socket, events) != 0 {
-                _ = cg_epoll_ctl(epfd, EPOLL_CTL_MOD, socket, events)
-            }
+        if let current = watches[socket], !current.parked, current.events == events { return }
+        // A parked fd may have been closed and its number reused by a new socket that is not in the set:
+        // always MOD, and ADD when the kernel does not know it (and the other way round).
+        let wasKnown = watches[socket] != nil
+        if cg_epoll_ctl(epfd, wasKnown ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, socket, events) != 0 {
+            _ = cg_epoll_ctl(epfd, wasKnown ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, socket, events)
         }
+        watches[socket] = (events, false)
+    }
+
+    /// An event on a socket curl no longer watches (a pooled connection the upstream closed): forget it.
+    private func unpark(_ socket: Int32) -> Bool {
+        guard watches[socket]?.parked == true else { return false }
+        _ = cg_epoll_ctl(epfd, EPOLL_CTL_DEL, socket, 0)
+        watches[socket] = nil
+        return true
     }
 
     /// Runs queued commands; returns true when the loop should stop.
