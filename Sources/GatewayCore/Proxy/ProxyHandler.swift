@@ -65,8 +65,18 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private var state = State.idle
     private var context: ChannelHandlerContext!
     private var idleTimer: Scheduled<Void>?
-    private var readPaused = false
+    /// Reading from the client stops while the upstream's request buffer is full, or while pipelined
+    /// requests pile up; NIO's read interest is only touched then (not once per request).
+    private var readPausedForBody = false
+    private var readPausedForQueue = false
     private var readPending = false
+    /// Parts of pipelined requests that arrived while the current response was still being sent.
+    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    private var queuedBytes = 0
+    /// The current request's `.end` has arrived.
+    private var requestComplete = false
+    /// Graceful shutdown: finish the current response, then close.
+    private var quiescing = false
 
     init(runtime: GatewayRuntime, upstream: Upstream, endpoints: GatewayEndpoints) {
         self.runtime = runtime
@@ -97,7 +107,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     }
 
     func read(context: ChannelHandlerContext) {
-        if readPaused {
+        if readPausedForBody || readPausedForQueue {
             readPending = true
         } else {
             context.read()
@@ -105,11 +115,36 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if mustQueue {
+            queued.append(part)
+            if case .body(let buffer) = part { queuedBytes += buffer.readableBytes }
+            if queued.count > 16 || queuedBytes > 64 * 1024 { readPausedForQueue = true }
+            return
+        }
+        handle(part)
+    }
+
+    /// A pipelined request waits while the previous one's response is still being sent.
+    private var mustQueue: Bool {
+        if case .idle = state { return false }
+        if case .closed = state { return false }
+        return requestComplete || !queued.isEmpty
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        quiescing = true
+        if case .idle = state, queued.isEmpty { close() }
+    }
+
+    private func handle(_ part: HTTPServerRequestPart) {
+        switch part {
         case .head(let head):
             guard case .idle = state else { return close() }
             idleTimer?.cancel()
             idleTimer = nil
+            requestComplete = false
             receivedHead(head)
         case .body(let buffer):
             receivedBody(buffer)
@@ -142,7 +177,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
 
     private func receivedHead(_ head: HTTPRequestHead) {
         let language = Language(acceptLanguage: head.headers.first(name: "accept-language"))
-        let keepAlive = head.isKeepAlive
+        let keepAlive = head.isKeepAlive && !quiescing
         let limits = runtime.config.server
 
         if HeadSize.of(head) > limits.maxHeaderBytes {
@@ -235,13 +270,20 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     }
 
     private func receivedEnd() {
+        requestComplete = true
         switch state {
         case .proxying(let flight):
             flight.requestEnded = true
             if !flight.responseEnded { flight.exchange.finishBody() }
             finishIfComplete(flight)
         case .answered(let keepAlive):
-            if keepAlive { becomeIdle() } else { close() }
+            // The answer was written already; the request has now been read to its end.
+            if keepAlive && !quiescing {
+                becomeIdle()
+                drainQueued()
+            } else {
+                close()
+            }
         case .deciding(let pending):
             pending.ended = true
             pending.deliverEnd(allocator: context.channel.allocator)
@@ -320,7 +362,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             flight.responseStarted = true
             var headers = head.headers
             for (name, value) in flight.extraResponseHeaders { headers.addMerging(name: name, value: value) }
-            if !flight.keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
+            if !flight.keepAlive || quiescing { headers.replaceOrAdd(name: "connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))), promise: nil)
         }
         if let body = delivery.body {
@@ -430,7 +472,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     /// NIO's pipelining handler deliver the next request at once. Without keep-alive the connection closes
     /// once the end is flushed; with it, the exchange is over when the request has ended too.
     private func endResponse(requestEnded: Bool, keepAlive: Bool) {
-        guard keepAlive else {
+        guard keepAlive && !quiescing else {
             state = .closed
             idleTimer?.cancel()
             let context = self.context!
@@ -441,11 +483,38 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         }
         if requestEnded { becomeIdle() }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if requestEnded { drainQueued() }
     }
 
     private func finishIfComplete(_ flight: InFlight) {
         guard flight.requestEnded, flight.responseEnded else { return }
-        if flight.keepAlive { becomeIdle() } else { close() }
+        if flight.keepAlive && !quiescing {
+            becomeIdle()
+            drainQueued()
+        } else {
+            close()
+        }
+    }
+
+    /// Handles queued pipelined parts now that the previous exchange is over (after its `.end` was written).
+    private func drainQueued() {
+        while let part = queued.first, !mustQueueNext {
+            queued.removeFirst()
+            if case .body(let buffer) = part { queuedBytes -= buffer.readableBytes }
+            handle(part)
+        }
+        if queued.isEmpty, quiescing, case .idle = state { return close() }
+        if readPausedForQueue && queued.count <= 4 && queuedBytes <= 16 * 1024 {
+            readPausedForQueue = false
+            flushPendingRead()
+        }
+    }
+
+    /// Like `mustQueue`, for the queue's own head (which is not behind itself).
+    private var mustQueueNext: Bool {
+        if case .idle = state { return false }
+        if case .closed = state { return true }
+        return requestComplete
     }
 
     private func becomeIdle() {
@@ -464,16 +533,19 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     }
 
     private func pauseReading() {
-        readPaused = true
+        readPausedForBody = true
     }
 
     private func resumeReading() {
-        guard readPaused else { return }
-        readPaused = false
-        if readPending {
-            readPending = false
-            context.read()
-        }
+        guard readPausedForBody else { return }
+        readPausedForBody = false
+        flushPendingRead()
+    }
+
+    private func flushPendingRead() {
+        guard readPending, !readPausedForBody, !readPausedForQueue else { return }
+        readPending = false
+        context.read()
     }
 
     private func close() {

@@ -45,7 +45,10 @@ public final class GatewayServer<Upstream: UpstreamClient>: Service, Sendable {
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
+                    // Pipelining is handled by ProxyHandler (it keeps reading instead of toggling read interest
+                    // per request); response heads are built from parsed, well-formed header lines.
+                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
+                                                         withOutboundHeaderValidation: false)
                     try sync.addHandler(ProxyHandler(runtime: runtime, upstream: upstream, endpoints: endpoints))
                 }
             }
@@ -100,7 +103,7 @@ final class ConnectionRegistry: Sendable {
 
     var count: Int { channels.withLockedValue { $0.count } }
 
-    /// NIO's HTTP pipeline handler closes idle connections now and busy ones after their current response.
+    /// ProxyHandler closes idle connections now and busy ones after their current response.
     func quiesceAll() {
         for channel in channels.withLockedValue({ Array($0.values) }) {
             channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
