@@ -49,8 +49,14 @@ struct BodyFramingTests {
         #expect(Self.framing(headers) == .length(5))
     }
 
-    @Test(arguments: ["abc", "-5", "+5", "5.0", "0x10", "5 5", "", " ", "99999999999999999999999", "٥"])
+    @Test(arguments: ["abc", "-5", "+5", "5.0", "0x10", "5 5", "99999999999999999999999", "٥", "5, abc"])
     func nonDigitContentLengthIsInvalid(value: String) {
+        #expect(Self.framing([("Content-Length", value)]) == .invalid)
+    }
+
+    /// RFC 9112 §6.3: a Content-Length that is not 1*DIGIT makes the framing invalid; it is not "no body".
+    @Test(arguments: ["", " ", ","])
+    func emptyContentLengthIsInvalid(value: String) {
         #expect(Self.framing([("Content-Length", value)]) == .invalid)
     }
 

@@ -174,7 +174,6 @@ struct ConfigReaderTests {
     // MARK: - Unknown keys
 
     @Test(arguments: [
-        ("bogus = 1", "bogus"),
         ("[servr]\nlisten = \"127.0.0.1:1\"", "servr"),
         ("[server]\nlisen = \"127.0.0.1:1\"", "server.lisen"),
         ("[tokens]\nacces_ttl = \"5m\"", "tokens.acces_ttl"),
@@ -187,6 +186,12 @@ struct ConfigReaderTests {
         #expect(problems.map(\.key) == [key])
         #expect(problems.first?.message == "unknown key")
         #expect(problems.first?.description.hasPrefix("gateway.conf: \(key): unknown key") == true)
+    }
+
+    @Test func unknownTopLevelKeyIsAnError() {
+        // Top-level keys must come before the first table header.
+        let problems = Self.problems("bogus = 1\n" + Self.minimal)
+        #expect(problems.map(\.description) == ["gateway.conf: bogus: unknown key (line 1)"])
     }
 
     @Test func unknownKeyInsideAnInlineTableIsAnError() {
@@ -317,7 +322,6 @@ struct ConfigReaderTests {
         ("[renewal]\nenabled = \"yes\"", "renewal.enabled", #"expected true or false, got "yes""#),
         ("[renewal]\nenabled = 1", "renewal.enabled", "expected true or false, got the integer 1"),
         ("[tokens]\nissuer = [\"a\"]", "tokens.issuer", "expected a string, got an array"),
-        ("server = 1", "server", "expected a table, got the integer 1"),
         ("[[upstreams]]\nname = \"web\"\ntargets = \"http://web\"", "upstreams[1].targets",
          #"expected an array of strings, got "http://web""#),
         ("[[routes]]\npath = \"/b/\"\nupstream = \"api\"\nmethods = \"GET\"", "routes[1].methods",
@@ -327,6 +331,12 @@ struct ConfigReaderTests {
         let problems = Self.problems(Self.minimal(plus: extra))
         #expect(problems.map(\.key) == [key])
         #expect(problems.first?.message == message)
+    }
+
+    @Test func topLevelSectionOfTheWrongTypeIsAnError() {
+        let problems = Self.problems("server = 1\n" + Self.minimal)
+        #expect(problems.map(\.key) == ["server"])
+        #expect(problems.first?.message == "expected a table, got the integer 1")
     }
 
     @Test func routeNamingAnUnknownUpstreamIsAnError() throws {

@@ -14,7 +14,7 @@ struct ConfigValueParsersTests {
         ("0s", .zero),
         ("0ms", .zero),
     ])
-    func durationParses(text: String, expected: Duration) {
+    func durationParses(text: String, expected: Duration) throws {
         #expect(try ConfigValueParsers.duration(text).get() == expected)
     }
 
@@ -38,7 +38,7 @@ struct ConfigValueParsersTests {
         ("10MiB", 10 * 1024 * 1024),
         ("1GiB", 1 << 30),
     ])
-    func sizeParses(text: String, expected: Int) {
+    func sizeParses(text: String, expected: Int) throws {
         #expect(try ConfigValueParsers.size(text).get() == expected)
     }
 
@@ -60,7 +60,7 @@ struct ConfigValueParsersTests {
         ("$${HOST}", "${HOST}"),
         ("${EMPTY}x", "x"),
     ])
-    func substitution(text: String, expected: String) {
+    func substitution(text: String, expected: String) throws {
         let environment = ["HOST": "api.internal", "PORT": "9000", "EMPTY": ""]
         #expect(try ConfigValueParsers.substitutingEnvironment(text, environment).get() == expected)
     }
@@ -107,7 +107,7 @@ struct ConfigValueParsersTests {
         ("https://api.example.com/base/", "https", "api.example.com", "/base"),
         ("http://[::1]:9000/v1/api//", "http", "[::1]:9000", "/v1/api"),
     ])
-    func upstreamTargetParses(text: String, scheme: String, authority: String, basePath: String) {
+    func upstreamTargetParses(text: String, scheme: String, authority: String, basePath: String) throws {
         #expect(try ConfigValueParsers.upstreamTarget(text).get()
             == UpstreamTarget(scheme: scheme, authority: authority, basePath: basePath))
     }

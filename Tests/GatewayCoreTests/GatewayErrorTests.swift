@@ -183,4 +183,11 @@ struct GatewayErrorTests {
     func nonAuthErrorsDoNotChallenge(error: GatewayError) {
         #expect(error.extraHeaders().isEmpty)
     }
+
+    @Test func every401NamesTheBearerScheme() {
+        for error in [GatewayError.badAuthorizationHeader, .refreshTokenNotValid(.blacklisted), .refreshTokenNotValid(.expired)] {
+            #expect(error.status == .unauthorized)
+            #expect(error.extraHeaders().map { [$0.0, $0.1] } == [["WWW-Authenticate", #"Bearer realm="api""#]])
+        }
+    }
 }

@@ -20,4 +20,9 @@ struct LanguageTests {
     @Test func englishWithoutTheHeader() {
         #expect(Language(acceptLanguage: nil) == .english)
     }
+
+    @Test func qualityParameterNameIsCaseInsensitive() {
+        #expect(Language(acceptLanguage: "ko;Q=0.5, en;q=0.9") == .english)
+        #expect(Language(acceptLanguage: "en;Q=0.1, ko") == .korean)
+    }
 }

@@ -66,7 +66,7 @@ struct RequestTargetTests {
     func absoluteFormKeepsPathAndQuery(uri: String, path: String, query: String?) throws {
         let target = try RequestTarget(parsing: uri)
         #expect(target.path == Substring(path))
-        #expect(target.query == query.map(Substring.init))
+        #expect(target.query == query.map { Substring($0) })
     }
 
     @Test(arguments: [
@@ -74,6 +74,11 @@ struct RequestTargetTests {
         "*", "p", "", "ftp://host/p", "http://host/../x",
     ])
     func malformedTargetIsBadRequest(uri: String) {
+        #expect(throws: GatewayError.badRequest) { try RequestTarget(parsing: uri) }
+    }
+
+    @Test(arguments: ["/public/..\\api/x", "/api\\x", "/a?x=\\"])
+    func backslashIsRefused(uri: String) {
         #expect(throws: GatewayError.badRequest) { try RequestTarget(parsing: uri) }
     }
 }

@@ -129,6 +129,11 @@ struct UpstreamRequestBuilderTests {
         #expect(Self.lines(named: "Authorization", in: lines) == ["Authorization: Bearer new"])
     }
 
+    @Test func emptyReplacementAuthorizationDropsTheClients() {
+        let lines = Self.lines([("Authorization", "Bearer old")], context: Self.context(authorization: ""))
+        #expect(Self.lines(named: "Authorization", in: lines).isEmpty)
+    }
+
     // MARK: - X-Forwarded-*
 
     @Test func forwardedForIsAppendedToTheClientsValue() {
@@ -231,6 +236,6 @@ struct UpstreamRequestBuilderTests {
         (UpstreamTarget(scheme: "http", authority: "h", basePath: ""), "/caf%C3%A9", "q=%20+x", "http://h/caf%C3%A9?q=%20+x"),
     ])
     func urlIsTargetPlusPathPlusQueryByteForByte(target: UpstreamTarget, path: String, query: String?, expected: String) {
-        #expect(UpstreamRequestBuilder.url(target: target, path: Substring(path), query: query.map(Substring.init)) == expected)
+        #expect(UpstreamRequestBuilder.url(target: target, path: Substring(path), query: query.map { Substring($0) }) == expected)
     }
 }

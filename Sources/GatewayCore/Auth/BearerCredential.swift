@@ -37,7 +37,8 @@ public enum BearerCredential: Sendable, Equatable {
         let schemeStart = i
         while i != bytes.endIndex, !isSpace(bytes[i]) { i = bytes.index(after: i) }
         let scheme = bytes[schemeStart..<i]
-        guard !scheme.isEmpty else { return .malformed }
+        // An empty header carries no credentials at all (simplejwt: no parts → not authenticated).
+        guard !scheme.isEmpty else { return .none }
         guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ ($0 | 0x20) == $1 }) else { return .otherScheme }
         while i != bytes.endIndex, isSpace(bytes[i]) { i = bytes.index(after: i) }
         let tokenStart = i

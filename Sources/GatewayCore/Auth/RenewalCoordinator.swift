@@ -32,13 +32,15 @@ public final class RenewalCoordinator: Sendable {
         guard let jti = claims.jti, let sessionID = claims.sessionID else {
             return eventLoop.makeSucceededFuture(.rejected(.noSession))
         }
-        let promise = eventLoop.makePromise(of: Outcome.self)
-        let existing = inFlight.withLockedValue { table -> EventLoopFuture<Outcome>? in
-            if let running = table[jti] { return running }
+        // The promise is made only by the request that starts the renewal; the others wait on its future.
+        let (existing, promise) = inFlight.withLockedValue { table -> (EventLoopFuture<Outcome>?, EventLoopPromise<Outcome>?) in
+            if let running = table[jti] { return (running, nil) }
+            let promise = eventLoop.makePromise(of: Outcome.self)
             table[jti] = promise.futureResult
-            return nil
+            return (nil, promise)
         }
         if let existing { return existing.hop(to: eventLoop) }
+        guard let promise else { return eventLoop.makeSucceededFuture(.rejected(.noSession)) }
         promise.completeWithTask { [self] in
             defer { _ = inFlight.withLockedValue { $0.removeValue(forKey: jti) } }
             return try await perform(jti: jti, expiresAt: claims.expiresAt, sessionID: sessionID, now: now)

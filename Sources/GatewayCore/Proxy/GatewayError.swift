@@ -94,10 +94,11 @@ public struct GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Response headers that belong to this error besides the body's.
     func extraHeaders(realm: String = "api") -> [(String, String)] {
         switch code {
-        case .notAuthenticated:
-            [("WWW-Authenticate", "Bearer realm=\"\(realm)\"")]
         case .tokenNotValid where tokenKind == .access:
             [("WWW-Authenticate", "Bearer realm=\"\(realm)\", error=\"invalid_token\"")]
+        case .notAuthenticated, .badAuthorizationHeader, .tokenNotValid:
+            // Every 401 names its scheme (RFC 9110 §15.5.2), as simplejwt's views do.
+            [("WWW-Authenticate", "Bearer realm=\"\(realm)\"")]
         case .permissionDenied:
             [("WWW-Authenticate", "Bearer error=\"insufficient_scope\"")]
         default:
@@ -134,7 +135,7 @@ public enum Language: Sendable, Hashable {
             var quality = 1.0
             for parameter in parts.dropFirst() {
                 let p = parameter.trimmingASCIISpaces()
-                if p.hasPrefix("q="), let q = Double(p.dropFirst(2)) { quality = q }
+                if p.lowercased().hasPrefix("q="), let q = Double(p.dropFirst(2)) { quality = q }
             }
             let language: Language?
             if tag == "ko" || tag.hasPrefix("ko-") || tag.hasPrefix("ko_") {

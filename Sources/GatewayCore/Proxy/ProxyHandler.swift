@@ -596,7 +596,9 @@ enum BodyFraming: Equatable {
     case invalid
 
     static func of(_ headers: HTTPHeaders) -> BodyFraming {
-        let lengths = headers["content-length"].flatMap { $0.split(separator: ",").map { $0.trimmingASCIISpaces() } }
+        let lengths = headers["content-length"].flatMap {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingASCIISpaces() }
+        }
         let encodings = headers["transfer-encoding"]
         if !encodings.isEmpty {
             // Content-Length with Transfer-Encoding is a smuggling shape; only plain "chunked" is accepted.

@@ -24,7 +24,9 @@ public struct RequestTarget: Sendable, Equatable {
             rest = afterScheme[slash...]
             if rest.hasPrefix("?") { rest = "/" + rest }
         }
-        for byte in rest.utf8 where byte <= 0x20 || byte == 0x7F || byte == UInt8(ascii: "#") {
+        // Control bytes, spaces, fragments, and backslashes (some upstreams read `\` as `/`, which would
+        // route `/public/..\api` past `/api/`'s auth) are refused.
+        for byte in rest.utf8 where byte <= 0x20 || byte == 0x7F || byte == UInt8(ascii: "#") || byte == UInt8(ascii: "\\") {
             throw .badRequest
         }
         let rawPath: Substring

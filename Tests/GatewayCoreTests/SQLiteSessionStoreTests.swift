@@ -1,0 +1,365 @@
+import Foundation
+import GRDB
+import Testing
+@testable import GatewayCore
+
+/// `SQLiteSessionStore` (SPEC §3): round trips, compare-and-set updates, rotation history, revocation,
+/// persistence, file mode, and `ping` as the readiness probe. One temp database per test.
+struct SQLiteSessionStoreTests {
+    typealias S = AuthTestSupport
+    static let login: Int64 = 1_750_000_000_000
+    static let day: Int64 = 86_400_000
+
+    static func session(id: String = "sid-1", userID: JSONValue = .integer(42), claims: [String: JSONValue] = [:]) -> Session {
+        Session(
+            id: id, userID: userID, claims: claims, createdAt: login, expiresAt: login + day,
+            maxExpiresAt: login + 30 * day, refreshJTI: "R1",
+            access: AccessLineage(jti: "A1", issuedAt: login / 1000, expiresAt: login / 1000 + 300)
+        )
+    }
+
+    static func change(refresh: String? = nil, access: String, at now: Int64, expiresAt: Int64? = nil) -> SessionChange {
+        SessionChange(
+            newRefreshJTI: refresh,
+            newAccess: AccessLineage(jti: access, issuedAt: now / 1000, expiresAt: now / 1000 + 300),
+            expiresAt: expiresAt ?? now + day
+        )
+    }
+
+    /// A store on a fresh temp file, handed to `body`, closed and deleted afterwards.
+    static func withStore(_ body: (SQLiteSessionStore, String) async throws -> Void) async throws {
+        let dir = try S.temporaryDirectory()
+        defer { S.removeDirectory(dir) }
+        let path = dir + "/gateway.db"
+        let store = try SQLiteSessionStore(path: path)
+        do {
+            try await body(store, path)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try? await store.close()
+    }
+
+    // MARK: - create / read
+
+    @Test func roundTripWithIntegerUserIdAndClaims() async throws {
+        try await Self.withStore { store, _ in
+            let session = Self.session(claims: [
+                "role": .string("admin"), "scope": .string("read write"), "level": .integer(3),
+                "flags": .array([.bool(true), .null]), "org": .object(["id": .integer(7)]),
+            ])
+            try await store.create(session)
+            let read = try #require(try await store.session(id: "sid-1"))
+            #expect(read == session)
+            #expect(read.userID == .integer(42))
+        }
+    }
+
+    @Test func roundTripWithStringUserId() async throws {
+        try await Self.withStore { store, _ in
+            // A string that looks like a number stays a string.
+            for (id, user) in [("s-a", JSONValue.string("u-7")), ("s-b", .string("42")), ("s-c", .string(""))] {
+                let session = Self.session(id: id, userID: user)
+                try await store.create(session)
+                #expect(try await store.session(id: id) == session)
+            }
+        }
+    }
+
+    @Test func optionalFieldsRoundTrip() async throws {
+        try await Self.withStore { store, _ in
+            var session = Self.session()
+            session.revokedAt = Self.login + 5
+            session.previousAccessJTI = "A0"
+            session.accessReplacedAt = Self.login + 3
+            try await store.create(session)
+            #expect(try await store.session(id: "sid-1") == session)
+        }
+    }
+
+    @Test func unknownSessionIsNil() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            #expect(try await store.session(id: "nope") == nil)
+        }
+    }
+
+    // MARK: - update: compare-and-set
+
+    @Test func updateSucceedsOnceWithTheRightExpectation() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            let now = Self.login + 1000
+            #expect(try await store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now))
+            #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R3", access: "A3", at: now), now: now))
+            let read = try #require(try await store.session(id: "sid-1"))
+            #expect(read.refreshJTI == "R2")
+            #expect(read.access.jti == "A2")
+        }
+    }
+
+    @Test func accessExpectationIsCompareAndSetToo() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            let now = Self.login + 1000
+            #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: now), now: now))
+            #expect(try await !store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A3", at: now), now: now))
+            #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A2"), change: Self.change(access: "A3", at: now), now: now))
+            #expect(try await store.session(id: "sid-1")?.access.jti == "A3")
+        }
+    }
+
+    @Test func wrongExpectationChangesNothing() async throws {
+        try await Self.withStore { store, _ in
+            let session = Self.session()
+            try await store.create(session)
+            let now = Self.login + 1000
+            #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("A1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now))
+            #expect(try await !store.update(sessionID: "sid-1", expecting: .accessJTI("R1"), change: Self.change(access: "A2", at: now), now: now))
+            #expect(try await !store.update(sessionID: "other", expecting: .refreshJTI("R1"), change: Self.change(access: "A2", at: now), now: now))
+            #expect(try await store.session(id: "sid-1") == session)
+        }
+    }
+
+    // MARK: - refresh rotation history
+
+    @Test func rotationRecordsTheReplacedRefreshJTI() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            try await store.create(Self.session(id: "sid-2"))
+            #expect(try await !store.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
+            let now = Self.login + 1000
+            #expect(try await store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now))
+            #expect(try await store.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
+            #expect(try await !store.wasReplaced(refreshJTI: "R2", sessionID: "sid-1"))
+            // Scoped to its session.
+            #expect(try await !store.wasReplaced(refreshJTI: "R1", sessionID: "sid-2"))
+        }
+    }
+
+    @Test func failedCompareAndSetRecordsNothing() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            let now = Self.login + 1000
+            #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("WRONG"), change: Self.change(refresh: "R9", access: "A9", at: now), now: now))
+            #expect(try await !store.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
+            #expect(try await store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now))
+            // A stale rotation must not put the current refresh token into the history.
+            #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R3", access: "A3", at: now), now: now))
+            #expect(try await !store.wasReplaced(refreshJTI: "R2", sessionID: "sid-1"))
+            #expect(try await store.session(id: "sid-1")?.refreshJTI == "R2")
+        }
+    }
+
+    @Test func accessOnlyChangeDoesNotRotateTheRefreshToken() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            let now = Self.login + 1000
+            #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: now), now: now))
+            #expect(try await store.session(id: "sid-1")?.refreshJTI == "R1")
+            #expect(try await !store.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
+        }
+    }
+
+    // MARK: - access lineage and expiry
+
+    @Test func accessAdvanceMovesLatestToPrevious() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            let now = Self.login + 400_000
+            let change = Self.change(access: "A2", at: now)
+            #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: change, now: now))
+            let read = try #require(try await store.session(id: "sid-1"))
+            #expect(read.access == change.newAccess)
+            #expect(read.previousAccessJTI == "A1")
+            #expect(read.accessReplacedAt == now)
+            #expect(read.expiresAt == change.expiresAt)
+            #expect(read.createdAt == Self.login)
+            #expect(read.maxExpiresAt == Self.login + 30 * Self.day)
+
+            let later = now + 5000
+            #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A2"), change: Self.change(access: "A3", at: later), now: later))
+            let again = try #require(try await store.session(id: "sid-1"))
+            #expect(again.previousAccessJTI == "A2")
+            #expect(again.accessReplacedAt == later)
+        }
+    }
+
+    @Test func expiryIsCappedAtMaxExpiresAt() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            let now = Self.login + 1000
+            let change = Self.change(access: "A2", at: now, expiresAt: Self.login + 365 * Self.day)
+            #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: change, now: now))
+            #expect(try await store.session(id: "sid-1")?.expiresAt == Self.login + 30 * Self.day)
+        }
+    }
+
+    @Test func updateOnARevokedSessionFails() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            let now = Self.login + 1000
+            #expect(try await store.revoke(sessionID: "sid-1", at: now))
+            #expect(try await !store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: now), now: now + 1))
+            #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now + 1))
+            #expect(try await !store.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
+            #expect(try await store.session(id: "sid-1")?.access.jti == "A1")
+        }
+    }
+
+    @Test func updateOnAnExpiredSessionFails() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            let end = Self.login + Self.day
+            #expect(try await !store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: end), now: end))
+            #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: end + 1), now: end + 1))
+            #expect(try await !store.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
+            // One millisecond earlier it is still alive.
+            #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: end - 1), now: end - 1))
+        }
+    }
+
+    // MARK: - revoke
+
+    @Test func revokeIsIdempotentAndKeepsTheFirstTime() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            #expect(try await store.revoke(sessionID: "sid-1", at: Self.login + 100))
+            #expect(try await store.revoke(sessionID: "sid-1", at: Self.login + 200))
+            #expect(try await store.session(id: "sid-1")?.revokedAt == Self.login + 100)
+        }
+    }
+
+    @Test func revokeOfAnUnknownSessionIsFalse() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            #expect(try await !store.revoke(sessionID: "nope", at: Self.login))
+            #expect(try await store.session(id: "sid-1")?.revokedAt == nil)
+        }
+    }
+
+    // MARK: - concurrency
+
+    @Test func fiftyConcurrentUpdatesWithOneExpectationHaveOneWinner() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            let now = Self.login + 1000
+            let winners = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+                for i in 0..<50 {
+                    group.addTask {
+                        let ok = try await store.update(
+                            sessionID: "sid-1", expecting: .accessJTI("A1"),
+                            change: Self.change(refresh: "R-\(i)", access: "A-\(i)", at: now), now: now
+                        )
+                        return (i, ok)
+                    }
+                }
+                var winners: [Int] = []
+                for try await (i, ok) in group where ok { winners.append(i) }
+                return winners
+            }
+            #expect(winners.count == 1)
+            let read = try #require(try await store.session(id: "sid-1"))
+            if let winner = winners.first {
+                #expect(read.access.jti == "A-\(winner)")
+                #expect(read.refreshJTI == "R-\(winner)")
+            }
+            #expect(read.previousAccessJTI == "A1")
+        }
+    }
+
+    // MARK: - durability and files
+
+    @Test func dataSurvivesReopening() async throws {
+        let dir = try S.temporaryDirectory()
+        defer { S.removeDirectory(dir) }
+        let path = dir + "/gateway.db"
+        let now = Self.login + 1000
+        let first = try SQLiteSessionStore(path: path)
+        try await first.create(Self.session(claims: ["role": .string("admin")]))
+        #expect(try await first.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now))
+        try await first.create(Self.session(id: "sid-2", userID: .string("u-2")))
+        #expect(try await first.revoke(sessionID: "sid-2", at: now))
+        let before = try await first.session(id: "sid-1")
+        try await first.close()
+
+        let second = try SQLiteSessionStore(path: path)
+        let after = try #require(try await second.session(id: "sid-1"))
+        #expect(after == before)
+        #expect(after.refreshJTI == "R2")
+        #expect(after.claims == ["role": .string("admin")])
+        #expect(try await second.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
+        #expect(try await second.session(id: "sid-2")?.revokedAt == now)
+        try await second.close()
+    }
+
+    @Test func databaseFileIsMode0600() async throws {
+        try await Self.withStore { store, path in
+            try await store.create(Self.session())
+            let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
+            #expect(mode?.intValue == 0o600)
+            for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+                let m = try FileManager.default.attributesOfItem(atPath: path + suffix)[.posixPermissions] as? NSNumber
+                #expect(m?.intValue == 0o600, "\(suffix)")
+            }
+        }
+    }
+
+    @Test func storeInAMissingFolderIsCreated() async throws {
+        let dir = try S.temporaryDirectory()
+        defer { S.removeDirectory(dir) }
+        let store = try SQLiteSessionStore(path: dir + "/var/db/gateway.db")
+        try await store.create(Self.session())
+        #expect(try await store.session(id: "sid-1") != nil)
+        try await store.close()
+    }
+
+    @Test func unopenablePathThrowsStoreUnavailable() throws {
+        let dir = try S.temporaryDirectory()
+        defer { S.removeDirectory(dir) }
+        try "a file".write(toFile: dir + "/plain", atomically: true, encoding: .utf8)
+        #expect(throws: StoreUnavailable.self) {
+            _ = try SQLiteSessionStore(path: dir + "/plain/gateway.db")
+        }
+    }
+
+    // MARK: - ping
+
+    @Test func pingSucceedsOnAnOpenStore() async throws {
+        try await Self.withStore { store, _ in
+            try await store.ping()
+        }
+    }
+
+    @Test func pingThrowsWhileAnotherConnectionHoldsAnExclusiveLockAndRecoversAfter() async throws {
+        try await Self.withStore { store, path in
+            try await store.create(Self.session())
+            var configuration = Configuration()
+            configuration.allowsUnsafeTransactions = true
+            let locker = try DatabaseQueue(path: path, configuration: configuration)
+            try await locker.writeWithoutTransaction { db in try db.execute(sql: "BEGIN EXCLUSIVE") }
+            await #expect(throws: StoreUnavailable.self) {
+                try await store.ping()
+            }
+            // Writes fail the same way: an outage, reported, not a hang.
+            await #expect(throws: StoreUnavailable.self) {
+                try await store.revoke(sessionID: "sid-1", at: Self.login)
+            }
+            try await locker.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
+            try locker.close()
+            try await store.ping()
+            #expect(try await store.revoke(sessionID: "sid-1", at: Self.login))
+        }
+    }
+
+    @Test func pingThrowsAfterClose() async throws {
+        let dir = try S.temporaryDirectory()
+        defer { S.removeDirectory(dir) }
+        let store = try SQLiteSessionStore(path: dir + "/gateway.db")
+        try await store.close()
+        await #expect(throws: (any Error).self) {
+            try await store.ping()
+        }
+    }
+}
