@@ -69,8 +69,9 @@ struct Serve: AsyncParsableCommand {
             await gateway.close()
             throw ExitCode(1)
         }
+        let janitor = SessionJanitor(store: gateway.store, clock: Gateway.systemClock, logger: logger)
         let group = ServiceGroup(
-            services: [DrainOnShutdown(gateway: gateway)],
+            services: [DrainOnShutdown(gateway: gateway), janitor],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import GRDB
 import Testing
@@ -360,6 +361,41 @@ struct SQLiteSessionStoreTests {
         try await store.close()
         await #expect(throws: (any Error).self) {
             try await store.ping()
+        }
+    }
+
+    // MARK: - purge
+
+    @Test func purgeRemovesOnlySessionsThatEndedBeforeTheCutoff() async throws {
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session(id: "live"))
+            var expired = Self.session(id: "expired")
+            expired.expiresAt = Self.login + 1000
+            try await store.create(expired)
+            try await store.create(Self.session(id: "revoked"))
+            try await store.revoke(sessionID: "revoked", at: Self.login + 2000)
+            _ = try await store.update(sessionID: "revoked", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: Self.login), now: Self.login)
+
+            let removed = try await store.purge(endedBefore: Self.login + 5000)
+            #expect(removed == 2)
+            #expect(try await store.session(id: "live") != nil)
+            #expect(try await store.session(id: "expired") == nil)
+            #expect(try await store.session(id: "revoked") == nil)
+            #expect(try await store.purge(endedBefore: Self.login + 5000) == 0)
+        }
+    }
+
+    @Test func janitorSweepPurgesPastTheRetention() async throws {
+        try await Self.withStore { store, _ in
+            var ended = Self.session(id: "ended")
+            ended.expiresAt = Self.login
+            try await store.create(ended)
+            let janitor = SessionJanitor(store: store, clock: { Self.login + Self.day - 1 }, retention: .seconds(86_400), logger: Logger(label: "test"))
+            await janitor.sweep()
+            #expect(try await store.session(id: "ended") != nil, "kept within the retention")
+            let later = SessionJanitor(store: store, clock: { Self.login + Self.day + 1 }, retention: .seconds(86_400), logger: Logger(label: "test"))
+            await later.sweep()
+            #expect(try await store.session(id: "ended") == nil)
         }
     }
 }

@@ -34,8 +34,10 @@ struct CommandLineTests {
             try await withGatewayProcess(TestConfigs.publicCatchAll, ["UPSTREAM": upstream.baseURL]) { child, port in
                 #expect(port > 0)
                 #expect(child.stderr.contains("listening on 127.0.0.1:\(port)"), "stderr:\n\(child.stderr)")
-                #expect(try await HTTPTestClient.get("/healthz", port: port).status == 200)
-                #expect(try await HTTPTestClient.get("/through", port: port).status == 200)
+                let health = try await HTTPTestClient.get("/healthz", port: port)
+                #expect(health.status == 200)
+                let through = try await HTTPTestClient.get("/through", port: port)
+                #expect(through.status == 200)
                 #expect(upstream.lastRequest?.uri == "/through")
             }
         }
@@ -137,5 +139,25 @@ struct CommandLineTests {
         let missing = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config)
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("TEST_API_TARGET"), "stderr:\n\(missing.stderr)")
+    }
+
+    @Test func checkRejectsDuplicateRoutePathsAndBadSizes() async throws {
+        let config = Self.valid
+            .replacingOccurrences(of: "path = \"/api/\"", with: "path = \"/public/\"")
+            .replacingOccurrences(of: "[server]\n", with: "[server]\nmax_body_bytes = \"10 potatoes\"\n")
+        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config)
+        #expect(outcome.status == 1)
+        #expect(outcome.stderrLines.contains { $0.contains("routes[1].path") }, "stderr:\n\(outcome.stderr)")
+        #expect(outcome.stderrLines.contains { $0.contains("server.max_body_bytes") }, "stderr:\n\(outcome.stderr)")
+    }
+
+    @Test func theShippedGatewayConfIsValid() async throws {
+        let shipped = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("gateway.conf")
+        let text = try String(contentsOf: shipped, encoding: .utf8)
+        let outcome = try await GatewayProcess.run(["check"], config: text)
+        #expect(outcome.status == 0, "stderr:\n\(outcome.stderr)")
+        #expect(outcome.stdout.contains("/api/"))
     }
 }

@@ -76,13 +76,30 @@ struct ForwardingTests {
 
     @Test func passesTheUpstreamStatusAndBodyBack() async throws {
         try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
-            for code in [201, 204, 302, 404, 418, 500, 503] {
+            for code in [201, 204, 302, 304, 404, 418, 500, 503] {
                 let response = try await HTTPTestClient.get("/status/\(code)", port: gateway.port)
                 #expect(response.status == code)
-                if code != 204 {
+                if code != 204 && code != 304 {
                     #expect(try response.jsonObject()["status"] as? Int == code)
                 }
             }
+        }
+    }
+
+    @Test func expectContinueIsAnsweredAndTheBodyForwarded() async throws {
+        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send(
+                "POST /continue HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n"
+            )
+            // A client waits for 100 Continue before it sends the body.
+            let interim = try await connection.readHead(skipInterim: false, timeout: .seconds(5))
+            #expect(interim.status == 100)
+            try await connection.send("hello world")
+            let response = try await connection.readResponse()
+            #expect(response.status == 200)
+            #expect(upstream.lastRequest?.bodyLength == 11)
         }
     }
 

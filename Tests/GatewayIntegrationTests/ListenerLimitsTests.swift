@@ -39,6 +39,21 @@ struct ListenerLimitsTests {
         }
     }
 
+    @Test func headOfExactlyMaxHeaderBytesIsAccepted() async throws {
+        try await withUpstreamAndGateway(Self.config(#"max_header_bytes = 1024"#)) { upstream, gateway in
+            func head(totalBytes: Int) -> [UInt8] {
+                let bare = RequestBytes.make("GET", "/edge", headers: [("X-Pad", "")])
+                return RequestBytes.make("GET", "/edge", headers: [("X-Pad", String(repeating: "p", count: totalBytes - bare.count))])
+            }
+            #expect(head(totalBytes: 1024).count == 1024)
+            let exact = try await HTTPTestClient.exchange(head(totalBytes: 1024), port: gateway.port)
+            #expect(exact.status == 200, "a 1024-byte head with max_header_bytes = 1024")
+            let over = try await HTTPTestClient.exchange(head(totalBytes: 1025), port: gateway.port)
+            #expect(over.status == 431, "a 1025-byte head with max_header_bytes = 1024")
+            #expect(upstream.requests.count == 1)
+        }
+    }
+
     @Test func manySmallHeadersOverTheLimitAre431() async throws {
         try await withUpstreamAndGateway(Self.config(#"max_header_bytes = "2KiB""#)) { upstream, gateway in
             let headers = (0..<200).map { ("X-H\($0)", "v") }
@@ -124,15 +139,32 @@ struct ListenerLimitsTests {
     // MARK: idle_timeout
 
     @Test func idleKeepAliveConnectionIsClosedAfterIdleTimeout() async throws {
-        try await withUpstreamAndGateway(Self.config(#"idle_timeout = "300ms""#)) { _, gateway in
+        try await withUpstreamAndGateway(Self.config(#"idle_timeout = "500ms""#)) { _, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
+            // Measured from before the request: the response, and so the idle period, starts after it.
+            let start = ContinuousClock.now
             try await connection.send(RequestBytes.make("GET", "/once"))
             #expect(try await connection.readResponse().status == 200)
-            let start = ContinuousClock.now
-            #expect(await connection.waitForPeerClose(timeout: .seconds(3)), "idle connection still open 3 s after a 300 ms idle_timeout")
+            #expect(await connection.waitForPeerClose(timeout: .seconds(5)), "idle connection still open 5 s after a 500 ms idle_timeout")
             let elapsed = ContinuousClock.now - start
-            #expect(elapsed >= .milliseconds(200), "closed after \(elapsed), before the idle timeout")
+            #expect(elapsed >= .milliseconds(490), "closed \(elapsed) after the request, before the 500 ms idle timeout")
+        }
+    }
+
+    @Test func idleTimeoutNeitherCutsASlowResponseNorTheIdlePeriodAfterIt() async throws {
+        try await withUpstreamAndGateway(Self.config(#"idle_timeout = "1s""#)) { _, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            // The upstream takes longer than idle_timeout: the connection is busy, not idle.
+            try await connection.send(RequestBytes.make("GET", "/slow?ms=1500"))
+            let response = try await connection.readResponse()
+            #expect(response.status == 200)
+            // The idle period starts now; 100 ms into it the connection must still serve.
+            try await Task.sleep(for: .milliseconds(100))
+            try await connection.send(RequestBytes.make("GET", "/after-slow"))
+            let next = try await connection.readResponse()
+            #expect(next.status == 200)
         }
     }
 
@@ -149,12 +181,12 @@ struct ListenerLimitsTests {
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             let start = ContinuousClock.now
-            // A slowloris: one byte every 50 ms, 6 s worth, never finishing the head.
-            let head = Array("GET /slowloris HTTP/1.1\r\nHost: gateway.test\r\nX-Slow: ".utf8) + [UInt8](repeating: 0x61, count: 120)
+            // A slowloris: one byte every 50 ms, 15 s worth, never finishing the head.
+            let head = Array("GET /slowloris HTTP/1.1\r\nHost: gateway.test\r\nX-Slow: ".utf8) + [UInt8](repeating: 0x61, count: 250)
             let sent = await connection.trickle(head, interval: .milliseconds(50))
             let elapsed = ContinuousClock.now - start
             #expect(sent < head.count, "the gateway accepted a head trickled over \(elapsed)")
-            #expect(elapsed < .seconds(3), "a slow head kept the connection open for \(elapsed) with a 400 ms idle_timeout")
+            #expect(elapsed < .seconds(8), "a slow head kept the connection open for \(elapsed) with a 400 ms idle_timeout")
             #expect(await connection.waitForPeerClose(timeout: .seconds(2)))
             #expect(upstream.requests.isEmpty)
         }
@@ -234,6 +266,83 @@ struct ListenerLimitsTests {
             #expect([400, 501].contains(response.status))
             #expect(await connection.waitForPeerClose())
             #expect(upstream.requests.isEmpty)
+        }
+    }
+
+    @Test(arguments: [
+        "Content-Length: +5",
+        "Content-Length: -5",
+        "Content-Length: 0x5",
+        "Content-Length: 5 5",
+        "Content-Length : 5",
+        "Transfer-Encoding : chunked",
+        "Transfer-Encoding: xchunked",
+        "Transfer-Encoding: chunked, chunked",
+    ])
+    func invalidFramingHeaderIs400AndClosed(header: String) async throws {
+        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send("POST /front HTTP/1.1\r\nHost: gateway.test\r\n\(header)\r\n\r\nhello")
+            let response = try await connection.readResponse()
+            #expect(response.status == 400, "sent \(header)")
+            #expect(await connection.waitForPeerClose(), "connection left open after \(header)")
+            #expect(upstream.requests.isEmpty, "\(header) reached the upstream")
+        }
+    }
+
+    @Test func malformedChunkSizeIs400AndNothingCompleteReachesTheUpstream() async throws {
+        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send(
+                "POST /chunks HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n"
+            )
+            let response = try await connection.readResponse()
+            #expect(response.status == 400)
+            #expect(response.errorCode == "bad_request")
+            #expect(await connection.waitForPeerClose())
+            #expect(upstream.requests.isEmpty, "the upstream completed a request from a malformed chunked body")
+        }
+    }
+
+    @Test func twoHostHeadersAre400() async throws {
+        // RFC 9112 §3.2: a server MUST answer 400 to more than one Host line; the gateway derives
+        // X-Forwarded-Host and the upstream Host from it, so ambiguity here is a header-injection vector.
+        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send("GET /two-hosts HTTP/1.1\r\nHost: good.example\r\nHost: evil.example\r\n\r\n")
+            let response = try await connection.readResponse()
+            #expect(response.status == 400, "two Host headers got \(response.status); upstream saw \(upstream.requests.map { $0.headers("host") })")
+            #expect(response.errorCode == "bad_request")
+            #expect(upstream.requests.isEmpty)
+        }
+    }
+
+    @Test func http11RequestWithoutHostIs400() async throws {
+        // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
+        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+            let response = try await HTTPTestClient.exchange(Array("GET /no-host HTTP/1.1\r\n\r\n".utf8), port: gateway.port)
+            #expect(response.status == 400, "no Host header got \(response.status)")
+            #expect(response.errorCode == "bad_request")
+            #expect(upstream.requests.isEmpty)
+        }
+    }
+
+    @Test func obsoleteLineFoldingIsRejectedOrUnfolded() async throws {
+        // RFC 9112 §5.2: reject with 400, or replace the fold with spaces before passing the message on.
+        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+            let response = try await HTTPTestClient.exchange(
+                Array("GET /folded HTTP/1.1\r\nHost: g\r\nX-Folded: first\r\n second\r\n\r\n".utf8), port: gateway.port
+            )
+            if response.status == 400 {
+                #expect(upstream.requests.isEmpty)
+            } else {
+                #expect(response.status == 200)
+                let value = upstream.lastRequest?.header("x-folded") ?? ""
+                #expect(!value.contains("\r") && !value.contains("\n"), "a folded header passed on with its line break: \(value.debugDescription)")
+            }
         }
     }
 

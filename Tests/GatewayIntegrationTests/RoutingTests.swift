@@ -85,6 +85,53 @@ struct RoutingTests {
         }
     }
 
+    @Test func dotSegmentsCannotSkipARequiredRoutesAuth() async throws {
+        let config = """
+            [server]
+            listen = "127.0.0.1:0"
+
+            [[upstreams]]
+            name = "api"
+            targets = ["${UPSTREAM}"]
+
+            [[routes]]
+            path = "/public/"
+            upstream = "api"
+            auth = "public"
+
+            [[routes]]
+            path = "/api/"
+            upstream = "api"
+            auth = "required"
+            """
+        try await withUpstreamAndGateway(config) { upstream, gateway in
+            for target in ["/public/../api/secret", "/public/./../api/secret", "/public/x/../../api/secret"] {
+                let response = try await HTTPTestClient.get(target, port: gateway.port)
+                #expect(response.status == 401, "GET \(target)")
+                #expect(response.errorCode == "not_authenticated", "GET \(target)")
+            }
+            #expect(upstream.requests.isEmpty)
+            // Percent-encoded dots are not dot segments: this stays under /public/, byte for byte.
+            let encoded = try await HTTPTestClient.get("/public/%2e%2e/api/secret", port: gateway.port)
+            #expect(encoded.status == 200)
+            #expect(upstream.lastRequest?.uri == "/public/%2e%2e/api/secret")
+        }
+    }
+
+    @Test func absoluteFormTargetIsRoutedByItsPath() async throws {
+        try await withUpstream { a in
+            try await withUpstream { b in
+                try await withGateway(Self.twoUpstreams, ["A": a.baseURL, "B": b.baseURL]) { gateway in
+                    let response = try await HTTPTestClient.exchange(
+                        RequestBytes.make("GET", "http://gateway.test/api/abs?q=1", host: "gateway.test"), port: gateway.port
+                    )
+                    #expect(response.status == 200)
+                    #expect(b.lastRequest?.uri == "/api/abs?q=1")
+                }
+            }
+        }
+    }
+
     @Test func aPathClimbingAboveRootIs400() async throws {
         try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
             let response = try await HTTPTestClient.get("/a/../../etc/passwd", port: gateway.port)
@@ -110,6 +157,25 @@ struct RoutingTests {
             // A 404 is an ordinary answer: the connection stays usable.
             try await connection.send(RequestBytes.make("GET", "/api/ok"))
             #expect(try await connection.readResponse().status == 200)
+        }
+    }
+
+    @Test func bodyOfALocallyAnsweredRequestIsDiscardedNotParsedAsTheNextRequest() async throws {
+        try await withUpstreamAndGateway(Self.getOnly) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            // The bodies look like requests; they must be skipped by their declared length.
+            let hidden = "GET /api/hidden HTTP/1.1\r\nHost: g\r\n\r\n"
+            try await connection.send(
+                RequestBytes.make("POST", "/nothing", body: hidden)
+                    + RequestBytes.make("POST", "/api/x", body: hidden)
+                    + RequestBytes.make("GET", "/api/visible")
+            )
+            #expect(try await connection.readResponse().status == 404)
+            #expect(try await connection.readResponse().status == 405)
+            let last = try await connection.readResponse()
+            #expect(last.status == 200)
+            #expect(upstream.requests.map(\.uri) == ["/api/visible"])
         }
     }
 
@@ -159,8 +225,6 @@ struct RoutingTests {
             upstream = "api"
             auth = "required"
             methods = ["GET", "POST"]
-
-            \(TestConfigs.privateFiles)
             """
         try await withUpstreamAndGateway(config) { upstream, gateway in
             let preflight = RequestBytes.make("OPTIONS", "/api/items", headers: [

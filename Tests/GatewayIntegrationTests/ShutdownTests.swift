@@ -43,16 +43,17 @@ struct ShutdownTests {
             try await withGatewayProcess(Self.config(shutdownTimeout: "10s"), ["UPSTREAM": upstream.baseURL]) { child, port in
                 let connection = try await RawHTTPConnection.connect(port: port)
                 defer { connection.close() }
-                try await connection.send(RequestBytes.make("GET", "/in-flight/slow?ms=1500"))
+                try await connection.send(RequestBytes.make("GET", "/in-flight/slow?ms=4000"))
                 #expect(await eventually { upstream.requests.count == 1 }, "the slow request never reached the upstream")
 
                 child.signal(SIGTERM)
-                #expect(await Self.refusesConnections(port: port, within: .seconds(1)),
+                #expect(await Self.refusesConnections(port: port, within: .seconds(3)),
                         "the gateway still accepted connections after SIGTERM")
+                #expect(child.isRunning, "the process had already exited, so the drain was not observed")
 
                 let response = try await connection.readResponse(timeout: .seconds(10))
                 #expect(response.status == 200)
-                #expect(try response.jsonObject()["uri"] as? String == "/in-flight/slow?ms=1500")
+                #expect(try response.jsonObject()["uri"] as? String == "/in-flight/slow?ms=4000")
 
                 let outcome = try await child.waitForExit(timeout: .seconds(10))
                 #expect(!outcome.signalled)
@@ -63,7 +64,7 @@ struct ShutdownTests {
 
     @Test func sigtermWithAnIdleKeepAliveConnectionExitsPromptly() async throws {
         try await withUpstream { upstream in
-            try await withGatewayProcess(Self.config(shutdownTimeout: "10s"), ["UPSTREAM": upstream.baseURL]) { child, port in
+            try await withGatewayProcess(Self.config(shutdownTimeout: "30s"), ["UPSTREAM": upstream.baseURL]) { child, port in
                 let connection = try await RawHTTPConnection.connect(port: port)
                 defer { connection.close() }
                 try await connection.send(RequestBytes.make("GET", "/idle"))
@@ -71,10 +72,11 @@ struct ShutdownTests {
 
                 let start = ContinuousClock.now
                 child.signal(SIGTERM)
-                let outcome = try await child.waitForExit(timeout: .seconds(15))
+                let outcome = try await child.waitForExit(timeout: .seconds(40))
                 let elapsed = ContinuousClock.now - start
                 #expect(outcome.status == 0 && !outcome.signalled, "stderr:\n\(outcome.stderr)")
-                #expect(elapsed < .seconds(3), "an idle keep-alive connection held shutdown for \(elapsed)")
+                // Far below shutdown_timeout (30 s): an idle connection is closed at once, not waited for.
+                #expect(elapsed < .seconds(10), "an idle keep-alive connection held shutdown for \(elapsed)")
                 #expect(await connection.waitForPeerClose(timeout: .seconds(1)))
             }
         }
@@ -104,7 +106,8 @@ struct ShutdownTests {
                 let outcome = try await child.waitForExit(timeout: .seconds(15))
                 let elapsed = ContinuousClock.now - start
                 #expect(outcome.status == 0 && !outcome.signalled, "stderr:\n\(outcome.stderr)")
-                #expect(elapsed < .seconds(4), "shutdown_timeout 500ms, but the process took \(elapsed) to exit")
+                // Far below the request's 20 s: the drain gave up at shutdown_timeout (loose for a loaded machine).
+                #expect(elapsed < .seconds(8), "shutdown_timeout 500ms, but the process took \(elapsed) to exit")
                 // The unfinished request gets no success.
                 let head = try? await connection.readHead(timeout: .seconds(2))
                 #expect(head == nil || head!.status >= 500)

@@ -2,7 +2,7 @@
 import Foundation
 import Testing
 
-@Suite("Streaming bodies")
+@Suite("Streaming bodies", .serialized)
 struct StreamingTests {
     static let hundredMiB = 100 * 1024 * 1024
     static let rssBudget = 32 * 1024 * 1024
@@ -128,6 +128,38 @@ struct StreamingTests {
                 #expect(growth < Self.rssBudget,
                         "gateway RSS grew by \(growth / 1024) KiB during a 100 MiB download (baseline \(baseline), after \(after), sampled peak \(peak / 1024) KiB)")
             }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func hundredMiBUploadToAStalledUpstreamHoldsTheClientBackInsteadOfBuffering() async throws {
+        let upstream = try StallingUpstream(stall: .seconds(2))
+        defer { upstream.close() }
+        try await withGatewayProcess(Self.bigBodies, ["UPSTREAM": upstream.baseURL]) { child, port in
+            #expect(try await HTTPTestClient.get("/warm-up", port: port).status == 200)
+            let baseline = try child.memory()
+            let sampler = MemorySampler(pid: child.pid)
+
+            let connection = try await RawHTTPConnection.connect(port: port)
+            defer { connection.close() }
+            let start = ContinuousClock.now
+            try await connection.send(
+                "POST /stalled-upload HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: \(Self.hundredMiB)\r\n\r\n"
+            )
+            let sent = try await connection.sendPatternBody(count: Self.hundredMiB, chunkSize: 256 * 1024)
+            let response = try await connection.readResponse(timeout: .seconds(60))
+            let elapsed = ContinuousClock.now - start
+
+            let peak = await sampler.stop()
+            let after = try child.memory()
+            let growth = Self.growth(baseline: baseline, sampledPeak: peak, after: after)
+
+            #expect(response.status == 200)
+            #expect(try response.jsonObject()["bodySHA256"] as? String == sent.sha256)
+            #expect(upstream.received.last?.length == Self.hundredMiB)
+            #expect(elapsed >= .seconds(2), "the upstream's stall was not felt (\(elapsed))")
+            #expect(growth < Self.rssBudget,
+                    "gateway RSS grew by \(growth / 1024) KiB while the upstream stalled a 100 MiB upload (baseline \(baseline), after \(after), sampled peak \(peak / 1024) KiB)")
         }
     }
 }

@@ -183,6 +183,11 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         if HeadSize.of(head) > limits.maxHeaderBytes {
             return answer(.headerFieldsTooLarge, method: head.method, language: language, keepAlive: false)
         }
+        // RFC 9112 §3.2: exactly one Host in HTTP/1.1 (none is tolerated in HTTP/1.0); else 400.
+        let hosts = HeadSize.hostCount(head.headers)
+        if hosts > 1 || (hosts == 0 && head.version.minor >= 1) {
+            return answer(.badRequest, method: head.method, language: language, keepAlive: false)
+        }
         let declaredLength: Int?
         switch BodyFraming.of(head.headers) {
         case .invalid:
@@ -616,6 +621,12 @@ enum BodyFraming: Equatable {
 
 /// The size of a request head as it came on the wire (request line, headers, line ends).
 enum HeadSize {
+    static func hostCount(_ headers: HTTPHeaders) -> Int {
+        var count = 0
+        for (name, _) in headers where name.utf8.count == 4 && name.lowercased() == "host" { count += 1 }
+        return count
+    }
+
     static func of(_ head: HTTPRequestHead) -> Int {
         var size = head.method.rawValue.utf8.count + head.uri.utf8.count + 12
         for (name, value) in head.headers { size += name.utf8.count + value.utf8.count + 4 }

@@ -141,7 +141,6 @@ public final class SQLiteSessionStore: SessionStore {
         try pool.close()
     }
 
-    /// Removes sessions that ended more than `retention` ms before `now` (expired or revoked).
     public func purge(endedBefore cutoff: Int64) async throws -> Int {
         try await write { db in
             try db.execute(sql: "DELETE FROM sessions WHERE expires_at < ? OR (revoked_at IS NOT NULL AND revoked_at < ?)", arguments: [cutoff, cutoff])

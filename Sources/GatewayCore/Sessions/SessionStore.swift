@@ -12,6 +12,8 @@ public protocol SessionStore: Sendable {
     /// Revokes the session (idempotent). Returns false when there is no such session.
     @discardableResult
     func revoke(sessionID: String, at now: Int64) async throws -> Bool
+    /// Deletes sessions that expired or were revoked before `cutoff` (ms); returns how many.
+    func purge(endedBefore cutoff: Int64) async throws -> Int
     /// Throws when the store cannot be used.
     func ping() async throws
     func close() async throws

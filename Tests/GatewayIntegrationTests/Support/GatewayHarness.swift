@@ -105,7 +105,8 @@ final class InProcessGateway: Sendable {
             let config = try ConfigReader(environment: [:]).parse(ConfigText.fill(toml, all), file: "test.conf")
             var logger = Logger(label: "gateway-under-test")
             logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-            let gateway = try Gateway(config: config, logger: logger, threads: 1)
+            // Relative paths in the config (signing key, SQLite store) land in the test's own directory.
+            let gateway = try await Gateway.make(config: config, baseDirectory: directory.path, logger: logger, threads: 1)
             do {
                 let address = try await gateway.server.start()
                 guard let port = address.port else { throw HarnessError.noPort }
@@ -405,5 +406,50 @@ final class MemorySampler: Sendable {
         sampling?.cancel()
         await sampling?.value
         return peak.withLock { $0 }
+    }
+}
+
+/// A listener whose accept queue is full: connecting to it neither succeeds nor is refused (the kernel drops
+/// the SYN), which is how an unreachable host looks to a client, without leaving the machine.
+final class FullBacklogListener: Sendable {
+    let port: Int
+    private let descriptors: [Int32]
+
+    init() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard listener >= 0 else { throw HarnessError.socket(errno) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(listener, 0) == 0 else {
+            let code = errno
+            Glibc.close(listener)
+            throw HarnessError.socket(code)
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        var descriptors = [listener]
+        // Fill the accept queue (never accepted); later SYNs are dropped.
+        for _ in 0..<3 {
+            let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            guard client >= 0 else { continue }
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            descriptors.append(client)
+        }
+        usleep(50_000)
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+        self.descriptors = descriptors
+    }
+
+    func close() {
+        for descriptor in descriptors { Glibc.close(descriptor) }
     }
 }

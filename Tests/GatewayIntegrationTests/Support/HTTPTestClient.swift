@@ -133,7 +133,8 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     static let defaultTimeout: Duration = .seconds(10)
 
-    private init(fd: Int32, port: Int) {
+    /// Wraps an already connected socket (e.g. one accepted by a test server); takes ownership of it.
+    init(fd: Int32, port: Int) {
         self.fd = fd
         self.port = port
     }
@@ -174,9 +175,6 @@ final class RawHTTPConnection: @unchecked Sendable {
         isClosed = true
         Glibc.close(fd)
     }
-
-    /// Half-closes the sending side (the server sees end of input).
-    func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
 
     // MARK: sending
 
@@ -269,9 +267,11 @@ final class RawHTTPConnection: @unchecked Sendable {
         }
     }
 
-    /// Reads a response head (skipping interim 1xx responses).
-    func readHead(timeout: Duration = RawHTTPConnection.defaultTimeout) async throws -> HTTPTestResponseHead {
-        try await offThread { try self.readHeadBlocking(deadline: .now + timeout) }
+    /// Reads a response head, skipping interim 1xx responses unless `skipInterim` is false.
+    func readHead(skipInterim: Bool = true, timeout: Duration = RawHTTPConnection.defaultTimeout) async throws -> HTTPTestResponseHead {
+        try await offThread {
+            skipInterim ? try self.readHeadBlocking(deadline: .now + timeout) : try self.readOneHeadBlocking(deadline: .now + timeout)
+        }
     }
 
     /// Reads the body that follows `head`, hashing it; optionally pauses `pause` after `pauseAfter` bytes
@@ -389,6 +389,25 @@ final class RawHTTPConnection: @unchecked Sendable {
     }
 
     private func readOneHeadBlocking(deadline: ContinuousClock.Instant) throws -> HTTPTestResponseHead {
+        try Self.parseHead(readHeadBytesBlocking(deadline: deadline))
+    }
+
+    /// Reads a request head (for a server written with this type): method, target and the head as a
+    /// response-shaped value whose `headers` and framing helpers apply to the request body.
+    func readRequestHeadBlocking(deadline: ContinuousClock.Instant) throws -> (method: String, target: String, head: HTTPTestResponseHead) {
+        let bytes = try readHeadBytesBlocking(deadline: deadline)
+        let text = String(decoding: bytes, as: UTF8.self)
+        let firstLineEnd = text.range(of: "\r\n")?.lowerBound ?? text.endIndex
+        let requestLine = text[..<firstLineEnd].split(separator: " ")
+        guard requestLine.count == 3 else {
+            throw HTTPTestClientError.malformedResponse("request line \(String(text[..<firstLineEnd]).debugDescription)")
+        }
+        // Reuse the header parser with a synthetic status line.
+        let head = try Self.parseHead(Array(("HTTP/1.1 200 OK" + text[firstLineEnd...]).utf8))
+        return (String(requestLine[0]), String(requestLine[1]), head)
+    }
+
+    private func readHeadBytesBlocking(deadline: ContinuousClock.Instant) throws -> [UInt8] {
         let terminator: [UInt8] = [13, 10, 13, 10]
         var searchFrom = 0
         while true {
@@ -399,7 +418,7 @@ final class RawHTTPConnection: @unchecked Sendable {
                     if bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
                         let headBytes = Array(bytes[bytes.startIndex..<index])
                         consume(index - bytes.startIndex + terminator.count)
-                        return try Self.parseHead(headBytes)
+                        return headBytes
                     }
                     index += 1
                 }
