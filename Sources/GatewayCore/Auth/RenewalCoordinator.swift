@@ -13,7 +13,6 @@ public final class RenewalCoordinator: Sendable {
     let store: any SessionStore
     let issuer: TokenIssuer
     let policy: RenewalPolicy
-    let accessTTL: Int64
     let refreshTTLMS: Int64
     let logger: Logger
     private let inFlight = NIOLockedValueBox<[String: EventLoopFuture<Outcome>]>([:])
@@ -22,7 +21,6 @@ public final class RenewalCoordinator: Sendable {
         self.store = store
         self.issuer = issuer
         self.policy = RenewalPolicy(window: renewal.window, grace: renewal.grace)
-        self.accessTTL = tokens.accessTTL.components.seconds
         self.refreshTTLMS = Int64(tokens.refreshTTL.milliseconds)
         self.logger = logger
     }
@@ -59,14 +57,13 @@ public final class RenewalCoordinator: Sendable {
                 logger.debug("renewal refused", metadata: ["reason": "\(why.rawValue)", "sid": "\(sessionID)"])
                 return .rejected(why)
             case .reuseSuccessor(let lineage):
-                return .renewed(token: try issuer.accessToken(for: session!.subject, jti: lineage.jti, issuedAt: lineage.issuedAt, expiresAt: lineage.expiresAt), lineage: lineage)
+                return .renewed(token: try issuer.accessToken(for: session!.subject, lineage: lineage), lineage: lineage)
             case .advance:
                 let session = session!
-                let issuedAt = nowMS / 1000
-                let lineage = AccessLineage(jti: RandomID.make(), issuedAt: issuedAt, expiresAt: issuedAt + accessTTL)
+                let lineage = issuer.newAccessLineage(at: nowMS)
                 let change = SessionChange(newRefreshJTI: nil, newAccess: lineage, expiresAt: min(nowMS + refreshTTLMS, session.maxExpiresAt))
                 if try await store.update(sessionID: sessionID, expecting: .accessJTI(jti), change: change, now: nowMS) {
-                    return .renewed(token: try issuer.accessToken(for: session.subject, jti: lineage.jti, issuedAt: lineage.issuedAt, expiresAt: lineage.expiresAt), lineage: lineage)
+                    return .renewed(token: try issuer.accessToken(for: session.subject, lineage: lineage), lineage: lineage)
                 }
             }
         }

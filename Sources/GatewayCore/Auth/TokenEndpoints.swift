@@ -63,10 +63,10 @@ public final class TokenEndpoints: Sendable {
         let nowSeconds = now / 1000
         let maxExpiresAt = now + Int64(tokens.sessionMaxAge.milliseconds)
         let expiresAt = min(now + Int64(tokens.refreshTTL.milliseconds), maxExpiresAt)
-        let access = AccessLineage(jti: RandomID.make(), issuedAt: nowSeconds, expiresAt: nowSeconds + tokens.accessTTL.components.seconds)
+        let access = issuer.newAccessLineage(at: now)
         let session = Session(id: RandomID.make(), userID: userID, claims: claims, createdAt: now, expiresAt: expiresAt,
                               maxExpiresAt: maxExpiresAt, refreshJTI: RandomID.make(), access: access)
-        let accessToken = try issuer.accessToken(for: session.subject, jti: access.jti, issuedAt: access.issuedAt, expiresAt: access.expiresAt)
+        let accessToken = try issuer.accessToken(for: session.subject, lineage: access)
         let refreshToken = try issuer.refreshToken(for: session.subject, jti: session.refreshJTI, issuedAt: nowSeconds, expiresAt: expiresAt / 1000)
         try await store.create(session)
         logger.info("login", metadata: ["sid": "\(session.id)", "user": "\(session.subject.userIDString)"])
@@ -126,7 +126,7 @@ public final class TokenEndpoints: Sendable {
         }
 
         let nowSeconds = now / 1000
-        let access = AccessLineage(jti: RandomID.make(), issuedAt: nowSeconds, expiresAt: nowSeconds + tokens.accessTTL.components.seconds)
+        let access = issuer.newAccessLineage(at: now)
         let newRefreshJTI = tokens.rotateRefresh ? RandomID.make() : nil
         let expiresAt = min(now + Int64(tokens.refreshTTL.milliseconds), session.maxExpiresAt)
         let change = SessionChange(newRefreshJTI: newRefreshJTI, newAccess: access, expiresAt: expiresAt)
@@ -134,7 +134,7 @@ public final class TokenEndpoints: Sendable {
             // Another refresh with this token won the race: this one is now a rotated token.
             throw GatewayError.refreshTokenNotValid(.blacklisted)
         }
-        let accessToken = try issuer.accessToken(for: session.subject, jti: access.jti, issuedAt: access.issuedAt, expiresAt: access.expiresAt)
+        let accessToken = try issuer.accessToken(for: session.subject, lineage: access)
         var fields = [("access", JSONValue.string(accessToken))]
         var headers = HTTPHeaders()
         if let newRefreshJTI {

@@ -19,6 +19,17 @@ public struct TokenIssuer: Sendable {
         public var userIDString: String { userID.identifierString ?? userID.jsonText }
     }
 
+    /// A fresh access token identity issued at `now` (ms): new jti, `exp` = now + access_ttl.
+    public func newAccessLineage(at now: Int64) -> AccessLineage {
+        let issuedAt = now / 1000
+        return AccessLineage(jti: RandomID.make(), issuedAt: issuedAt, expiresAt: issuedAt + tokens.accessTTL.components.seconds)
+    }
+
+    /// The access token of `lineage`: the same lineage always gives the same token (renewal's grace period).
+    public func accessToken(for subject: Subject, lineage: AccessLineage) throws -> String {
+        try accessToken(for: subject, jti: lineage.jti, issuedAt: lineage.issuedAt, expiresAt: lineage.expiresAt)
+    }
+
     /// An access token; `jti`, `iat` and `exp` are given so a renewal in the grace period can re-mint the same token.
     public func accessToken(for subject: Subject, jti: String, issuedAt: Int64, expiresAt: Int64) throws -> String {
         var payload = PayloadWriter()
