@@ -17,6 +17,12 @@ public struct TokenIssuer: Sendable {
         public var claims: [String: JSONValue]
 
         public var userIDString: String { userID.identifierString ?? userID.jsonText }
+
+        public init(sessionID: String, userID: JSONValue, claims: [String: JSONValue]) {
+            self.sessionID = sessionID
+            self.userID = userID
+            self.claims = claims
+        }
     }
 
     /// A fresh access token identity issued at `now` (ms): new jti, `exp` = now + access_ttl.

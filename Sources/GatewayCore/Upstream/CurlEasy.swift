@@ -1,4 +1,5 @@
 import CCurl
+import Foundation
 
 /// Options and callbacks of a (reused) easy handle for one transfer.
 enum CurlEasy {
@@ -15,6 +16,11 @@ enum CurlEasy {
         // Never take a proxy from the environment (HTTP_PROXY & co.): upstream traffic goes where the
         // config says, and libcurl skips its per-transfer environment lookups.
         _ = "".withCString { cg_easy_setopt_string(easy, CURLOPT_PROXY, $0) }
+        // https targets are verified against the system's CAs, or the bundle named like curl's own tools
+        // do (CURL_CA_BUNDLE, then SSL_CERT_FILE): how a private CA is trusted without a config key.
+        if let bundle = caBundle {
+            _ = bundle.withCString { cg_easy_setopt_string(easy, CURLOPT_CAINFO, $0) }
+        }
         _ = cg_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION) { data, size, count, userdata in
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
             let n = size * count
@@ -33,6 +39,11 @@ enum CurlEasy {
             return transfer.fillRequestBody(UnsafeMutableRawBufferPointer(start: data, count: size * count))
         }
     }
+
+    static let caBundle: String? = {
+        let environment = ProcessInfo.processInfo.environment
+        return [environment["CURL_CA_BUNDLE"], environment["SSL_CERT_FILE"]].compactMap { $0 }.first { !$0.isEmpty }
+    }()
 
     /// The per-request options.
     static func configure(_ easy: UnsafeMutableRawPointer, for transfer: CurlTransfer) {
