@@ -11,17 +11,18 @@ public enum JSONValue: Sendable, Hashable, Codable {
     case object([String: JSONValue])
 
     public init(from decoder: any Decoder) throws {
+        // Most likely first: every failed attempt builds a DecodingError, which dominated token verification.
         let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
+        if let s = try? container.decode(String.self) {
+            self = .string(s)
+        } else if let i = try? container.decode(Int64.self) {
+            self = .integer(i)
+        } else if container.decodeNil() {
             self = .null
         } else if let b = try? container.decode(Bool.self) {
             self = .bool(b)
-        } else if let i = try? container.decode(Int64.self) {
-            self = .integer(i)
         } else if let d = try? container.decode(Double.self) {
             self = .double(d)
-        } else if let s = try? container.decode(String.self) {
-            self = .string(s)
         } else if let a = try? container.decode([JSONValue].self) {
             self = .array(a)
         } else {
