@@ -124,25 +124,8 @@ final class AuthGateway: Sendable {
     }
 
     static func start(_ config: AuthTestConfig, clock: MovableClock = MovableClock(), threads: Int = 1) async throws -> AuthGateway {
-        let directory = try TemporaryDirectory()
-        do {
-            let parsed = try ConfigReader(environment: [:]).parse(config.text, file: "auth-test.conf")
-            var logger = Logger(label: "auth-gateway-under-test")
-            logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-            let gateway = try await Gateway.make(config: parsed, baseDirectory: directory.path, logger: logger,
-                                                 threads: threads, clock: clock.function)
-            do {
-                let address = try await gateway.server.start()
-                guard let port = address.port else { throw HarnessError.noPort }
-                return AuthGateway(gateway: gateway, port: port, directory: directory, clock: clock)
-            } catch {
-                await gateway.close()
-                throw error
-            }
-        } catch {
-            directory.remove()
-            throw error
-        }
+        let started = try await InProcessGateway.start(config.text, threads: threads, clock: clock.function)
+        return AuthGateway(gateway: started.gateway, port: started.port, directory: started.directory, clock: clock)
     }
 
     func stop() async {

@@ -97,7 +97,9 @@ final class InProcessGateway: Sendable {
     }
 
     /// Parses `toml` (placeholders filled from `values`, plus `${TMP}` = a fresh temp directory) and starts listening.
-    static func start(_ toml: String, _ values: [String: String] = [:]) async throws -> InProcessGateway {
+    /// `clock` (ms since the epoch) lets a test move time instead of sleeping.
+    static func start(_ toml: String, _ values: [String: String] = [:], threads: Int = 1,
+                      clock: @escaping @Sendable () -> Int64 = Gateway.systemClock) async throws -> InProcessGateway {
         let directory = try TemporaryDirectory()
         do {
             var all = values
@@ -106,7 +108,8 @@ final class InProcessGateway: Sendable {
             var logger = Logger(label: "gateway-under-test")
             logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
             // Relative paths in the config (signing key, SQLite store) land in the test's own directory.
-            let gateway = try await Gateway.make(config: config, baseDirectory: directory.path, logger: logger, threads: 1)
+            let gateway = try await Gateway.make(config: config, baseDirectory: directory.path, logger: logger,
+                                                 threads: threads, clock: clock)
             do {
                 let address = try await gateway.server.start()
                 guard let port = address.port else { throw HarnessError.noPort }
