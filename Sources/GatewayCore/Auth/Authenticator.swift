@@ -39,35 +39,45 @@ public struct Authenticator: Sendable {
 
         let now = clock()
         let nowSeconds = now / 1000
-        if let hit = cache.lookup(token, validUntilAfter: nowSeconds - verifier.leewaySeconds) {
-            return .now(grant(hit.claims, encodedClaims: hit.encodedClaims, route: route, renewedToken: nil))
+        // An expired token's claims, once the token is known to verify in every other respect.
+        let claims: TokenClaims
+        if let hit = cache.lookup(token) {
+            // Same rule as the verifier's: expired once now >= exp + leeway.
+            guard nowSeconds >= hit.claims.expiresAt + verifier.leewaySeconds else {
+                return .now(grant(hit.claims, encodedClaims: hit.encodedClaims, route: route, renewedToken: nil))
+            }
+            claims = hit.claims
+        } else {
+            switch verifier.verify(token, as: .access, now: nowSeconds) {
+            case .valid(let valid):
+                let encoded = Authenticator.encode(valid)
+                cache.insert(.init(token: String(token), claims: valid, encodedClaims: encoded))
+                return .now(grant(valid, encodedClaims: encoded, route: route, renewedToken: nil))
+            case .invalid:
+                return .now(refuse(.accessTokenNotValid(.invalid), route: route))
+            case .expired(let expired):
+                // Verified but for `exp`: cached too, so a burst of requests carrying it re-verifies nothing.
+                cache.insert(.init(token: String(token), claims: expired, encodedClaims: Authenticator.encode(expired)))
+                claims = expired
+            }
         }
-        switch verifier.verify(token, as: .access, now: nowSeconds) {
-        case .valid(let claims):
-            let encoded = Authenticator.encode(claims)
-            cache.insert(.init(token: String(token), claims: claims, encodedClaims: encoded))
-            return .now(grant(claims, encodedClaims: encoded, route: route, renewedToken: nil))
-        case .invalid:
-            return .now(refuse(.accessTokenNotValid(.invalid), route: route))
-        case .expired(let claims):
-            guard let renewal, renewalConfig.enabled, route.renew,
-                  renewal.policy.withinWindow(expiresAt: claims.expiresAt, now: now)
-            else { return .now(refuse(.accessTokenNotValid(.expired), route: route)) }
-            let clock = self.clock
-            return .later(renewal.renew(claims, now: clock, on: eventLoop).map { outcome in
-                switch outcome {
-                case .renewed(let newToken, let lineage):
-                    var renewed = claims.all
-                    renewed["jti"] = .string(lineage.jti)
-                    renewed["iat"] = .integer(lineage.issuedAt)
-                    renewed["exp"] = .integer(lineage.expiresAt)
-                    let newClaims = TokenClaims(payload: renewed, userIdClaim: verifier.userIdClaim) ?? claims
-                    return grant(newClaims, encodedClaims: Authenticator.encode(newClaims), route: route, renewedToken: newToken)
-                case .rejected:
-                    return refuse(.accessTokenNotValid(.expired), route: route)
-                }
-            })
-        }
+        guard let renewal, renewalConfig.enabled, route.renew,
+              renewal.policy.withinWindow(expiresAt: claims.expiresAt, now: now)
+        else { return .now(refuse(.accessTokenNotValid(.expired), route: route)) }
+        let clock = self.clock
+        return .later(renewal.renew(claims, now: clock, on: eventLoop).map { outcome in
+            switch outcome {
+            case .renewed(let newToken, let lineage):
+                var renewed = claims.all
+                renewed["jti"] = .string(lineage.jti)
+                renewed["iat"] = .integer(lineage.issuedAt)
+                renewed["exp"] = .integer(lineage.expiresAt)
+                let newClaims = TokenClaims(payload: renewed, userIdClaim: verifier.userIdClaim) ?? claims
+                return grant(newClaims, encodedClaims: Authenticator.encode(newClaims), route: route, renewedToken: newToken)
+            case .rejected:
+                return refuse(.accessTokenNotValid(.expired), route: route)
+            }
+        })
     }
 
     /// A refusal, or anonymous forwarding on an optional route with `on_invalid = "anonymous"`

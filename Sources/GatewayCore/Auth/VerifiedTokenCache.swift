@@ -1,8 +1,8 @@
 import NIOConcurrencyHelpers
 
-/// Access tokens that verified, keyed by the token itself, each kept no longer than its own `exp`.
-/// A hit skips the signature check and all JSON work; it never changes an outcome, because a cached
-/// token is looked up again by its full bytes and its expiry is checked against the clock on every hit.
+/// Access tokens whose signature and claims verified, keyed by the token itself. A hit skips the signature
+/// check and all JSON work; it never changes an outcome: a cached token is matched by its full bytes, and
+/// whether it is still valid or only expired (renewable) is decided from the clock on every hit.
 final class VerifiedTokenCache: Sendable {
     struct Entry: Sendable {
         let token: String
@@ -19,13 +19,13 @@ final class VerifiedTokenCache: Sendable {
         self.capacityPerShard = max(1, capacity / shards)
     }
 
-    /// The entry for `token` if it is cached and not expired at `now` (seconds, leeway included by the caller).
-    func lookup(_ token: Substring, validUntilAfter now: Int64) -> Entry? {
+    /// The entry for `token` if it verified before (it may have expired since).
+    func lookup(_ token: Substring) -> Entry? {
         let key = token.hashValue
         guard let entry = shard(for: key).withLockedValue({ $0[key] }),
               entry.token.utf8.elementsEqual(token.utf8)
         else { return nil }
-        return now < entry.claims.expiresAt ? entry : nil
+        return entry
     }
 
     func insert(_ entry: Entry) {
