@@ -310,7 +310,7 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     /// Waits until the server closes the connection (EOF or reset). Returns false when it is still open after
     /// `timeout`. Bytes that arrive meanwhile are kept (see `unreadBytes`).
-    func waitForPeerClose(timeout: Duration = .seconds(3)) async -> Bool {
+    func waitForPeerClose(timeout: Duration = RawHTTPConnection.defaultTimeout) async -> Bool {
         (try? await offThread { () -> Bool in
             let deadline = ContinuousClock.now + timeout
             while !self.eof {
@@ -346,13 +346,15 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     private func waitFor(events: Int16, deadline: ContinuousClock.Instant, what: String) throws {
         while true {
+            // Poll before judging the deadline: a thread starved past it (2 busy cores, a whole suite in
+            // parallel) must still see what arrived meanwhile rather than report a timeout.
             let remaining = deadline - .now
-            guard remaining > .zero else { throw HTTPTestClientError.timedOut(what) }
             var descriptor = pollfd(fd: fd, events: events, revents: 0)
-            let milliseconds = Int32(min(max(remaining.milliseconds, 1), 1_000))
+            let milliseconds = remaining > .zero ? Int32(min(max(remaining.milliseconds, 1), 1_000)) : 0
             let n = poll(&descriptor, 1, milliseconds)
             if n > 0 { return }
             if n < 0 && errno != EINTR { throw HTTPTestClientError.timedOut(what + " (poll errno \(errno))") }
+            if remaining <= .zero { throw HTTPTestClientError.timedOut(what) }
         }
     }
 
