@@ -31,19 +31,23 @@ public final class RenewalCoordinator: Sendable {
             return eventLoop.makeSucceededFuture(.rejected(.noSession))
         }
         // The promise is made only by the request that starts the renewal; the others wait on its future.
-        let (existing, promise) = inFlight.withLockedValue { table -> (EventLoopFuture<Outcome>?, EventLoopPromise<Outcome>?) in
-            if let running = table[jti] { return (running, nil) }
+        enum Role { case wait(EventLoopFuture<Outcome>), lead(EventLoopPromise<Outcome>) }
+        let role = inFlight.withLockedValue { table -> Role in
+            if let running = table[jti] { return .wait(running) }
             let promise = eventLoop.makePromise(of: Outcome.self)
             table[jti] = promise.futureResult
-            return (nil, promise)
+            return .lead(promise)
         }
-        if let existing { return existing.hop(to: eventLoop) }
-        guard let promise else { return eventLoop.makeSucceededFuture(.rejected(.noSession)) }
-        promise.completeWithTask { [self] in
-            defer { _ = inFlight.withLockedValue { $0.removeValue(forKey: jti) } }
-            return try await perform(jti: jti, expiresAt: claims.expiresAt, sessionID: sessionID, now: now)
+        switch role {
+        case .wait(let running):
+            return running.hop(to: eventLoop)
+        case .lead(let promise):
+            promise.completeWithTask { [self] in
+                defer { _ = inFlight.withLockedValue { $0.removeValue(forKey: jti) } }
+                return try await perform(jti: jti, expiresAt: claims.expiresAt, sessionID: sessionID, now: now)
+            }
+            return promise.futureResult
         }
-        return promise.futureResult
     }
 
     private func perform(jti: String, expiresAt: Int64, sessionID: String, now: @Sendable () -> Int64) async throws -> Outcome {

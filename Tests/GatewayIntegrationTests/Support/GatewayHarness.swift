@@ -20,11 +20,12 @@ enum ConfigText {
     }
 }
 
-/// A port on 127.0.0.1 that nothing listens on (bound once to find a free one, then closed).
-func closedPort() throws -> Int {
+/// A TCP socket bound to 127.0.0.1 on an ephemeral port (listening when `backlog` is given), with its address.
+/// `configure` runs before `bind`, for socket options.
+func loopbackSocket(backlog: Int32?, configure: (Int32) -> Void = { _ in }) throws -> (fd: Int32, address: sockaddr_in) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw HarnessError.socket(errno) }
-    defer { close(fd) }
+    configure(fd)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = 0
@@ -32,11 +33,22 @@ func closedPort() throws -> Int {
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard bound == 0 else { throw HarnessError.socket(errno) }
+    guard bound == 0, backlog.map({ listen(fd, $0) == 0 }) ?? true else {
+        let code = errno
+        Glibc.close(fd)
+        throw HarnessError.socket(code)
+    }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
     }
+    return (fd, address)
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound once to find a free one, then closed).
+func closedPort() throws -> Int {
+    let (fd, address) = try loopbackSocket(backlog: nil)
+    Glibc.close(fd)
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
@@ -419,24 +431,7 @@ final class FullBacklogListener: Sendable {
     private let descriptors: [Int32]
 
     init() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard listener >= 0 else { throw HarnessError.socket(errno) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(listener, 0) == 0 else {
-            let code = errno
-            Glibc.close(listener)
-            throw HarnessError.socket(code)
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
-        }
+        var (listener, address) = try loopbackSocket(backlog: 0)
         var descriptors = [listener]
         // Fill the accept queue (never accepted); later SYNs are dropped.
         for _ in 0..<3 {
