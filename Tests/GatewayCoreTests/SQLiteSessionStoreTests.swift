@@ -1,6 +1,8 @@
 import Logging
 import Foundation
 import GRDB
+import NIOCore
+import NIOPosix
 import Testing
 @testable import GatewayCore
 
@@ -267,6 +269,50 @@ struct SQLiteSessionStoreTests {
                 #expect(read.refreshJTI == "R-\(winner)")
             }
             #expect(read.previousAccessJTI == "A1")
+        }
+    }
+
+    // MARK: - the event-loop API (renewal's path)
+
+    @Test func eventLoopReadsAndWritesAnswerOnTheCallersLoopWithTheSameCompareAndSet() async throws {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        try await Self.withStore { store, _ in
+            let session = Self.session()
+            try await store.create(session)
+            let read = store.session(id: "sid-1", on: loop).map { ($0, loop.inEventLoop) }
+            let (found, onLoop) = try await read.get()
+            #expect(found == session)
+            #expect(onLoop)
+            #expect(try await store.session(id: "nope", on: loop).get() == nil)
+
+            let now = Self.login + 1000
+            let attempts = (0..<20).map { i in
+                store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A-\(i)", at: now), now: now, on: loop)
+                    .map { ($0, loop.inEventLoop) }
+            }
+            var winners = 0
+            for attempt in attempts {
+                let (applied, onLoop) = try await attempt.get()
+                #expect(onLoop)
+                if applied { winners += 1 }
+            }
+            #expect(winners == 1)
+            let after = try #require(try await store.session(id: "sid-1", on: loop).get())
+            #expect(after.previousAccessJTI == "A1")
+            #expect(after.access.jti.hasPrefix("A-"))
+        }
+    }
+
+    @Test func eventLoopReadOnAClosedStoreIsStoreUnavailable() async throws {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        try await Self.withStore { store, _ in
+            try await store.create(Self.session())
+            try await store.close()
+            await #expect(throws: StoreUnavailable.self) { try await store.session(id: "sid-1", on: loop).get() }
+            let now = Self.login + 1000
+            await #expect(throws: StoreUnavailable.self) {
+                try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: now), now: now, on: loop).get()
+            }
         }
     }
 

@@ -278,6 +278,25 @@ struct RenewalTests {
         }
     }
 
+    @Test("a grace longer than access_ttl: the predecessor still gets its successor, expired by now, forwarded with identity")
+    func predecessorGetsAnExpiredSuccessorWithinALongGrace() async throws {
+        try await withAuthGateway({ $0.renewal["grace"] = #""10m""# }) { upstream, gw in
+            let login = try await gw.login()
+            gw.clock.advance(.seconds(61))
+            let first = try Self.renewedToken(try await gw.get("/api/echo", token: login.access))
+            gw.clock.advance(.seconds(120))  // the successor (access_ttl 60 s) has expired too
+            let again = try await gw.get("/api/echo", token: login.access)
+            #expect(again.status == 200, "\(again.bodyText)")
+            #expect(try Self.renewedToken(again) == first, "the same token, byte for byte")
+            let received = try #require(upstream.lastRequest)
+            #expect(received.headers("authorization") == ["Bearer \(first)"])
+            #expect(received.headers("x-auth-user-id") == ["42"])
+            let encoded = try #require(received.header("x-auth-claims"))
+            let decoded = try #require(JWTParts.base64URLDecode(encoded))
+            #expect(JSONValue.parse(Array(decoded)) == .object(try JWTParts.payload(first)))
+        }
+    }
+
     @Test("the predecessor outside renewal.grace: 401")
     func predecessorOutsideGrace() async throws {
         try await withAuthGateway { _, gw in

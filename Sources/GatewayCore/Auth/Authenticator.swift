@@ -65,19 +65,32 @@ public struct Authenticator: Sendable {
               renewal.policy.withinWindow(expiresAt: claims.expiresAt, now: now)
         else { return .now(refuse(.accessTokenNotValid(.expired), route: route)) }
         let clock = self.clock
-        return .later(renewal.renew(claims, now: clock, on: eventLoop).map { outcome in
+        return .later(renewal.renew(claims, now: clock, on: eventLoop).map { [self] outcome in
             switch outcome {
-            case .renewed(let newToken, let lineage):
-                var renewed = claims.all
-                renewed["jti"] = .string(lineage.jti)
-                renewed["iat"] = .integer(lineage.issuedAt)
-                renewed["exp"] = .integer(lineage.expiresAt)
-                let newClaims = TokenClaims(payload: renewed, userIdClaim: verifier.userIdClaim) ?? claims
-                return grant(newClaims, encodedClaims: Authenticator.encode(newClaims), route: route, renewedToken: newToken)
+            case .renewed(let newToken, _):
+                // Every request that shared this renewal, and the client's next one, finds the new token cached.
+                guard let renewed = cache.lookup(newToken[...]) ?? verifiedAndCached(minted: newToken, now: clock() / 1000) else {
+                    return refuse(.accessTokenNotValid(.invalid), route: route)
+                }
+                return grant(renewed.claims, encodedClaims: renewed.encodedClaims, route: route, renewedToken: newToken)
             case .rejected:
                 return refuse(.accessTokenNotValid(.expired), route: route)
             }
         })
+    }
+
+    /// A token this gateway just minted, verified like any other so that its cache entry is exact. A successor
+    /// handed out again within `grace` may itself have expired by now: it is forwarded all the same (SPEC §5.3).
+    private func verifiedAndCached(minted token: String, now nowSeconds: Int64) -> VerifiedTokenCache.Entry? {
+        switch verifier.verify(token[...], as: .access, now: nowSeconds) {
+        case .valid(let claims), .expired(let claims):
+            let entry = VerifiedTokenCache.Entry(token: token, claims: claims, encodedClaims: Authenticator.encode(claims))
+            cache.insert(entry)
+            return entry
+        case .invalid:
+            // Only if the signing and verifying configuration disagreed: never forward on an unverified token.
+            return nil
+        }
     }
 
     /// A refusal, or anonymous forwarding on an optional route with `on_invalid = "anonymous"`

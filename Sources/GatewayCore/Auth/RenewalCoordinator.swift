@@ -3,7 +3,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// Performs renewals against the store. Concurrent renewals of one token in this process share one store
-/// write (coalesced by jti); across processes the store's compare-and-set decides.
+/// round (coalesced by jti); across processes the store's compare-and-set decides. Everything runs as
+/// event-loop futures: the store answers on the requesting loop, with no Swift concurrency task between.
 public final class RenewalCoordinator: Sendable {
     public enum Outcome: Sendable, Equatable {
         case renewed(token: String, lineage: AccessLineage)
@@ -42,35 +43,40 @@ public final class RenewalCoordinator: Sendable {
         case .wait(let running):
             return running.hop(to: eventLoop)
         case .lead(let promise):
-            promise.completeWithTask { [self] in
-                defer { _ = inFlight.withLockedValue { $0.removeValue(forKey: jti) } }
-                return try await perform(jti: jti, expiresAt: claims.expiresAt, sessionID: sessionID, now: now)
-            }
+            // Two rounds: when another gateway advanced the lineage between our read and our write,
+            // the re-read sees this token as the predecessor and hands out that successor.
+            attempt(jti: jti, expiresAt: claims.expiresAt, sessionID: sessionID, now: now, roundsLeft: 2, on: eventLoop)
+                .whenComplete { [inFlight] result in
+                    _ = inFlight.withLockedValue { $0.removeValue(forKey: jti) }
+                    promise.completeWith(result)
+                }
             return promise.futureResult
         }
     }
 
-    private func perform(jti: String, expiresAt: Int64, sessionID: String, now: @Sendable () -> Int64) async throws -> Outcome {
-        // Two rounds: when another gateway advanced the lineage between our read and our write,
-        // the re-read sees this token as the predecessor and hands out that successor.
-        for _ in 0..<2 {
-            let nowMS = now()
-            let session = try await store.session(id: sessionID)
+    private func attempt(jti: String, expiresAt: Int64, sessionID: String, now: @escaping @Sendable () -> Int64,
+                         roundsLeft: Int, on eventLoop: any EventLoop) -> EventLoopFuture<Outcome> {
+        let nowMS = now()
+        return store.session(id: sessionID, on: eventLoop).flatMap { [self] session -> EventLoopFuture<Outcome> in
             switch policy.decide(tokenJTI: jti, expiresAt: expiresAt, session: session, now: nowMS) {
             case .reject(let why):
                 logger.debug("renewal refused", metadata: ["reason": "\(why.rawValue)", "sid": "\(sessionID)"])
-                return .rejected(why)
+                return eventLoop.makeSucceededFuture(.rejected(why))
             case .reuseSuccessor(let lineage):
-                return .renewed(token: try issuer.accessToken(for: session!.subject, lineage: lineage), lineage: lineage)
+                return eventLoop.makeCompletedFuture(withResultOf: { .renewed(token: try issuer.accessToken(for: session!.subject, lineage: lineage), lineage: lineage) })
             case .advance:
                 let session = session!
                 let lineage = issuer.newAccessLineage(at: nowMS)
                 let change = SessionChange(newRefreshJTI: nil, newAccess: lineage, expiresAt: min(nowMS + refreshTTLMS, session.maxExpiresAt))
-                if try await store.update(sessionID: sessionID, expecting: .accessJTI(jti), change: change, now: nowMS) {
-                    return .renewed(token: try issuer.accessToken(for: session.subject, lineage: lineage), lineage: lineage)
-                }
+                return store.update(sessionID: sessionID, expecting: .accessJTI(jti), change: change, now: nowMS, on: eventLoop)
+                    .flatMap { [self] applied -> EventLoopFuture<Outcome> in
+                        if applied {
+                            return eventLoop.makeCompletedFuture(withResultOf: { .renewed(token: try issuer.accessToken(for: session.subject, lineage: lineage), lineage: lineage) })
+                        }
+                        guard roundsLeft > 1 else { return eventLoop.makeSucceededFuture(.rejected(.superseded)) }
+                        return attempt(jti: jti, expiresAt: expiresAt, sessionID: sessionID, now: now, roundsLeft: roundsLeft - 1, on: eventLoop)
+                    }
             }
         }
-        return .rejected(.superseded)
     }
 }

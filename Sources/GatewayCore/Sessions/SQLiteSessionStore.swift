@@ -1,10 +1,15 @@
 import Foundation
 import GRDB
+import NIOCore
+import NIOPosix
 
 /// The embedded session store: one SQLite file in WAL mode, schema versioned by GRDB migrations.
 /// Each operation is one transaction; updates are compare-and-set `UPDATE … WHERE` statements.
+/// Renewal's reads and writes run synchronously on a small thread pool of the store's own and answer on the
+/// caller's event loop: one hop there and one back, no Swift concurrency task.
 public final class SQLiteSessionStore: SessionStore {
     private let pool: DatabasePool
+    private let threads: NIOThreadPool
     public let path: String
 
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -30,6 +35,8 @@ public final class SQLiteSessionStore: SessionStore {
         } catch {
             throw StoreUnavailable("cannot open SQLite store \(path): \(error)")
         }
+        threads = NIOThreadPool(numberOfThreads: 2)
+        threads.start()
     }
 
     static var migrator: DatabaseMigrator {
@@ -80,10 +87,18 @@ public final class SQLiteSessionStore: SessionStore {
     }
 
     public func session(id: String) async throws -> Session? {
-        try await read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE id = ?", arguments: [id]) else { return nil }
-            return SQLiteSessionStore.session(from: row)
+        try await read { db in try SQLiteSessionStore.fetchSession(db, id: id) }
+    }
+
+    public func session(id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Session?> {
+        onThreadPool(eventLoop) { [pool] in
+            try pool.read { db in try SQLiteSessionStore.fetchSession(db, id: id) }
         }
+    }
+
+    static func fetchSession(_ db: Database, id: String) throws -> Session? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE id = ?", arguments: [id]) else { return nil }
+        return SQLiteSessionStore.session(from: row)
     }
 
     public func wasReplaced(refreshJTI jti: String, sessionID: String) async throws -> Bool {
@@ -95,33 +110,46 @@ public final class SQLiteSessionStore: SessionStore {
 
     public func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: Int64) async throws -> Bool {
         try await write { db in
-            let (column, expected): (String, String) = switch expectation {
-            case .refreshJTI(let jti): ("refresh_jti", jti)
-            case .accessJTI(let jti): ("access_jti", jti)
-            }
-            if let newRefresh = change.newRefreshJTI {
-                // Record the id being replaced, but only if the row still matches (same transaction).
-                try db.execute(sql: """
-                    INSERT OR IGNORE INTO replaced_refresh_tokens (jti, session_id, replaced_at)
-                    SELECT refresh_jti, id, ? FROM sessions
-                    WHERE id = ? AND \(column) = ? AND revoked_at IS NULL AND expires_at > ? AND refresh_jti != ?
-                    """, arguments: [now, sessionID, expected, now, newRefresh])
-            }
-            try db.execute(sql: """
-                UPDATE sessions SET
-                    refresh_jti = COALESCE(?, refresh_jti),
-                    previous_access_jti = access_jti,
-                    access_replaced_at = ?,
-                    access_jti = ?, access_iat = ?, access_exp = ?,
-                    expires_at = MIN(?, max_expires_at)
-                WHERE id = ? AND \(column) = ? AND revoked_at IS NULL AND expires_at > ?
-                """,
-                arguments: [
-                    change.newRefreshJTI, now, change.newAccess.jti, change.newAccess.issuedAt, change.newAccess.expiresAt,
-                    change.expiresAt, sessionID, expected, now,
-                ])
-            return db.changesCount == 1
+            try SQLiteSessionStore.apply(change, to: sessionID, expecting: expectation, now: now, in: db)
         }
+    }
+
+    public func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: Int64,
+                       on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
+        onThreadPool(eventLoop) { [pool] in
+            try pool.write { db in try SQLiteSessionStore.apply(change, to: sessionID, expecting: expectation, now: now, in: db) }
+        }
+    }
+
+    /// The compare-and-set of `update`: one transaction; true when the row matched and changed.
+    static func apply(_ change: SessionChange, to sessionID: String, expecting expectation: SessionExpectation, now: Int64,
+                      in db: Database) throws -> Bool {
+        let (column, expected): (String, String) = switch expectation {
+        case .refreshJTI(let jti): ("refresh_jti", jti)
+        case .accessJTI(let jti): ("access_jti", jti)
+        }
+        if let newRefresh = change.newRefreshJTI {
+            // Record the id being replaced, but only if the row still matches (same transaction).
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO replaced_refresh_tokens (jti, session_id, replaced_at)
+                SELECT refresh_jti, id, ? FROM sessions
+                WHERE id = ? AND \(column) = ? AND revoked_at IS NULL AND expires_at > ? AND refresh_jti != ?
+                """, arguments: [now, sessionID, expected, now, newRefresh])
+        }
+        try db.execute(sql: """
+            UPDATE sessions SET
+                refresh_jti = COALESCE(?, refresh_jti),
+                previous_access_jti = access_jti,
+                access_replaced_at = ?,
+                access_jti = ?, access_iat = ?, access_exp = ?,
+                expires_at = MIN(?, max_expires_at)
+            WHERE id = ? AND \(column) = ? AND revoked_at IS NULL AND expires_at > ?
+            """,
+            arguments: [
+                change.newRefreshJTI, now, change.newAccess.jti, change.newAccess.issuedAt, change.newAccess.expiresAt,
+                change.expiresAt, sessionID, expected, now,
+            ])
+        return db.changesCount == 1
     }
 
     @discardableResult
@@ -138,6 +166,7 @@ public final class SQLiteSessionStore: SessionStore {
     }
 
     public func close() async throws {
+        try await threads.shutdownGracefully()
         try pool.close()
     }
 
@@ -163,6 +192,13 @@ public final class SQLiteSessionStore: SessionStore {
             return try await pool.read(body)
         } catch {
             throw StoreUnavailable("SQLite read failed: \(error)")
+        }
+    }
+
+    /// Runs a blocking database call on the store's threads; the future completes on `eventLoop`.
+    private func onThreadPool<T: Sendable>(_ eventLoop: any EventLoop, _ body: @escaping @Sendable () throws -> T) -> EventLoopFuture<T> {
+        threads.runIfActive(eventLoop: eventLoop, body).flatMapErrorThrowing { error in
+            throw (error as? StoreUnavailable) ?? StoreUnavailable("SQLite failed: \(error)")
         }
     }
 

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Where sessions live. Every change is a compare-and-set on the session row (never read-then-write),
 /// so several gateways sharing one store apply the same rules.
 public protocol SessionStore: Sendable {
@@ -14,6 +16,11 @@ public protocol SessionStore: Sendable {
     func revoke(sessionID: String, at now: Int64) async throws -> Bool
     /// Deletes sessions that expired or were revoked before `cutoff` (ms); returns how many.
     func purge(endedBefore cutoff: Int64) async throws -> Int
+    /// `session(id:)` and `update(…)` answered on `eventLoop`: renewal's path, served without a Swift
+    /// concurrency task (a request waits on it).
+    func session(id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Session?>
+    func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: Int64,
+                on eventLoop: any EventLoop) -> EventLoopFuture<Bool>
     /// Throws when the store cannot be used.
     func ping() async throws
     func close() async throws
