@@ -14,7 +14,7 @@ public enum BearerCredential: Sendable, Equatable {
 
     public init(headers: HTTPHeaders) {
         var found: String?
-        for (name, value) in headers where name.utf8.count == 13 && name.lowercased() == "authorization" {
+        for (name, value) in headers where BearerCredential.isAuthorization(name) {
             if found != nil {
                 self = .duplicated
                 return
@@ -30,22 +30,39 @@ public enum BearerCredential: Sendable, Equatable {
 
     /// `scheme SP token`, split on ASCII spaces/tabs over the bytes (the hot path: no Character work).
     static func parse(_ value: String) -> BearerCredential {
-        let bytes = value.utf8
-        func isSpace(_ b: UInt8) -> Bool { b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
-        var i = bytes.startIndex
-        while i != bytes.endIndex, isSpace(bytes[i]) { i = bytes.index(after: i) }
-        let schemeStart = i
-        while i != bytes.endIndex, !isSpace(bytes[i]) { i = bytes.index(after: i) }
-        let scheme = bytes[schemeStart..<i]
+        enum Shape { case empty, otherScheme, malformed, token(start: Int, end: Int) }
+        var value = value
+        let shape = value.withUTF8 { bytes -> Shape in
+            func isSpace(_ b: UInt8) -> Bool { b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
+            var i = 0
+            while i < bytes.count, isSpace(bytes[i]) { i += 1 }
+            let schemeStart = i
+            while i < bytes.count, !isSpace(bytes[i]) { i += 1 }
+            guard i > schemeStart else { return .empty }
+            guard i - schemeStart == 6, zip(bytes[schemeStart..<i], "bearer".utf8).allSatisfy({ ($0 | 0x20) == $1 }) else {
+                return .otherScheme
+            }
+            while i < bytes.count, isSpace(bytes[i]) { i += 1 }
+            let tokenStart = i
+            while i < bytes.count, !isSpace(bytes[i]) { i += 1 }
+            let tokenEnd = i
+            while i < bytes.count, isSpace(bytes[i]) { i += 1 }
+            guard tokenStart != tokenEnd, i == bytes.count else { return .malformed }
+            return .token(start: tokenStart, end: tokenEnd)
+        }
+        switch shape {
         // An empty header carries no credentials at all (simplejwt: no parts → not authenticated).
-        guard !scheme.isEmpty else { return .none }
-        guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ ($0 | 0x20) == $1 }) else { return .otherScheme }
-        while i != bytes.endIndex, isSpace(bytes[i]) { i = bytes.index(after: i) }
-        let tokenStart = i
-        while i != bytes.endIndex, !isSpace(bytes[i]) { i = bytes.index(after: i) }
-        let tokenEnd = i
-        while i != bytes.endIndex, isSpace(bytes[i]) { i = bytes.index(after: i) }
-        guard tokenStart != tokenEnd, i == bytes.endIndex else { return .malformed }
-        return .token(value[tokenStart..<tokenEnd])
+        case .empty: return .none
+        case .otherScheme: return .otherScheme
+        case .malformed: return .malformed
+        case .token(let start, let end):
+            let utf8 = value.utf8
+            return .token(value[utf8.index(utf8.startIndex, offsetBy: start)..<utf8.index(utf8.startIndex, offsetBy: end)])
+        }
+    }
+
+    /// `Authorization` in any case, compared over the bytes.
+    static func isAuthorization(_ name: String) -> Bool {
+        name.utf8.count == 13 && zip(name.utf8, "authorization".utf8).allSatisfy { ($0 | 0x20) == $1 }
     }
 }

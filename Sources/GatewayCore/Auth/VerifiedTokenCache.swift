@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 
 /// Access tokens whose signature and claims verified, keyed by the token itself. A hit skips the signature
@@ -23,9 +24,20 @@ final class VerifiedTokenCache: Sendable {
     func lookup(_ token: Substring) -> Entry? {
         let key = token.hashValue
         guard let entry = shard(for: key).withLockedValue({ $0[key] }),
-              entry.token.utf8.elementsEqual(token.utf8)
+              VerifiedTokenCache.sameBytes(entry.token, token)
         else { return nil }
         return entry
+    }
+
+    /// Byte equality. Never `==`: String equality is canonical equivalence, under which a token spelled with,
+    /// say, U+212A KELVIN SIGN would match the cached token that has an ASCII `K` in its place.
+    static func sameBytes(_ cached: String, _ token: Substring) -> Bool {
+        guard cached.utf8.count == token.utf8.count else { return false }
+        if cached.isEmpty { return true }
+        let fast = cached.utf8.withContiguousStorageIfAvailable { a in
+            token.utf8.withContiguousStorageIfAvailable { b in memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 }
+        }
+        return (fast ?? nil) ?? cached.utf8.elementsEqual(token.utf8)
     }
 
     func insert(_ entry: Entry) {
