@@ -143,6 +143,27 @@ def cmd_parse_wrk(args):
     print(json.dumps(parse_wrk(open(args.file).read())))
 
 
+def process_tree_ticks(pid):
+    """utime + stime (clock ticks) of a process and its children (an nginx master's workers)."""
+    total = 0
+    todo = [str(pid)]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += f.read().split()
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def cmd_cpu_ticks(args):
+    print(process_tree_ticks(args.pid))
+
+
 def cmd_record(args):
     try:
         text = open(args.wrk).read()
@@ -151,6 +172,11 @@ def cmd_record(args):
     rec = parse_wrk(text)
     rec.update({"contender": args.contender, "conns": args.conns, "rep": args.rep,
                 "group": args.group, "precheck": args.precheck, "wrk_file": args.wrk})
+    # CPU time the contender's own processes spent per request: steadier than req/s on a shared machine.
+    rec["cpu_us_per_req"] = None
+    if args.cpu_ticks and rec["requests"]:
+        before, after = (int(x) for x in args.cpu_ticks.split(":"))
+        rec["cpu_us_per_req"] = (after - before) * 1e6 / os.sysconf("SC_CLK_TCK") / rec["requests"]
     with open(args.out, "a") as f:
         f.write(json.dumps(rec) + "\n")
     status = "ok"
@@ -162,7 +188,8 @@ def cmd_record(args):
         status = f"INVALID: precheck status {args.precheck}"
     fmt = lambda v: "-" if v is None else f"{v:.2f}"
     print(f"  {args.contender:<22} c={args.conns:<4} rep {args.rep}: "
-          f"{fmt(rec['rps'])} req/s, p50 {fmt(rec['p50_ms'])} ms, p99 {fmt(rec['p99_ms'])} ms"
+          f"{fmt(rec['rps'])} req/s, p50 {fmt(rec['p50_ms'])} ms, p99 {fmt(rec['p99_ms'])} ms,"
+          f" CPU {fmt(rec['cpu_us_per_req'])} µs/req"
           f"{'' if not rec['socket_errors'] else ', socket errors: ' + rec['socket_errors_detail']}"
           f" [{status}]", file=sys.stderr)
 
@@ -201,7 +228,7 @@ def summarize(runs, group):
         if len(good) < len(rs):
             problems.append(f"{len(rs) - len(good)} run(s) without result")
         sockerr = sum(r["socket_errors"] for r in rs)
-        s.update({"rps": med("rps"), "p50": med("p50_ms"), "p99": med("p99_ms"),
+        s.update({"rps": med("rps"), "p50": med("p50_ms"), "p99": med("p99_ms"), "cpu": med("cpu_us_per_req"),
                   "n": len(good), "problems": problems, "socket_errors": sockerr,
                   "all_rps": [r["rps"] for r in good]})
     return order, summary
@@ -218,6 +245,7 @@ def refs(runs, upstream_name, haproxy_name):
             ref_up[n] = s["rps"]
         if c == haproxy_name:
             ref_ha[n] = s["rps"]
+            ref_ha[("cpu", n)] = s.get("cpu")
     return ref_up, ref_ha
 
 
@@ -233,8 +261,8 @@ def cmd_table(args):
     runs = load_runs(args.runs)
     order, summary = summarize(runs, args.group)
     ref_up, ref_ha = refs(runs, args.upstream_name, args.haproxy_name)
-    lines = ["| contender | conns | req/s (median) | p50 ms | p99 ms | × upstream | × HAProxy | repeats (req/s) | notes |",
-             "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    lines = ["| contender | conns | req/s (median) | p50 ms | p99 ms | × upstream | × HAProxy | CPU µs/req | CPU × HAProxy | repeats (req/s) | notes |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for k in sorted(order, key=lambda k: (k[1], order.index(k))):
         c, n = k
         s = summary[k]
@@ -243,10 +271,11 @@ def cmd_table(args):
             notes.append(f"{s['socket_errors']} socket errors")
         valid = not s["problems"] and s["rps"] is not None
         name = c if valid else f"{c} **INVALID**"
-        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
             name, n, fmt(s["rps"], 0), fmt(s["p50"]), fmt(s["p99"]),
             ratio(s["rps"], ref_up.get(n)) if valid else "–",
             ratio(s["rps"], ref_ha.get(n)) if valid else "–",
+            fmt(s["cpu"], 1), ratio(s["cpu"], ref_ha.get(("cpu", n))) if valid else "–",
             " / ".join(f"{x:,.0f}" for x in s["all_rps"]) or "–",
             "; ".join(notes)))
     print("\n".join(lines))
@@ -266,7 +295,7 @@ def cmd_renewal_lines(args):
         gw_rps = gw["rps"] if gw and not gw["problems"] else None
         valid = not s["problems"] and s["rps"] is not None
         line = (f"- renewal-heavy (every request carries an expired, renewable token), {n} connections: "
-                f"{fmt(s['rps'], 0)} req/s, p50 {fmt(s['p50'])} ms, p99 {fmt(s['p99'])} ms")
+                f"{fmt(s['rps'], 0)} req/s, p50 {fmt(s['p50'])} ms, p99 {fmt(s['p99'])} ms, CPU {fmt(s['cpu'], 1)} µs/req")
         if valid:
             line += (f"; × gateway valid-token {ratio(s['rps'], gw_rps)}, × upstream {ratio(s['rps'], ref_up.get(n))},"
                      f" × HAProxy {ratio(s['rps'], ref_ha.get(n))}")
@@ -359,11 +388,15 @@ def main():
     p.set_defaults(f=cmd_json_get)
     p = sub.add_parser("parse-wrk"); p.add_argument("file"); p.set_defaults(f=cmd_parse_wrk)
 
+    p = sub.add_parser("cpu-ticks", help="utime+stime ticks of a process and its children")
+    p.add_argument("pid", type=int); p.set_defaults(f=cmd_cpu_ticks)
+
     p = sub.add_parser("record")
     p.add_argument("--out", required=True); p.add_argument("--contender", required=True)
     p.add_argument("--conns", type=int, required=True); p.add_argument("--rep", type=int, required=True)
     p.add_argument("--wrk", required=True); p.add_argument("--precheck", default="200")
     p.add_argument("--group", default="main")
+    p.add_argument("--cpu-ticks", help="BEFORE:AFTER utime+stime ticks of the contender over the measured run")
     p.set_defaults(f=cmd_record)
 
     p = sub.add_parser("table")
