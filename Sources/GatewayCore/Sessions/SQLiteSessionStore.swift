@@ -116,9 +116,14 @@ public final class SQLiteSessionStore: SessionStore {
 
     public func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: Int64,
                        on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
-        onThreadPool(eventLoop) { [pool] in
-            try pool.write { db in try SQLiteSessionStore.apply(change, to: sessionID, expecting: expectation, now: now, in: db) }
-        }
+        // GRDB's writer queue runs it and completes the promise: no thread of ours waits for the write lock.
+        let promise = eventLoop.makePromise(of: Bool.self)
+        pool.asyncWrite({ db in
+            try SQLiteSessionStore.apply(change, to: sessionID, expecting: expectation, now: now, in: db)
+        }, completion: { _, result in
+            promise.completeWith(result.mapError { StoreUnavailable("SQLite write failed: \($0)") })
+        })
+        return promise.futureResult
     }
 
     /// The compare-and-set of `update`: one transaction; true when the row matched and changed.
