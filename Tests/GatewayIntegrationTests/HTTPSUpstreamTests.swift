@@ -73,7 +73,9 @@ struct HTTPSUpstreamTests {
         var caFile: String { directory.path + "/cert.pem" }
 
         func stop() {
-            process.terminate()
+            // SIGKILL, not terminate(): children of the test runner inherit its blocked signal mask, so a SIGTERM
+            // stays pending for ever and the server outlived every test run.
+            kill(process.processIdentifier, SIGKILL)
             directory.remove()
         }
     }
