@@ -46,6 +46,27 @@ struct HeaderForwardingTests {
         }
     }
 
+    @Test func responseHeadersThatAreNotFieldsAreDroppedOrCleanedAndTheGatewayLivesOn() async throws {
+        // NIO's HTTPHeaders traps on a non-ASCII name: an upstream must not be able to crash the gateway with one.
+        // A name with a space is no field name either; a bare CR inside a value would split the response.
+        var bytes = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Good: yes\r\nX-Caf".utf8)
+        bytes += [0xC3, 0xA9]  // "é"
+        bytes += Array(": no\r\nX Spaced: no\r\nX-Split: a\rInjected: 1\r\nConnection: close\r\n\r\nok".utf8)
+        let upstream = try RawResponseUpstream(response: bytes)
+        defer { upstream.close() }
+        try await withGatewayProcess(UpstreamFailureTests.config(targets: "\"\(upstream.baseURL)\"")) { _, port in
+            for _ in 0..<2 {
+                let response = try await HTTPTestClient.get("/odd-header", port: port)
+                #expect(response.status == 200)
+                #expect(response.bodyText == "ok")
+                #expect(response.header("x-good") == "yes")
+                #expect(response.header("x-split") == "a Injected: 1")
+                #expect(!response.head.hasHeader("injected"))
+                #expect(!response.head.headers.contains { $0.name.utf8.contains { $0 >= 0x80 || $0 == 0x20 } }, "\(response.head.headers)")
+            }
+        }
+    }
+
     @Test func xForwardedForIsAppended() async throws {
         try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
             _ = try await HTTPTestClient.get("/xff", port: gateway.port)

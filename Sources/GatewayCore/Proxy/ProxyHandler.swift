@@ -47,24 +47,36 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         let language: Language
         /// A header added to the upstream's response (the renewed access token).
         let extraResponseHeaders: [(String, String)]
+        let upstreamName: String
+        /// No response head by then: 504.
+        let responseDeadline: NIODeadline
         var requestEnded = false
         var responseStarted = false
         var responseEnded = false
         var bodyBytes = 0
-        var timeout: Scheduled<Void>?
 
-        init(exchange: Upstream.Exchange, keepAlive: Bool, method: HTTPMethod, language: Language, extraResponseHeaders: [(String, String)]) {
+        init(exchange: Upstream.Exchange, keepAlive: Bool, method: HTTPMethod, language: Language,
+             extraResponseHeaders: [(String, String)], upstreamName: String, responseDeadline: NIODeadline) {
             self.exchange = exchange
             self.keepAlive = keepAlive
             self.method = method
             self.language = language
             self.extraResponseHeaders = extraResponseHeaders
+            self.upstreamName = upstreamName
+            self.responseDeadline = responseDeadline
         }
     }
 
     private var state = State.idle
     private var context: ChannelHandlerContext!
-    private var idleTimer: Scheduled<Void>?
+    /// One timer serves both of the connection's deadlines (see `currentDeadline`). It is moved only when a
+    /// deadline comes earlier than it fires; when it fires, it acts on what is due or sleeps until the next
+    /// deadline. A keep-alive connection so costs no timer work per request, where scheduling and cancelling
+    /// two timers per request cost about as much as building the upstream request.
+    private var timer: Scheduled<Void>?
+    private var timerFiresAt: NIODeadline?
+    /// While idle: close the connection at this time.
+    private var idleDeadline = NIODeadline.distantFuture
     /// Reading from the client stops while the upstream's request buffer is full, or while pipelined
     /// requests pile up; NIO's read interest is only touched then (not once per request).
     private var readPausedForBody = false
@@ -77,6 +89,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private var requestComplete = false
     /// Graceful shutdown: finish the current response, then close.
     private var quiescing = false
+    /// The client's IP address for X-Forwarded-For: fixed for the connection, so formatted once.
+    private lazy var clientAddress: String? = context.channel.remoteAddress?.ipAddress
 
     init(runtime: GatewayRuntime, upstream: Upstream, endpoints: GatewayEndpoints) {
         self.runtime = runtime
@@ -97,9 +111,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        idleTimer?.cancel()
+        stopTimer()
         if case .proxying(let flight) = state {
-            flight.timeout?.cancel()
             if !flight.responseEnded { flight.exchange.cancel() }
         }
         state = .closed
@@ -142,8 +155,6 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         switch part {
         case .head(let head):
             guard case .idle = state else { return close() }
-            idleTimer?.cancel()
-            idleTimer = nil
             requestComplete = false
             receivedHead(head)
         case .body(let buffer):
@@ -165,7 +176,6 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         case .idle, .answered, .deciding:
             answer(problem, method: .GET, language: .english, keepAlive: false)
         case .proxying(let flight) where !flight.responseStarted:
-            flight.timeout?.cancel()
             flight.exchange.cancel()
             answer(problem, method: flight.method, language: flight.language, keepAlive: false)
         default:
@@ -304,7 +314,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         let targets = upstreamRuntime.targetsInOrder()
         let path = route.upstreamPath(for: target.path)
         var builderContext = UpstreamRequestBuilder.Context()
-        builderContext.clientAddress = context.channel.remoteAddress?.ipAddress
+        builderContext.clientAddress = clientAddress
         builderContext.configuredHost = upstreamConfig.host
         builderContext.authorization = grant.authorization
         builderContext.identity = grant.identityHeaders
@@ -327,16 +337,10 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         }
         let exchange = upstream.start(request, on: context.eventLoop, sink: self)
         let flight = InFlight(exchange: exchange, keepAlive: keepAlive, method: head.method, language: language,
-                              extraResponseHeaders: grant.responseHeaders)
+                              extraResponseHeaders: grant.responseHeaders, upstreamName: upstreamConfig.name,
+                              responseDeadline: .now() + TimeAmount(upstreamConfig.timeout))
         state = .proxying(flight)
-        flight.timeout = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(upstreamConfig.timeout)) { [self] in
-            guard case .proxying(let current) = state, current === flight, !flight.responseStarted else { return }
-            flight.exchange.cancel()
-            flight.responseEnded = true
-            runtime.logger.info("upstream timeout", metadata: ["upstream": "\(upstreamConfig.name)"])
-            writeError(.upstreamTimeout, method: flight.method, language: flight.language, keepAlive: flight.keepAlive)
-            endResponse(requestEnded: flight.requestEnded, keepAlive: flight.keepAlive)
-        }
+        scheduleTimer(by: flight.responseDeadline)
         if let held {
             for chunk in held.body { _ = exchange.sendBody(chunk) }
             flight.bodyBytes = held.bodyBytes
@@ -349,7 +353,6 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     }
 
     private func bodyTooLarge(_ flight: InFlight) {
-        flight.timeout?.cancel()
         if !flight.responseEnded { flight.exchange.cancel() }
         if flight.responseStarted {
             return close()
@@ -363,7 +366,6 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     func upstreamDelivered(_ delivery: UpstreamDelivery) {
         guard case .proxying(let flight) = state, !flight.responseEnded else { return }
         if let head = delivery.head {
-            flight.timeout?.cancel()
             flight.responseStarted = true
             var headers = head.headers
             for (name, value) in flight.extraResponseHeaders { headers.addMerging(name: name, value: value) }
@@ -371,11 +373,17 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))), promise: nil)
         }
         if let body = delivery.body {
-            let count = body.readableBytes
-            let exchange = flight.exchange
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            promise.futureResult.assumeIsolated().whenSuccess { exchange.responseBodyWritten(count) }
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: promise)
+            if delivery.end == nil {
+                // Flow control: the transport holds back once too many bytes are unwritten.
+                let count = body.readableBytes
+                let exchange = flight.exchange
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                promise.futureResult.assumeIsolated().whenSuccess { exchange.responseBodyWritten(count) }
+                context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: promise)
+            } else {
+                // The last bytes: nothing more will be produced, so there is nothing to release.
+                context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            }
         }
         switch delivery.end {
         case nil:
@@ -385,7 +393,6 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             endResponse(requestEnded: flight.requestEnded, keepAlive: flight.keepAlive)
         case .failure(let failure)?:
             flight.responseEnded = true
-            flight.timeout?.cancel()
             if flight.responseStarted {
                 // Never let a truncated body look complete: drop the connection.
                 runtime.logger.info("upstream broke off mid-response", metadata: ["reason": "\(failure)"])
@@ -479,7 +486,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private func endResponse(requestEnded: Bool, keepAlive: Bool) {
         guard keepAlive && !quiescing else {
             state = .closed
-            idleTimer?.cancel()
+            stopTimer()
             let context = self.context!
             context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
@@ -529,12 +536,55 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     }
 
     private func armIdleTimer() {
-        idleTimer?.cancel()
-        let timeout = TimeAmount(runtime.config.server.idleTimeout)
-        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-            guard case .idle = state else { return }
-            close()
+        idleDeadline = .now() + TimeAmount(runtime.config.server.idleTimeout)
+        scheduleTimer(by: idleDeadline)
+    }
+
+    // MARK: deadlines
+
+    /// What the connection waits for: a request while idle, the response head while proxying.
+    private var currentDeadline: NIODeadline? {
+        switch state {
+        case .idle:
+            return idleDeadline
+        case .proxying(let flight) where !flight.responseStarted && !flight.responseEnded:
+            return flight.responseDeadline
+        case .proxying, .answered, .deciding, .closed:
+            return nil
         }
+    }
+
+    /// Makes sure the timer fires no later than `deadline`.
+    private func scheduleTimer(by deadline: NIODeadline) {
+        if let firesAt = timerFiresAt, firesAt <= deadline { return }
+        timer?.cancel()
+        timerFiresAt = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in timerFired() }
+    }
+
+    private func timerFired() {
+        timer = nil
+        timerFiresAt = nil
+        guard let deadline = currentDeadline else { return }
+        guard deadline <= .now() else { return scheduleTimer(by: deadline) }
+        switch state {
+        case .idle:
+            close()
+        case .proxying(let flight):
+            flight.exchange.cancel()
+            flight.responseEnded = true
+            runtime.logger.info("upstream timeout", metadata: ["upstream": "\(flight.upstreamName)"])
+            writeError(.upstreamTimeout, method: flight.method, language: flight.language, keepAlive: flight.keepAlive)
+            endResponse(requestEnded: flight.requestEnded, keepAlive: flight.keepAlive)
+        case .answered, .deciding, .closed:
+            break
+        }
+    }
+
+    private func stopTimer() {
+        timer?.cancel()
+        timer = nil
+        timerFiresAt = nil
     }
 
     private func pauseReading() {
@@ -556,7 +606,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private func close() {
         if case .closed = state { return }
         state = .closed
-        idleTimer?.cancel()
+        stopTimer()
         context.close(promise: nil)
     }
 }

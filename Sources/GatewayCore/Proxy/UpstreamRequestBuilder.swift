@@ -5,19 +5,30 @@ import Synchronization
 /// X-Forwarded-* and X-Request-Id set, the gateway's identity headers added. Pure: no I/O.
 struct UpstreamRequestBuilder: Sendable {
     /// Identity header names, normalised (lower case, `_` as `-`): removed from every client request.
-    let identityHeaderKeys: Set<String>
+    let identityHeaderKeys: [[UInt8]]
 
     init(identityHeaders: [String]) {
-        self.identityHeaderKeys = Set(identityHeaders.map(UpstreamRequestBuilder.normalizedKey))
+        var keys: [[UInt8]] = []
+        for key in identityHeaders.map(UpstreamRequestBuilder.normalizedKey) where !keys.contains(Array(key.utf8)) {
+            keys.append(Array(key.utf8))
+        }
+        self.identityHeaderKeys = keys
     }
 
     /// `X-Auth_User-ID` → `x-auth-user-id`: how identity headers are compared, in any spelling.
     static func normalizedKey(_ name: String) -> String {
-        String(decoding: name.utf8.map { b -> UInt8 in
-            if b == UInt8(ascii: "_") { return UInt8(ascii: "-") }
-            if b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") { return b + 32 }
-            return b
-        }, as: UTF8.self)
+        String(decoding: name.utf8.map(UpstreamRequestBuilder.normalizedKeyByte), as: UTF8.self)
+    }
+
+    private static func normalizedKeyByte(_ b: UInt8) -> UInt8 {
+        b == UInt8(ascii: "_") ? UInt8(ascii: "-") : b.asciiLowercased
+    }
+
+    /// Whether `name` is an identity header in any spelling (compared byte by byte: no copy per header).
+    private func isIdentityHeader<Name: Collection<UInt8>>(_ name: Name) -> Bool {
+        identityHeaderKeys.contains { key in
+            key.count == name.count && zip(name, key).allSatisfy { UpstreamRequestBuilder.normalizedKeyByte($0) == $1 }
+        }
     }
 
     struct Context {
@@ -32,6 +43,38 @@ struct UpstreamRequestBuilder: Sendable {
         var requestID: () -> String = RequestID.generate
     }
 
+    /// What the builder does with a client header.
+    private enum ClientHeader {
+        case host, framing, forwardedFor, forwardedOther, requestID, authorization, other, dropped
+        /// Accept: its presence matters even when it is not forwarded (curl would add its own).
+        case accept(forwarded: Bool)
+    }
+
+    /// Classifies a client header by its name in any case, over the name's bytes: by length first, so most
+    /// names cost one or two comparisons and none is copied or hashed.
+    private func classify(_ name: String, listed: [String]) -> ClientHeader {
+        name.utf8.withContiguousStorageIfAvailable { classify($0, listed: listed) } ?? classify(Array(name.utf8), listed: listed)
+    }
+
+    private func classify<Name: Collection<UInt8>>(_ name: Name, listed: [String]) -> ClientHeader {
+        let role: ClientHeader
+        switch name.count {
+        case 4 where name.equalsASCIIIgnoringCase("host"): return .host
+        case 6 where name.equalsASCIIIgnoringCase("expect"): return .framing
+        case 14 where name.equalsASCIIIgnoringCase("content-length"): return .framing
+        case 15 where name.equalsASCIIIgnoringCase("x-forwarded-for"): return .forwardedFor
+        case 16 where name.equalsASCIIIgnoringCase("x-forwarded-host"): return .forwardedOther
+        case 17 where name.equalsASCIIIgnoringCase("x-forwarded-proto"): return .forwardedOther
+        case 12 where name.equalsASCIIIgnoringCase("x-request-id"): return .requestID
+        case 6 where name.equalsASCIIIgnoringCase("accept"): role = .accept(forwarded: true)
+        case 13 where name.equalsASCIIIgnoringCase("authorization"): role = .authorization
+        default: role = .other
+        }
+        guard HopByHop.isHopByHop(name, listed: listed) || isIdentityHeader(name) else { return role }
+        if case .accept = role { return .accept(forwarded: false) }
+        return .dropped
+    }
+
     /// The header lines for curl, and the body framing.
     func headerLines(for head: HTTPRequestHead, targetAuthority: String, context: Context) -> [String] {
         let headers = head.headers
@@ -43,44 +86,46 @@ struct UpstreamRequestBuilder: Sendable {
         var requestID: String?
         var sawAccept = false
         for (name, value) in headers {
-            let lower = name.lowercased()
-            switch lower {
-            case "host":
+            switch classify(name, listed: listed) {
+            case .host:
                 clientHost = clientHost ?? value
-                continue
-            case "content-length", "expect":
-                continue  // curl frames the body; 100-continue is answered by the gateway itself
-            case "x-forwarded-for":
+            case .framing:
+                break  // curl frames the body; 100-continue is answered by the gateway itself
+            case .forwardedFor:
                 forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
-                continue
-            case "x-forwarded-proto", "x-forwarded-host":
-                continue
-            case "x-request-id":
+            case .forwardedOther:
+                break
+            case .requestID:
                 if requestID == nil, !value.isEmpty { requestID = value }
-                continue
-            case "authorization" where context.authorization != nil:
-                continue
-            case "accept":
+            case .authorization where context.authorization != nil:
+                break
+            case .accept(let forwarded):
                 sawAccept = true
-            default:
+                if forwarded { lines.append(UpstreamRequestBuilder.line(name, value)) }
+            case .authorization, .other:
+                lines.append(UpstreamRequestBuilder.line(name, value))
+            case .dropped:
                 break
             }
-            if HopByHop.isHopByHop(lower, listed: listed) { continue }
-            if identityHeaderKeys.contains(UpstreamRequestBuilder.normalizedKey(lower)) { continue }
-            lines.append(UpstreamRequestBuilder.line(name, value))
         }
-        if let authorization = context.authorization, !authorization.isEmpty { lines.append("Authorization: \(authorization)") }
+        if let authorization = context.authorization, !authorization.isEmpty {
+            lines.append(UpstreamRequestBuilder.concatenate("Authorization: ", authorization))
+        }
         for (name, value) in context.identity { lines.append(UpstreamRequestBuilder.line(name, value)) }
         let host = !context.configuredHost.isEmpty ? context.configuredHost : (clientHost ?? targetAuthority)
-        lines.append("Host: \(host)")
+        lines.append(UpstreamRequestBuilder.concatenate("Host: ", host))
         if let client = context.clientAddress {
-            lines.append("X-Forwarded-For: " + (forwardedFor.map { "\($0), \(client)" } ?? client))
+            if let forwardedFor {
+                lines.append(UpstreamRequestBuilder.concatenate("X-Forwarded-For: ", forwardedFor, ", ", client))
+            } else {
+                lines.append(UpstreamRequestBuilder.concatenate("X-Forwarded-For: ", client))
+            }
         } else if let forwardedFor {
-            lines.append("X-Forwarded-For: \(forwardedFor)")
+            lines.append(UpstreamRequestBuilder.concatenate("X-Forwarded-For: ", forwardedFor))
         }
-        lines.append("X-Forwarded-Proto: \(context.scheme)")
-        if let clientHost { lines.append("X-Forwarded-Host: \(clientHost)") }
-        lines.append("X-Request-Id: \(requestID ?? context.requestID())")
+        lines.append(UpstreamRequestBuilder.concatenate("X-Forwarded-Proto: ", context.scheme))
+        if let clientHost { lines.append(UpstreamRequestBuilder.concatenate("X-Forwarded-Host: ", clientHost)) }
+        lines.append(UpstreamRequestBuilder.concatenate("X-Request-Id: ", requestID ?? context.requestID()))
         // Suppress headers curl would add on its own.
         lines.append("Expect:")
         if !sawAccept { lines.append("Accept:") }
@@ -89,14 +134,38 @@ struct UpstreamRequestBuilder: Sendable {
 
     /// A curl header line; an empty value needs curl's `Name;` form (`Name:` would remove the header).
     static func line(_ name: String, _ value: String) -> String {
-        value.isEmpty ? "\(name);" : "\(name): \(value)"
+        value.isEmpty ? concatenate(name, ";") : concatenate(name, ": ", value)
+    }
+
+    /// The parts joined, in one allocation and straight copies (appending grows and re-checks the string step by step).
+    static func concatenate(_ a: String, _ b: String, _ c: String = "", _ d: String = "") -> String {
+        String(unsafeUninitializedCapacity: a.utf8.count + b.utf8.count + c.utf8.count + d.utf8.count) { buffer in
+            var written = 0
+            func append(_ part: String) {
+                written += UnsafeMutableBufferPointer(rebasing: buffer[written...]).initialize(from: part.utf8).1
+            }
+            append(a)
+            append(b)
+            append(c)
+            append(d)
+            return written
+        }
     }
 
     /// target + (path minus strip_prefix) + query, byte for byte.
     static func url(target: UpstreamTarget, path: Substring, query: Substring?) -> String {
-        var url = target.scheme + "://" + target.authority + target.basePath
+        var url = ""
+        url.reserveCapacity(target.scheme.utf8.count + 3 + target.authority.utf8.count + target.basePath.utf8.count
+                            + path.utf8.count + (query.map { $0.utf8.count + 1 } ?? 0))
+        url += target.scheme
+        url += "://"
+        url += target.authority
+        url += target.basePath
         url += path
-        if let query { url += "?" + query }
+        if let query {
+            url += "?"
+            url += query
+        }
         return url
     }
 }
@@ -104,15 +173,32 @@ struct UpstreamRequestBuilder: Sendable {
 /// Request ids: 32 hex digits, unique per process run (a random prefix and a counter): cheap on the hot
 /// path, and not guessable across restarts. They correlate logs; they are not secrets.
 enum RequestID {
-    private static let prefix: String = hex(UInt64.random(in: .min ... .max))
+    private static let prefix = UInt64.random(in: .min ... .max)
     private static let counter = Atomic<UInt64>(UInt64.random(in: 0 ... UInt64(UInt32.max)))
 
     static func generate() -> String {
-        prefix + hex(counter.wrappingAdd(1, ordering: .relaxed).newValue)
+        let n = counter.wrappingAdd(1, ordering: .relaxed).newValue
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            writeHex(prefix, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<16]))
+            writeHex(n, into: UnsafeMutableBufferPointer(rebasing: buffer[16..<32]))
+            return 32
+        }
     }
 
+    /// 16 lowercase hex digits, leading zeros kept.
     static func hex(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
+        String(unsafeUninitializedCapacity: 16) { buffer in
+            writeHex(v, into: buffer)
+            return 16
+        }
+    }
+
+    private static func writeHex(_ v: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>) {
+        let digits: StaticString = "0123456789abcdef"
+        var v = v
+        for i in (0..<16).reversed() {
+            buffer[i] = digits.utf8Start[Int(v & 0xF)]
+            v >>= 4
+        }
     }
 }

@@ -73,12 +73,7 @@ enum CurlEasy {
         if request.method != "GET" && request.method != "HEAD" || request.body != .none {
             request.method.withCString { _ = cg_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, $0) }
         }
-        var list: UnsafeMutablePointer<curl_slist>? = nil
-        for line in request.headerLines {
-            list = line.withCString { curl_slist_append(list, $0) }
-        }
-        transfer.headerList = list
-        _ = cg_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
+        _ = cg_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, transfer.headerList?.layOut(request.headerLines))
     }
 
     /// Returns a finished handle to its shared state: undoes every per-request option.

@@ -33,8 +33,10 @@ final class CurlLoop: @unchecked Sendable {
     /// but it stays registered, so reusing the connection costs one EPOLL_CTL_MOD instead of DEL + ADD.
     private var watches: [Int32: (events: UInt32, parked: Bool)] = [:]
     private var timerDeadline: UInt64?  // monotonic nanoseconds
-    private var idleEasyHandles: [UnsafeMutableRawPointer] = []
+    /// Easy handles between transfers, each with the header list storage its transfers use.
+    private var idleEasyHandles: [(easy: UnsafeMutableRawPointer, headerList: CurlHeaderList)] = []
     private var touched: [CurlTransfer] = []
+    private var spareCommands: [Command] = []
     private var active: [ObjectIdentifier: CurlTransfer] = [:]
     private var thread: Thread?
     private let finished = Mutex(false)
@@ -158,10 +160,16 @@ final class CurlLoop: @unchecked Sendable {
 
     /// Runs queued commands; returns true when the loop should stop.
     private func drainCommands() -> Bool {
-        let (commands, stopping) = inbox.withLock { inbox -> ([Command], Bool) in
-            let commands = inbox.commands
-            inbox.commands.removeAll(keepingCapacity: true)
-            return (commands, inbox.stopping)
+        // Swap the queue with the (empty) one drained last time: neither side allocates.
+        var commands: [Command] = []
+        swap(&commands, &spareCommands)
+        let stopping = inbox.withLock { inbox -> Bool in
+            swap(&commands, &inbox.commands)
+            return inbox.stopping
+        }
+        defer {
+            commands.removeAll(keepingCapacity: true)
+            spareCommands = commands
         }
         for command in commands {
             switch command {
@@ -193,8 +201,9 @@ final class CurlLoop: @unchecked Sendable {
     }
 
     private func begin(_ transfer: CurlTransfer) {
-        let easy = idleEasyHandles.popLast() ?? newEasyHandle()
+        let (easy, headerList) = idleEasyHandles.popLast() ?? (newEasyHandle(), CurlHeaderList())
         transfer.easy = easy
+        transfer.headerList = headerList
         CurlEasy.configure(easy, for: transfer)
         transfer.isActive = true
         // Holds the transfer while curl knows it (CURLOPT_PRIVATE is an unretained pointer to it).
@@ -214,11 +223,8 @@ final class CurlLoop: @unchecked Sendable {
         transfer.isActive = false
         transfer.easy = nil
         CurlEasy.recycle(easy)
-        if let list = transfer.headerList {
-            curl_slist_free_all(list)
-            transfer.headerList = nil
-        }
-        idleEasyHandles.append(easy)
+        idleEasyHandles.append((easy, transfer.headerList ?? CurlHeaderList()))
+        transfer.headerList = nil
         active[ObjectIdentifier(transfer)] = nil
     }
 
@@ -279,7 +285,7 @@ final class CurlLoop: @unchecked Sendable {
             transfer.flushOutbox()
             end(transfer)
         }
-        for e in idleEasyHandles { curl_easy_cleanup(e) }
+        for (easy, _) in idleEasyHandles { curl_easy_cleanup(easy) }
         idleEasyHandles.removeAll()
         curl_multi_cleanup(multi)
         close(epfd)

@@ -14,7 +14,8 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
 
     // Curl thread only.
     var easy: UnsafeMutableRawPointer?
-    var headerList: UnsafeMutablePointer<curl_slist>?
+    /// The easy handle's header list storage, lent for this transfer.
+    var headerList: CurlHeaderList?
     var targetIndex = 0
     var recvPaused = false
     var sendPaused = false
@@ -22,7 +23,10 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
     var isTouched = false
     var bytesUploaded: Int64 = 0
     private var status: HTTPResponseStatus?
-    private var headers = HTTPHeaders()
+    /// The response head's end-to-end fields so far; hop-by-hop ones never get in.
+    private var responseFields: [(String, String)] = []
+    /// Names the response's Connection header(s) list, dropped once the head is complete.
+    private var listedByConnection: [String] = []
     private var headComplete = false
     private var outbox = UpstreamDelivery()
     private var outboxDirty = false
@@ -104,7 +108,8 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
 
     // MARK: libcurl callbacks (curl thread)
 
-    /// CURLOPT_HEADERFUNCTION: one header line at a time, status line first.
+    /// CURLOPT_HEADERFUNCTION: one header line at a time, status line first. Works on the raw bytes:
+    /// hop-by-hop fields are recognised and skipped before any String is made.
     func receivedHeaderLine(_ line: UnsafeRawBufferPointer) {
         guard !headComplete else { return }  // trailers
         var end = line.count
@@ -113,32 +118,66 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
             guard let status, status.code >= 200 else {
                 // end of an interim (1xx) response: the real head follows
                 self.status = nil
-                headers = HTTPHeaders()
+                startHead()
                 return
             }
             headComplete = true
-            HopByHop.removeHopByHop(from: &headers)
-            outbox.head = UpstreamResponseHead(status: status, headers: headers)
+            if !listedByConnection.isEmpty {
+                let listed = listedByConnection
+                responseFields.removeAll { field in listed.contains { field.0.utf8.equalsASCIIIgnoringCase(string: $0) } }
+            }
+            outbox.head = UpstreamResponseHead(status: status, headers: HTTPHeaders(responseFields))
+            responseFields = []  // the head owns the fields now (no copy when the handler adds to them)
             outboxDirty = true
             return
         }
         let bytes = UnsafeRawBufferPointer(rebasing: line[0..<end])
         if bytes.starts(with: "HTTP/".utf8) {
-            // "HTTP/1.1 200 OK": the code is the second field
-            let fields = bytes.split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: true)
-            let code = fields.count > 1 ? Int(String(decoding: fields[1], as: UTF8.self)) ?? 502 : 502
-            let reason = fields.count > 2 ? String(decoding: fields[2], as: UTF8.self) : ""
-            status = HTTPResponseStatus(statusCode: code, reasonPhrase: reason)
-            headers = HTTPHeaders()
+            status = CurlTransfer.status(ofStatusLine: bytes)
+            startHead()
             return
         }
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return }
-        let name = String(decoding: bytes[..<colon], as: UTF8.self)
+        let name = UnsafeRawBufferPointer(rebasing: bytes[..<colon])
         var valueStart = colon + 1
-        while valueStart < bytes.count, bytes[valueStart] == UInt8(ascii: " ") || bytes[valueStart] == UInt8(ascii: "\t") {
-            valueStart += 1
+        while valueStart < bytes.count, bytes[valueStart].isASCIIBlank { valueStart += 1 }
+        let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart...])
+        if HopByHop.isFixed(name) {
+            if HopByHop.isConnection(name) { HopByHop.collectListed(inConnectionValue: value, into: &listedByConnection) }
+            return
         }
-        headers.add(name: name, value: String(decoding: bytes[valueStart...], as: UTF8.self))
+        // Not a field name (a token, RFC 9110 §5.1): dropped. HTTPHeaders would trap on a non-ASCII one, and a
+        // name with spaces or separators is something the client's parser may read differently from ours.
+        guard !name.isEmpty, name.allSatisfy(HTTPToken.isTokenByte) else { return }
+        // CR or NUL inside a value (curl splits lines at LF) is replaced by SP, as RFC 9110 §5.5 asks: passed on
+        // as is, a bare CR ends the line for some clients (response splitting).
+        let text = value.contains(where: { $0 == 0x0D || $0 == 0 })
+            ? String(decoding: value.map { $0 == 0x0D || $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+            : String(decoding: value, as: UTF8.self)
+        responseFields.append((String(decoding: name, as: UTF8.self), text))
+    }
+
+    private func startHead() {
+        responseFields.removeAll(keepingCapacity: true)
+        responseFields.reserveCapacity(16)
+        listedByConnection.removeAll()
+    }
+
+    /// "HTTP/1.1 200 OK": the code is the second field; a code outside the standard set keeps its reason phrase.
+    static func status(ofStatusLine line: UnsafeRawBufferPointer) -> HTTPResponseStatus {
+        let space = UInt8(ascii: " ")
+        var codeStart = line.firstIndex(of: space) ?? line.endIndex
+        while codeStart < line.endIndex, line[codeStart] == space { codeStart += 1 }
+        let codeEnd = line[codeStart...].firstIndex(of: space) ?? line.endIndex
+        let digits = line[codeStart..<codeEnd]
+        guard (1...18).contains(digits.count), digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            return HTTPResponseStatus(statusCode: 502)
+        }
+        let code = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        let status = HTTPResponseStatus(statusCode: code)
+        guard case .custom = status else { return status }
+        let fields = line.split(separator: space, maxSplits: 2, omittingEmptySubsequences: true)
+        return HTTPResponseStatus(statusCode: code, reasonPhrase: fields.count > 2 ? String(decoding: fields[2], as: UTF8.self) : "")
     }
 
     static let writePause = Int(CURL_WRITEFUNC_PAUSE)

@@ -45,6 +45,24 @@ func loopbackSocket(backlog: Int32?, configure: (Int32) -> Void = { _ in }) thro
     return (fd, address)
 }
 
+/// Accepts connections on `listener` until `isStopping()`, each served on a thread of its own by `serve`, which
+/// owns the connection's descriptor; closes the listener at the end. `configure` runs on each new connection.
+func acceptConnections(on listener: Int32, until isStopping: @escaping @Sendable () -> Bool,
+                       configure: @escaping @Sendable (Int32) -> Void = { _ in },
+                       serve: @escaping @Sendable (Int32) -> Void) {
+    Thread {
+        defer { Glibc.close(listener) }
+        while !isStopping() {
+            var descriptor = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 100) > 0 else { continue }
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { continue }
+            configure(client)
+            Thread { serve(client) }.start()
+        }
+    }.start()
+}
+
 /// A port on 127.0.0.1 that nothing listens on (bound once to find a free one, then closed).
 func closedPort() throws -> Int {
     let (fd, address) = try loopbackSocket(backlog: nil)

@@ -14,7 +14,6 @@ final class StallingUpstream: Sendable {
     }
 
     let port: Int
-    private let listener: Int32
     private let stopping = Mutex(false)
     private let journal = Mutex<[Received]>([])
     private let stall: Duration
@@ -32,30 +31,17 @@ final class StallingUpstream: Sendable {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
         }
         self.port = Int(UInt16(bigEndian: address.sin_port))
-        self.listener = fd
         self.stall = stall
-        let thread = Thread { [self] in acceptLoop() }
-        thread.start()
+        let port = self.port
+        acceptConnections(on: fd, until: { [self] in stopping.withLock { $0 } }, configure: { client in
+            var small: Int32 = 64 * 1024
+            setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        }) { [self] client in serve(RawHTTPConnection(fd: client, port: port)) }
     }
 
     /// Stops accepting; connections being served end on their own.
     func close() {
         stopping.withLock { $0 = true }
-    }
-
-    private func acceptLoop() {
-        defer { Glibc.close(listener) }
-        while !stopping.withLock({ $0 }) {
-            var descriptor = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, 100) > 0 else { continue }
-            let client = accept(listener, nil, nil)
-            guard client >= 0 else { continue }
-            var small: Int32 = 64 * 1024
-            setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-            let connection = RawHTTPConnection(fd: client, port: port)
-            let thread = Thread { [self] in serve(connection) }
-            thread.start()
-        }
     }
 
     private func serve(_ connection: RawHTTPConnection) {

@@ -1,0 +1,46 @@
+/// An upstream that answers every request with the same bytes, written as given: for responses an HTTP library
+/// would refuse to produce (a header name that is not ASCII, say).
+import Foundation
+import Glibc
+import Synchronization
+
+final class RawResponseUpstream: Sendable {
+    let port: Int
+    private let response: [UInt8]
+    private let stopping = Mutex(false)
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    init(response: [UInt8]) throws {
+        let (fd, address) = try loopbackSocket(backlog: 16)
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+        self.response = response
+        acceptConnections(on: fd, until: { [self] in stopping.withLock { $0 } }) { [self] in serve($0) }
+    }
+
+    func close() {
+        stopping.withLock { $0 = true }
+    }
+
+    /// Reads one request head, writes the response, closes.
+    private func serve(_ fd: Int32) {
+        defer { Glibc.close(fd) }
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while !received.ends(with: Array("\r\n\r\n".utf8)) {
+            let n = read(fd, &chunk, chunk.count)
+            guard n > 0 else { return }
+            received += chunk[0..<n]
+        }
+        var written = 0
+        while written < response.count {
+            let n = response[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { return }
+            written += n
+        }
+    }
+}
+
+private extension Array where Element == UInt8 {
+    func ends(with suffix: [UInt8]) -> Bool { count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix }
+}
