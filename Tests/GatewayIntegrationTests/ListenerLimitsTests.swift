@@ -104,6 +104,38 @@ struct ListenerLimitsTests {
         }
     }
 
+    @Test func afterAn413TheGatewayHalfClosesAndDrainsWhatTheClientStillSendsThenCloses() async throws {
+        try await withUpstreamAndGateway(Self.config(#"max_body_bytes = "1KiB""#)) { upstream, gateway in
+            let connection = try await RawHTTPConnection.connect(port: gateway.port)
+            defer { connection.close() }
+            try await connection.send("POST /big HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 10000000\r\n\r\n")
+            let response = try await connection.readResponse(timeout: .seconds(5))
+            #expect(response.status == 413)
+            // The response is followed by EOF (the gateway's half-close)...
+            #expect(await connection.waitForPeerClose())
+            // ...but the body the client is still sending is read and dropped, not answered with a reset
+            // (closing with unread bytes sends RST, which can destroy a response still on its way).
+            let piece = [UInt8](repeating: 0x61, count: 64 * 1024)
+            for _ in 0..<8 {
+                try await connection.send(piece, timeout: .seconds(5))
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            // Not for ever: after the linger time the connection is closed and further bytes are refused.
+            try await Task.sleep(for: .seconds(3))
+            var refused = false
+            for _ in 0..<50 where !refused {
+                do {
+                    try await connection.send(piece, timeout: .seconds(1))
+                    try await Task.sleep(for: .milliseconds(20))
+                } catch {
+                    refused = true
+                }
+            }
+            #expect(refused, "the gateway still accepted bytes 3 s after answering 413")
+            #expect(upstream.requests.isEmpty)
+        }
+    }
+
     @Test func bodyOfExactlyMaxBodyBytesIsForwarded() async throws {
         try await withUpstreamAndGateway(Self.config(#"max_body_bytes = 1024"#)) { upstream, gateway in
             let body = [UInt8](repeating: 0x61, count: 1024)

@@ -488,8 +488,12 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             state = .closed
             stopTimer()
             let context = self.context!
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [self] result in
+                if case .success = result, !requestComplete {
+                    lingerThenClose()
+                } else {
+                    context.close(promise: nil)
+                }
             }
             return
         }
@@ -601,6 +605,25 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         guard readPending, !readPausedForBody, !readPausedForQueue else { return }
         readPending = false
         context.read()
+    }
+
+    /// How long a connection answered before its request was read to the end keeps draining the client.
+    static var lingerTime: TimeAmount { .seconds(2) }
+
+    /// After a response that ends the connection before the request was read (a 413 on Content-Length, a 400),
+    /// the client is usually still sending. Closing now, with its bytes unread, makes the kernel answer with
+    /// RST, which can destroy the response before the client reads it. So: half-close (the client sees the
+    /// response, then EOF), read and drop what it still sends, and close when it closes or after `lingerTime`.
+    private func lingerThenClose() {
+        let context = self.context!
+        context.close(mode: .output, promise: nil)
+        queued.removeAll()
+        queuedBytes = 0
+        readPausedForBody = false
+        readPausedForQueue = false
+        readPending = false
+        context.read()
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) { context.close(promise: nil) }
     }
 
     private func close() {
