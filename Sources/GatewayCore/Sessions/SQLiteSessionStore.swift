@@ -5,8 +5,8 @@ import NIOPosix
 
 /// The embedded session store: one SQLite file in WAL mode, schema versioned by GRDB migrations.
 /// Each operation is one transaction; updates are compare-and-set `UPDATE … WHERE` statements.
-/// Renewal's reads and writes run synchronously on a small thread pool of the store's own and answer on the
-/// caller's event loop: one hop there and one back, no Swift concurrency task.
+/// Renewal's read runs synchronously on a small thread pool of the store's own, its write on GRDB's writer
+/// queue; both answer on the caller's event loop: one hop there and one back, no Swift concurrency task.
 public final class SQLiteSessionStore: SessionStore {
     private let pool: DatabasePool
     private let threads: NIOThreadPool
