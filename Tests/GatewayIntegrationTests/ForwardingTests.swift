@@ -104,13 +104,7 @@ struct ForwardingTests {
     }
 
     @Test func stripPrefixIsRemovedBeforeForwarding() async throws {
-        let config = """
-            [server]
-            listen = "127.0.0.1:0"
-
-            [[upstreams]]
-            name = "api"
-            targets = ["${UPSTREAM}"]
+        let config = TestConfigs.apiUpstream + """
 
             [[routes]]
             path = "/svc/"

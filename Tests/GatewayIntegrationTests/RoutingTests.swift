@@ -38,13 +38,7 @@ struct RoutingTests {
         auth = "public"
         """
 
-    static let getOnly = """
-        [server]
-        listen = "127.0.0.1:0"
-
-        [[upstreams]]
-        name = "api"
-        targets = ["${UPSTREAM}"]
+    static let getOnly = TestConfigs.apiUpstream + """
 
         [[routes]]
         path = "/api/"
@@ -86,13 +80,7 @@ struct RoutingTests {
     }
 
     @Test func dotSegmentsCannotSkipARequiredRoutesAuth() async throws {
-        let config = """
-            [server]
-            listen = "127.0.0.1:0"
-
-            [[upstreams]]
-            name = "api"
-            targets = ["${UPSTREAM}"]
+        let config = TestConfigs.apiUpstream + """
 
             [[routes]]
             path = "/public/"
@@ -212,13 +200,7 @@ struct RoutingTests {
     }
 
     @Test func corsPreflightIsForwardedOnARequiredRouteWhoseMethodsExcludeOptions() async throws {
-        let config = """
-            [server]
-            listen = "127.0.0.1:0"
-
-            [[upstreams]]
-            name = "api"
-            targets = ["${UPSTREAM}"]
+        let config = TestConfigs.apiUpstream + """
 
             [[routes]]
             path = "/api/"

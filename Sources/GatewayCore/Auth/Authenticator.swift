@@ -39,28 +39,15 @@ public struct Authenticator: Sendable {
 
         let now = clock()
         let nowSeconds = now / 1000
-        // An expired token's claims, once the token is known to verify in every other respect.
-        let claims: TokenClaims
-        if let hit = cache.lookup(token) {
-            // Same rule as the verifier's: expired once now >= exp + leeway.
-            guard nowSeconds >= hit.claims.expiresAt + verifier.leewaySeconds else {
-                return .now(grant(hit.claims, encodedClaims: hit.encodedClaims, route: route, renewedToken: nil))
-            }
-            claims = hit.claims
-        } else {
-            switch verifier.verify(token, as: .access, now: nowSeconds) {
-            case .valid(let valid):
-                let encoded = Authenticator.encode(valid)
-                cache.insert(.init(token: String(token), claims: valid, encodedClaims: encoded))
-                return .now(grant(valid, encodedClaims: encoded, route: route, renewedToken: nil))
-            case .invalid:
-                return .now(refuse(.accessTokenNotValid(.invalid), route: route))
-            case .expired(let expired):
-                // Verified but for `exp`: cached too, so a burst of requests carrying it re-verifies nothing.
-                cache.insert(.init(token: String(token), claims: expired, encodedClaims: Authenticator.encode(expired)))
-                claims = expired
-            }
+        guard let entry = cache.lookup(token) ?? verifiedAndCached(token, now: nowSeconds) else {
+            return .now(refuse(.accessTokenNotValid(.invalid), route: route))
         }
+        // Same rule as the verifier's: expired once now >= exp + leeway.
+        guard nowSeconds >= entry.claims.expiresAt + verifier.leewaySeconds else {
+            return .now(grant(entry.claims, encodedClaims: entry.encodedClaims, route: route, renewedToken: nil))
+        }
+        // Expired, and verified in every other respect: renewable, perhaps.
+        let claims = entry.claims
         guard let renewal, renewalConfig.enabled, route.renew,
               renewal.policy.withinWindow(expiresAt: claims.expiresAt, now: now)
         else { return .now(refuse(.accessTokenNotValid(.expired), route: route)) }
@@ -69,7 +56,7 @@ public struct Authenticator: Sendable {
             switch outcome {
             case .renewed(let newToken, _):
                 // Every request that shared this renewal, and the client's next one, finds the new token cached.
-                guard let renewed = cache.lookup(newToken[...]) ?? verifiedAndCached(minted: newToken, now: clock() / 1000) else {
+                guard let renewed = cache.lookup(newToken[...]) ?? verifiedAndCached(newToken[...], now: clock() / 1000) else {
                     return refuse(.accessTokenNotValid(.invalid), route: route)
                 }
                 return grant(renewed.claims, encodedClaims: renewed.encodedClaims, route: route, renewedToken: newToken)
@@ -79,16 +66,16 @@ public struct Authenticator: Sendable {
         })
     }
 
-    /// A token this gateway just minted, verified like any other so that its cache entry is exact. A successor
-    /// handed out again within `grace` may itself have expired by now: it is forwarded all the same (SPEC §5.3).
-    private func verifiedAndCached(minted token: String, now nowSeconds: Int64) -> VerifiedTokenCache.Entry? {
-        switch verifier.verify(token[...], as: .access, now: nowSeconds) {
+    /// Verifies `token` and caches it when it verifies in every respect but perhaps `exp`: a burst of requests
+    /// carrying one expired token then verifies it once, and so does the token a renewal just minted (a successor
+    /// handed out again within `grace` may itself have expired by now; it is forwarded all the same, SPEC §5.3).
+    private func verifiedAndCached(_ token: Substring, now nowSeconds: Int64) -> VerifiedTokenCache.Entry? {
+        switch verifier.verify(token, as: .access, now: nowSeconds) {
         case .valid(let claims), .expired(let claims):
-            let entry = VerifiedTokenCache.Entry(token: token, claims: claims, encodedClaims: Authenticator.encode(claims))
+            let entry = VerifiedTokenCache.Entry(token: String(token), claims: claims, encodedClaims: Authenticator.encode(claims))
             cache.insert(entry)
             return entry
         case .invalid:
-            // Only if the signing and verifying configuration disagreed: never forward on an unverified token.
             return nil
         }
     }

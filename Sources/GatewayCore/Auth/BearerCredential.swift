@@ -33,20 +33,17 @@ public enum BearerCredential: Sendable, Equatable {
         enum Shape { case empty, otherScheme, malformed, token(start: Int, end: Int) }
         var value = value
         let shape = value.withUTF8 { bytes -> Shape in
-            func isSpace(_ b: UInt8) -> Bool { b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
             var i = 0
-            while i < bytes.count, isSpace(bytes[i]) { i += 1 }
+            while i < bytes.count, bytes[i].isASCIIBlank { i += 1 }
             let schemeStart = i
-            while i < bytes.count, !isSpace(bytes[i]) { i += 1 }
+            while i < bytes.count, !bytes[i].isASCIIBlank { i += 1 }
             guard i > schemeStart else { return .empty }
-            guard i - schemeStart == 6, zip(bytes[schemeStart..<i], "bearer".utf8).allSatisfy({ ($0 | 0x20) == $1 }) else {
-                return .otherScheme
-            }
-            while i < bytes.count, isSpace(bytes[i]) { i += 1 }
+            guard bytes[schemeStart..<i].equalsASCIIIgnoringCase("bearer") else { return .otherScheme }
+            while i < bytes.count, bytes[i].isASCIIBlank { i += 1 }
             let tokenStart = i
-            while i < bytes.count, !isSpace(bytes[i]) { i += 1 }
+            while i < bytes.count, !bytes[i].isASCIIBlank { i += 1 }
             let tokenEnd = i
-            while i < bytes.count, isSpace(bytes[i]) { i += 1 }
+            while i < bytes.count, bytes[i].isASCIIBlank { i += 1 }
             guard tokenStart != tokenEnd, i == bytes.count else { return .malformed }
             return .token(start: tokenStart, end: tokenEnd)
         }
@@ -63,6 +60,6 @@ public enum BearerCredential: Sendable, Equatable {
 
     /// `Authorization` in any case, compared over the bytes.
     static func isAuthorization(_ name: String) -> Bool {
-        name.utf8.count == 13 && zip(name.utf8, "authorization".utf8).allSatisfy { ($0 | 0x20) == $1 }
+        name.utf8.equalsASCIIIgnoringCase("authorization")
     }
 }

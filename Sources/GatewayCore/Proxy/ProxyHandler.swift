@@ -621,8 +621,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         queuedBytes = 0
         readPausedForBody = false
         readPausedForQueue = false
-        readPending = false
-        context.read()
+        flushPendingRead()
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) { context.close(promise: nil) }
     }
 

@@ -3,8 +3,20 @@ import Foundation
 
 /// Options and callbacks of a (reused) easy handle for one transfer.
 enum CurlEasy {
+    /// A reusable easy handle and the header list storage its transfers lay their headers out in.
+    struct Handle {
+        let easy: UnsafeMutableRawPointer
+        let headerList = CurlHeaderList()
+
+        /// A new handle with every option its transfers share.
+        init() {
+            easy = curl_easy_init()!
+            CurlEasy.prepare(easy)
+        }
+    }
+
     /// Options every transfer shares, set once when the handle is created (handles are reused).
-    static func prepare(_ easy: UnsafeMutableRawPointer) {
+    private static func prepare(_ easy: UnsafeMutableRawPointer) {
         _ = cg_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
         // Forward the path byte for byte: no dot-segment squashing by curl.
         _ = cg_easy_setopt_long(easy, CURLOPT_PATH_AS_IS, 1)
@@ -46,7 +58,8 @@ enum CurlEasy {
     }()
 
     /// The per-request options.
-    static func configure(_ easy: UnsafeMutableRawPointer, for transfer: CurlTransfer) {
+    static func configure(_ handle: Handle, for transfer: CurlTransfer) {
+        let easy = handle.easy
         let request = transfer.request
         let context = Unmanaged.passUnretained(transfer).toOpaque()
         _ = cg_easy_setopt_pointer(easy, CURLOPT_PRIVATE, context)
@@ -73,7 +86,7 @@ enum CurlEasy {
         if request.method != "GET" && request.method != "HEAD" || request.body != .none {
             request.method.withCString { _ = cg_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, $0) }
         }
-        _ = cg_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, transfer.headerList?.layOut(request.headerLines))
+        _ = cg_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, handle.headerList.layOut(request.headerLines))
     }
 
     /// Returns a finished handle to its shared state: undoes every per-request option.

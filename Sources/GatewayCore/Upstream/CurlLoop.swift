@@ -33,8 +33,8 @@ final class CurlLoop: @unchecked Sendable {
     /// but it stays registered, so reusing the connection costs one EPOLL_CTL_MOD instead of DEL + ADD.
     private var watches: [Int32: (events: UInt32, parked: Bool)] = [:]
     private var timerDeadline: UInt64?  // monotonic nanoseconds
-    /// Easy handles between transfers, each with the header list storage its transfers use.
-    private var idleEasyHandles: [(easy: UnsafeMutableRawPointer, headerList: CurlHeaderList)] = []
+    /// Easy handles between transfers.
+    private var idleEasyHandles: [CurlEasy.Handle] = []
     private var touched: [CurlTransfer] = []
     private var spareCommands: [Command] = []
     private var active: [ObjectIdentifier: CurlTransfer] = [:]
@@ -192,7 +192,7 @@ final class CurlLoop: @unchecked Sendable {
     }
 
     private func applyPause(_ transfer: CurlTransfer) {
-        guard let easy = transfer.easy else { return }
+        guard let easy = transfer.handle?.easy else { return }
         var mask: Int32 = CURLPAUSE_CONT
         if transfer.recvPaused { mask |= CURLPAUSE_RECV }
         if transfer.sendPaused { mask |= CURLPAUSE_SEND }
@@ -201,14 +201,12 @@ final class CurlLoop: @unchecked Sendable {
     }
 
     private func begin(_ transfer: CurlTransfer) {
-        let (easy, headerList) = idleEasyHandles.popLast() ?? (newEasyHandle(), CurlHeaderList())
-        transfer.easy = easy
-        transfer.headerList = headerList
-        CurlEasy.configure(easy, for: transfer)
-        transfer.isActive = true
+        let handle = idleEasyHandles.popLast() ?? CurlEasy.Handle()
+        transfer.handle = handle
+        CurlEasy.configure(handle, for: transfer)
         // Holds the transfer while curl knows it (CURLOPT_PRIVATE is an unretained pointer to it).
         active[ObjectIdentifier(transfer)] = transfer
-        let code = curl_multi_add_handle(multi, easy)
+        let code = curl_multi_add_handle(multi, handle.easy)
         if code != CURLM_OK {
             transfer.finish(.failure(.unavailable("curl_multi_add_handle: \(code.rawValue)")))
             markTouched(transfer)
@@ -218,20 +216,12 @@ final class CurlLoop: @unchecked Sendable {
 
     /// Detaches a transfer from the multi handle and recycles its easy handle.
     private func end(_ transfer: CurlTransfer) {
-        guard let easy = transfer.easy else { return }
-        curl_multi_remove_handle(multi, easy)
-        transfer.isActive = false
-        transfer.easy = nil
-        CurlEasy.recycle(easy)
-        idleEasyHandles.append((easy, transfer.headerList ?? CurlHeaderList()))
-        transfer.headerList = nil
+        guard let handle = transfer.handle else { return }
+        curl_multi_remove_handle(multi, handle.easy)
+        transfer.handle = nil
+        CurlEasy.recycle(handle.easy)
+        idleEasyHandles.append(handle)
         active[ObjectIdentifier(transfer)] = nil
-    }
-
-    private func newEasyHandle() -> UnsafeMutableRawPointer {
-        let easy = curl_easy_init()!
-        CurlEasy.prepare(easy)
-        return easy
     }
 
     private func collectCompletions() {
@@ -285,7 +275,7 @@ final class CurlLoop: @unchecked Sendable {
             transfer.flushOutbox()
             end(transfer)
         }
-        for (easy, _) in idleEasyHandles { curl_easy_cleanup(easy) }
+        for handle in idleEasyHandles { curl_easy_cleanup(handle.easy) }
         idleEasyHandles.removeAll()
         curl_multi_cleanup(multi)
         close(epfd)

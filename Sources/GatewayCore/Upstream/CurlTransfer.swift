@@ -13,13 +13,12 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
     private let sink: NIOLoopBound<any UpstreamResponseSink>
 
     // Curl thread only.
-    var easy: UnsafeMutableRawPointer?
-    /// The easy handle's header list storage, lent for this transfer.
-    var headerList: CurlHeaderList?
+    /// The easy handle (with its header list storage) lent to this transfer while curl runs it.
+    var handle: CurlEasy.Handle?
+    var isActive: Bool { handle != nil }
     var targetIndex = 0
     var recvPaused = false
     var sendPaused = false
-    var isActive = false
     var isTouched = false
     var bytesUploaded: Int64 = 0
     private var status: HTTPResponseStatus?
@@ -124,7 +123,7 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
             headComplete = true
             if !listedByConnection.isEmpty {
                 let listed = listedByConnection
-                responseFields.removeAll { field in listed.contains { field.0.utf8.equalsASCIIIgnoringCase(string: $0) } }
+                responseFields.removeAll { HopByHop.isHopByHop($0.0.utf8, listed: listed) }
             }
             outbox.head = UpstreamResponseHead(status: status, headers: HTTPHeaders(responseFields))
             responseFields = []  // the head owns the fields now (no copy when the handler adds to them)
