@@ -87,6 +87,42 @@ struct UpstreamFailureTests {
         }
     }
 
+    // One timer serves a connection's idle_timeout and its upstream timeout: neither deadline may act for the other.
+
+    static func config(upstreamTimeout: String, idleTimeout: String) -> String {
+        config(targets: #""${UPSTREAM}""#, upstreamOptions: "timeout = \"\(upstreamTimeout)\"")
+            .replacingOccurrences(of: #"listen = "127.0.0.1:0""#, with: "listen = \"127.0.0.1:0\"\nidle_timeout = \"\(idleTimeout)\"")
+    }
+
+    @Test func aShorterIdleTimeoutDoesNotCutAWaitForTheUpstreamThatEndsIn504() async throws {
+        try await withUpstream { upstream in
+            try await withGateway(Self.config(upstreamTimeout: "1500ms", idleTimeout: "300ms"), ["UPSTREAM": upstream.baseURL]) { gateway in
+                let connection = try await RawHTTPConnection.connect(port: gateway.port)
+                defer { connection.close() }
+                let start = ContinuousClock.now
+                try await connection.send(RequestBytes.make("GET", "/slow?ms=10000"))
+                let response = try await connection.readResponse(timeout: .seconds(8))
+                #expect(response.status == 504)
+                #expect(ContinuousClock.now - start >= .milliseconds(1400))
+            }
+        }
+    }
+
+    @Test func anIdleConnectionOutlivesAnEarlierUpstreamDeadline() async throws {
+        try await withUpstream { upstream in
+            try await withGateway(Self.config(upstreamTimeout: "300ms", idleTimeout: "5s"), ["UPSTREAM": upstream.baseURL]) { gateway in
+                let connection = try await RawHTTPConnection.connect(port: gateway.port)
+                defer { connection.close() }
+                try await connection.send(RequestBytes.make("GET", "/first"))
+                #expect(try await connection.readResponse().status == 200)
+                // The first request's 300 ms upstream deadline passes while the connection is idle.
+                try await Task.sleep(for: .seconds(1))
+                try await connection.send(RequestBytes.make("GET", "/second"))
+                #expect(try await connection.readResponse().status == 200)
+            }
+        }
+    }
+
     @Test func upstreamThatDiesMidBodyClosesTheClientConnection() async throws {
         try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
