@@ -43,6 +43,21 @@ struct CommandLineTests {
         }
     }
 
+    /// `scripts/bench` splits the gateway's CPU by thread name; profilers and `top -H` show the same names.
+    @Test func serveNamesItsEventLoopAndTransportThreads() async throws {
+        try await withUpstream { upstream in
+            try await withGatewayProcess(TestConfigs.publicCatchAll, ["UPSTREAM": upstream.baseURL]) { child, port in
+                let through = try await HTTPTestClient.get("/through", port: port)
+                #expect(through.status == 200)
+                let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child.pid)/task")
+                let names = tasks.compactMap { try? String(contentsOfFile: "/proc/\(child.pid)/task/\($0)/comm", encoding: .utf8) }
+                    .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+                #expect(names.contains("curl-0"), "threads: \(names)")
+                #expect(names.contains { $0.hasPrefix("NIO-ELT-") }, "threads: \(names)")
+            }
+        }
+    }
+
     @Test func serveExitsOneWhenTheAddressIsInUse() async throws {
         try await withUpstream { occupant in
             let config = TestConfigs.publicCatchAll.replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:\(occupant.port)")

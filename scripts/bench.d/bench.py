@@ -151,8 +151,7 @@ def process_tree_ticks(pid):
         p = todo.pop()
         try:
             with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
+                total += stat_ticks(f.read())
             with open(f"/proc/{p}/task/{p}/children") as f:
                 todo += f.read().split()
         except (OSError, IndexError, ValueError):
@@ -160,8 +159,41 @@ def process_tree_ticks(pid):
     return total
 
 
+def stat_ticks(stat):
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime: fields 14 and 15 of stat(5)
+
+
+# The gateway's threads by the names it gives them: SwiftNIO's event loops and the libcurl transport.
+THREAD_GROUPS = (("NIO-ELT-", "event loop"), ("curl-", "libcurl transport"))
+
+
+def thread_ticks(pid):
+    """utime + stime per thread group of one process (see THREAD_GROUPS; the rest is "other")."""
+    groups = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return groups
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                ticks = stat_ticks(f.read())
+        except (OSError, IndexError, ValueError):
+            continue
+        name = next((g for prefix, g in THREAD_GROUPS if comm.startswith(prefix)), "other")
+        groups[name] = groups.get(name, 0) + ticks
+    return groups
+
+
 def cmd_cpu_ticks(args):
-    print(process_tree_ticks(args.pid))
+    """JSON: the process tree's total ticks and, with --threads, the process's own by thread group."""
+    out = {"total": process_tree_ticks(args.pid)}
+    if args.threads:
+        out["threads"] = thread_ticks(args.pid)
+    print(json.dumps(out, separators=(",", ":")))
 
 
 def cmd_record(args):
@@ -174,9 +206,14 @@ def cmd_record(args):
                 "group": args.group, "precheck": args.precheck, "wrk_file": args.wrk})
     # CPU time the contender's own processes spent per request: steadier than req/s on a shared machine.
     rec["cpu_us_per_req"] = None
-    if args.cpu_ticks and rec["requests"]:
-        before, after = (int(x) for x in args.cpu_ticks.split(":"))
-        rec["cpu_us_per_req"] = (after - before) * 1e6 / os.sysconf("SC_CLK_TCK") / rec["requests"]
+    rec["cpu_threads_us_per_req"] = None
+    if args.cpu_before and args.cpu_after and rec["requests"]:
+        before, after = json.loads(args.cpu_before), json.loads(args.cpu_after)
+        per_req = lambda ticks: ticks * 1e6 / os.sysconf("SC_CLK_TCK") / rec["requests"]
+        rec["cpu_us_per_req"] = per_req(after["total"] - before["total"])
+        if "threads" in after:
+            rec["cpu_threads_us_per_req"] = {
+                g: per_req(t - before.get("threads", {}).get(g, 0)) for g, t in after["threads"].items()}
     with open(args.out, "a") as f:
         f.write(json.dumps(rec) + "\n")
     status = "ok"
@@ -305,6 +342,25 @@ def cmd_renewal_lines(args):
         print(line)
 
 
+def cmd_thread_lines(args):
+    """Where the gateway's CPU per request goes, by thread, next to HAProxy's whole process."""
+    runs = load_runs(args.runs)
+    _, main = summarize(runs, "main")
+    for (c, n), s in main.items():
+        if c != args.gateway_name:
+            continue
+        per = [r["cpu_threads_us_per_req"] for r in s["runs"] if r.get("cpu_threads_us_per_req")]
+        if not per:
+            continue
+        names = sorted({g for p in per for g in p}, key=lambda g: (g == "other", g))
+        parts = [f"{g} {statistics.median([p.get(g, 0) for p in per]):.1f}" for g in names]
+        ha = main.get((args.haproxy_name, n))
+        line = f"- auth-gateway CPU by thread, {n} connections (median µs/req): " + ", ".join(parts)
+        if ha and ha["cpu"] is not None:
+            line += f"; HAProxy's whole process {ha['cpu']:.1f}"
+        print(line)
+
+
 # ---------------------------------------------------------------- RSS / stream
 
 def rss(pid):
@@ -388,15 +444,18 @@ def main():
     p.set_defaults(f=cmd_json_get)
     p = sub.add_parser("parse-wrk"); p.add_argument("file"); p.set_defaults(f=cmd_parse_wrk)
 
-    p = sub.add_parser("cpu-ticks", help="utime+stime ticks of a process and its children")
-    p.add_argument("pid", type=int); p.set_defaults(f=cmd_cpu_ticks)
+    p = sub.add_parser("cpu-ticks", help="utime+stime ticks of a process and its children (JSON)")
+    p.add_argument("pid", type=int)
+    p.add_argument("--threads", action="store_true", help="also the process's own ticks by thread group")
+    p.set_defaults(f=cmd_cpu_ticks)
 
     p = sub.add_parser("record")
     p.add_argument("--out", required=True); p.add_argument("--contender", required=True)
     p.add_argument("--conns", type=int, required=True); p.add_argument("--rep", type=int, required=True)
     p.add_argument("--wrk", required=True); p.add_argument("--precheck", default="200")
     p.add_argument("--group", default="main")
-    p.add_argument("--cpu-ticks", help="BEFORE:AFTER utime+stime ticks of the contender over the measured run")
+    p.add_argument("--cpu-before", help="`cpu-ticks` of the contender before the measured run")
+    p.add_argument("--cpu-after", help="`cpu-ticks` of the contender after the measured run")
     p.set_defaults(f=cmd_record)
 
     p = sub.add_parser("table")
@@ -411,6 +470,12 @@ def main():
     p.add_argument("--haproxy-name", default="HAProxy 2.6 jwt_verify")
     p.add_argument("--gateway-name", default="auth-gateway (required)")
     p.set_defaults(f=cmd_renewal_lines)
+
+    p = sub.add_parser("thread-lines")
+    p.add_argument("--runs", required=True)
+    p.add_argument("--haproxy-name", default="HAProxy 2.6 jwt_verify")
+    p.add_argument("--gateway-name", default="auth-gateway (required)")
+    p.set_defaults(f=cmd_thread_lines)
 
     p = sub.add_parser("rss"); p.add_argument("pid"); p.set_defaults(f=cmd_rss)
     p = sub.add_parser("reset-hwm"); p.add_argument("pid"); p.set_defaults(f=cmd_reset_hwm)

@@ -45,7 +45,7 @@ final class CurlLoop: @unchecked Sendable {
         self.logger = logger
         self.maxConnectionsPerHost = maxConnectionsPerHost
         self.wakeFD = cg_eventfd()
-        let thread = Thread { [unowned self] in self.run() }
+        let thread = Thread { [unowned self] in self.run(threadName: name) }
         thread.name = name
         self.thread = thread
         thread.start()
@@ -69,7 +69,8 @@ final class CurlLoop: @unchecked Sendable {
 
     // MARK: the loop
 
-    private func run() {
+    private func run(threadName: String) {
+        cg_set_current_thread_name(threadName)
         multi = curl_multi_init()
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         _ = cg_epoll_ctl(epfd, EPOLL_CTL_ADD, wakeFD, EPOLLIN.rawValue)
