@@ -104,7 +104,12 @@ private final class ConfigWalk {
                 if path.isEmpty { report("store.url", "sqlite: needs a file path, e.g. \"sqlite:var/gateway.db\"") }
                 config.store.location = .sqlite(path: path)
             } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-                config.store.location = .postgres(url: url)
+                do {
+                    _ = try PostgresURL(url)
+                    config.store.location = .postgres(url: url)
+                } catch {
+                    report("store.url", "\(error) in \"\(redactedURL(url))\"")
+                }
             } else {
                 report("store.url", "expected \"sqlite:PATH\" or \"postgres://user:pass@host:port/db\", got \"\(redactedURL(url))\"")
             }

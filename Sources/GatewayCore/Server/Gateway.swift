@@ -40,12 +40,12 @@ public final class Gateway: Sendable {
         if let store {
             sessionStore = store
         } else {
-            sessionStore = try await openStore(config.store.location, baseDirectory: baseDirectory)
+            sessionStore = try await openStore(config.store.location, baseDirectory: baseDirectory, logger: logger)
         }
         return Gateway(config: config, key: key, store: sessionStore, logger: logger, threads: threads, clock: clock, onListening: onListening)
     }
 
-    static func openStore(_ location: StoreLocation, baseDirectory: String) async throws -> any SessionStore {
+    static func openStore(_ location: StoreLocation, baseDirectory: String, logger: Logger) async throws -> any SessionStore {
         switch location {
         case .sqlite(let path):
             do {
@@ -53,8 +53,12 @@ public final class Gateway: Sendable {
             } catch {
                 throw StartupError(description: "\(error)")
             }
-        case .postgres:
-            throw StartupError(description: "store.url: PostgreSQL sessions are not available yet in this build; use sqlite:PATH")
+        case .postgres(let url):
+            do {
+                return try await PostgresSessionStore(url: url, logger: logger)
+            } catch {
+                throw StartupError(description: "store.url: \(error)")
+            }
         }
     }
 

@@ -6,9 +6,10 @@ import NIOPosix
 import Testing
 @testable import GatewayCore
 
-/// `SQLiteSessionStore` (SPEC §3): round trips, compare-and-set updates, rotation history, revocation,
-/// persistence, file mode, and `ping` as the readiness probe. One temp database per test.
-struct SQLiteSessionStoreTests {
+/// The session stores (SPEC §3): round trips, compare-and-set updates, rotation history, revocation,
+/// purging and `ping` as the readiness probe, on SQLite and on PostgreSQL alike; persistence, file mode and
+/// locking on SQLite. One fresh database per test.
+struct SessionStoreTests {
     typealias S = AuthTestSupport
     static let login: Int64 = 1_750_000_000_000
     static let day: Int64 = 86_400_000
@@ -29,6 +30,33 @@ struct SQLiteSessionStoreTests {
         )
     }
 
+    /// Which store a contract test runs on: every `SessionStore` obeys the same rules.
+    enum StoreKind: String, CustomTestStringConvertible, CaseIterable, Sendable {
+        case sqlite, postgres
+        var testDescription: String { rawValue }
+        /// PostgreSQL when the test script started one (it always does; see `PostgresTestDatabase`).
+        static var available: [StoreKind] { PostgresTestDatabase.isAvailable ? allCases : [.sqlite] }
+    }
+
+    /// A store of `kind` on a fresh database (temp file; PostgreSQL database), handed to `body`, then closed and dropped.
+    static func withStore(_ kind: StoreKind, _ body: (any SessionStore) async throws -> Void) async throws {
+        switch kind {
+        case .sqlite:
+            try await withStore { store, _ in try await body(store) }
+        case .postgres:
+            try await PostgresTestDatabase.with { url in
+                let store = try await PostgresTestDatabase.store(url)
+                do {
+                    try await body(store)
+                } catch {
+                    try? await store.close()
+                    throw error
+                }
+                try await store.close()
+            }
+        }
+    }
+
     /// A store on a fresh temp file, handed to `body`, closed and deleted afterwards.
     static func withStore(_ body: (SQLiteSessionStore, String) async throws -> Void) async throws {
         let dir = try S.temporaryDirectory()
@@ -46,8 +74,8 @@ struct SQLiteSessionStoreTests {
 
     // MARK: - create / read
 
-    @Test func roundTripWithIntegerUserIdAndClaims() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func roundTripWithIntegerUserIdAndClaims(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             let session = Self.session(claims: [
                 "role": .string("admin"), "scope": .string("read write"), "level": .integer(3),
                 "flags": .array([.bool(true), .null]), "org": .object(["id": .integer(7)]),
@@ -59,8 +87,8 @@ struct SQLiteSessionStoreTests {
         }
     }
 
-    @Test func roundTripWithStringUserId() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func roundTripWithStringUserId(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             // A string that looks like a number stays a string.
             for (id, user) in [("s-a", JSONValue.string("u-7")), ("s-b", .string("42")), ("s-c", .string(""))] {
                 let session = Self.session(id: id, userID: user)
@@ -70,8 +98,8 @@ struct SQLiteSessionStoreTests {
         }
     }
 
-    @Test func optionalFieldsRoundTrip() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func optionalFieldsRoundTrip(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             var session = Self.session()
             session.revokedAt = Self.login + 5
             session.previousAccessJTI = "A0"
@@ -81,8 +109,8 @@ struct SQLiteSessionStoreTests {
         }
     }
 
-    @Test func unknownSessionIsNil() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func unknownSessionIsNil(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session())
             #expect(try await store.session(id: "nope") == nil)
         }
@@ -90,8 +118,8 @@ struct SQLiteSessionStoreTests {
 
     // MARK: - update: compare-and-set
 
-    @Test func updateSucceedsOnceWithTheRightExpectation() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func updateSucceedsOnceWithTheRightExpectation(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session())
             let now = Self.login + 1000
             #expect(try await store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now))
@@ -102,8 +130,8 @@ struct SQLiteSessionStoreTests {
         }
     }
 
-    @Test func accessExpectationIsCompareAndSetToo() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func accessExpectationIsCompareAndSetToo(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session())
             let now = Self.login + 1000
             #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: now), now: now))
@@ -113,8 +141,8 @@ struct SQLiteSessionStoreTests {
         }
     }
 
-    @Test func wrongExpectationChangesNothing() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func wrongExpectationChangesNothing(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             let session = Self.session()
             try await store.create(session)
             let now = Self.login + 1000
@@ -127,8 +155,8 @@ struct SQLiteSessionStoreTests {
 
     // MARK: - refresh rotation history
 
-    @Test func rotationRecordsTheReplacedRefreshJTI() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func rotationRecordsTheReplacedRefreshJTI(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session())
             try await store.create(Self.session(id: "sid-2"))
             #expect(try await !store.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
@@ -141,8 +169,8 @@ struct SQLiteSessionStoreTests {
         }
     }
 
-    @Test func failedCompareAndSetRecordsNothing() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func failedCompareAndSetRecordsNothing(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session())
             let now = Self.login + 1000
             #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("WRONG"), change: Self.change(refresh: "R9", access: "A9", at: now), now: now))
@@ -155,8 +183,8 @@ struct SQLiteSessionStoreTests {
         }
     }
 
-    @Test func accessOnlyChangeDoesNotRotateTheRefreshToken() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func accessOnlyChangeDoesNotRotateTheRefreshToken(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session())
             let now = Self.login + 1000
             #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: now), now: now))
@@ -167,8 +195,8 @@ struct SQLiteSessionStoreTests {
 
     // MARK: - access lineage and expiry
 
-    @Test func accessAdvanceMovesLatestToPrevious() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func accessAdvanceMovesLatestToPrevious(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session())
             let now = Self.login + 400_000
             let change = Self.change(access: "A2", at: now)
@@ -189,8 +217,8 @@ struct SQLiteSessionStoreTests {
         }
     }
 
-    @Test func expiryIsCappedAtMaxExpiresAt() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func expiryIsCappedAtMaxExpiresAt(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session())
             let now = Self.login + 1000
             let change = Self.change(access: "A2", at: now, expiresAt: Self.login + 365 * Self.day)
@@ -199,8 +227,8 @@ struct SQLiteSessionStoreTests {
         }
     }
 
-    @Test func updateOnARevokedSessionFails() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func updateOnARevokedSessionFails(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session())
             let now = Self.login + 1000
             #expect(try await store.revoke(sessionID: "sid-1", at: now))
@@ -211,8 +239,8 @@ struct SQLiteSessionStoreTests {
         }
     }
 
-    @Test func updateOnAnExpiredSessionFails() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func updateOnAnExpiredSessionFails(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session())
             let end = Self.login + Self.day
             #expect(try await !store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: end), now: end))
@@ -225,8 +253,8 @@ struct SQLiteSessionStoreTests {
 
     // MARK: - revoke
 
-    @Test func revokeIsIdempotentAndKeepsTheFirstTime() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func revokeIsIdempotentAndKeepsTheFirstTime(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session())
             #expect(try await store.revoke(sessionID: "sid-1", at: Self.login + 100))
             #expect(try await store.revoke(sessionID: "sid-1", at: Self.login + 200))
@@ -234,8 +262,8 @@ struct SQLiteSessionStoreTests {
         }
     }
 
-    @Test func revokeOfAnUnknownSessionIsFalse() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func revokeOfAnUnknownSessionIsFalse(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session())
             #expect(try await !store.revoke(sessionID: "nope", at: Self.login))
             #expect(try await store.session(id: "sid-1")?.revokedAt == nil)
@@ -244,8 +272,8 @@ struct SQLiteSessionStoreTests {
 
     // MARK: - concurrency
 
-    @Test func fiftyConcurrentUpdatesWithOneExpectationHaveOneWinner() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func fiftyConcurrentUpdatesWithOneExpectationHaveOneWinner(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session())
             let now = Self.login + 1000
             let winners = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
@@ -274,9 +302,9 @@ struct SQLiteSessionStoreTests {
 
     // MARK: - the event-loop API (renewal's path)
 
-    @Test func eventLoopReadsAndWritesAnswerOnTheCallersLoopWithTheSameCompareAndSet() async throws {
+    @Test(arguments: StoreKind.available) func eventLoopReadsAndWritesAnswerOnTheCallersLoopWithTheSameCompareAndSet(_ kind: StoreKind) async throws {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        try await Self.withStore { store, _ in
+        try await Self.withStore(kind) { store in
             let session = Self.session()
             try await store.create(session)
             let read = store.session(id: "sid-1", on: loop).map { ($0, loop.inEventLoop) }
@@ -373,8 +401,8 @@ struct SQLiteSessionStoreTests {
 
     // MARK: - ping
 
-    @Test func pingSucceedsOnAnOpenStore() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func pingSucceedsOnAnOpenStore(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.ping()
         }
     }
@@ -412,8 +440,8 @@ struct SQLiteSessionStoreTests {
 
     // MARK: - purge
 
-    @Test func purgeRemovesOnlySessionsThatEndedBeforeTheCutoff() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func purgeRemovesOnlySessionsThatEndedBeforeTheCutoff(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             try await store.create(Self.session(id: "live"))
             var expired = Self.session(id: "expired")
             expired.expiresAt = Self.login + 1000
@@ -431,8 +459,8 @@ struct SQLiteSessionStoreTests {
         }
     }
 
-    @Test func janitorSweepPurgesPastTheRetention() async throws {
-        try await Self.withStore { store, _ in
+    @Test(arguments: StoreKind.available) func janitorSweepPurgesPastTheRetention(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
             var ended = Self.session(id: "ended")
             ended.expiresAt = Self.login
             try await store.create(ended)
