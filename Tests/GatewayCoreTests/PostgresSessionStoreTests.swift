@@ -30,6 +30,9 @@ struct PostgresSessionStoreTests {
         #expect(url.port == 5432)
         #expect(url.password == nil)
         #expect(url.tls == .prefer)
+        // No user: the operating-system user, as libpq does.
+        #expect(try PostgresURL("postgres://h:5432/db").user == PostgresURL.processUser)
+        #expect(PostgresURL.processUser?.isEmpty == false)
         for mode in ["disable", "prefer", "require", "verify-full"] {
             #expect(try PostgresURL("postgres://gw@h/db?sslmode=\(mode)").tls.rawValue == mode)
         }
@@ -37,7 +40,6 @@ struct PostgresSessionStoreTests {
 
     @Test(arguments: [
         ("postgres://gw@/db", "no host"),
-        ("postgres://h:5432/db", "no user"),
         ("postgres://gw@h:5432", "no database"),
         ("postgres://gw@h:5432/", "no database"),
         ("postgres://gw@h/db?sslmode=allow", "sslmode must be"),

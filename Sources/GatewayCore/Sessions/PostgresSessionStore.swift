@@ -249,7 +249,8 @@ public final class PostgresSessionStore: SessionStore {
     }
 }
 
-/// `postgres://user:password@host:port/database?sslmode=…` (libpq's URL form; `postgresql://` too).
+/// `postgres://user:password@host:port/database?sslmode=…` (libpq's URL form; `postgresql://` too; without a
+/// user, the operating-system user's name, as libpq).
 /// `sslmode` follows libpq: `disable`; `prefer` (the default: TLS when the server offers it, certificate not
 /// checked); `require` (TLS or fail, certificate not checked); `verify-full` (TLS, certificate chain and host
 /// name checked, against `sslrootcert=PATH` when given, else the system's roots). Anything else is an error.
@@ -273,12 +274,15 @@ public struct PostgresURL: Sendable, Equatable {
             throw Invalid(description: "not a postgres://user:pass@host:port/db URL")
         }
         guard let host = components.host, !host.isEmpty else { throw Invalid(description: "the URL names no host") }
-        guard let user = components.user, !user.isEmpty else { throw Invalid(description: "the URL names no user") }
+        // No user: the operating-system user, as libpq does.
+        guard let user = components.user.flatMap({ $0.isEmpty ? nil : $0 }) ?? PostgresURL.processUser else {
+            throw Invalid(description: "the URL names no user")
+        }
         let database = String(components.path.drop(while: { $0 == "/" }))
         guard !database.isEmpty, !database.contains("/") else { throw Invalid(description: "the URL names no database (…/DBNAME)") }
         self.host = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
         self.port = components.port ?? 5432
-        self.user = components.user?.removingPercentEncoding ?? user
+        self.user = user.removingPercentEncoding ?? user
         self.password = components.password?.removingPercentEncoding
         self.database = database.removingPercentEncoding ?? database
         self.tls = .prefer
@@ -299,6 +303,11 @@ public struct PostgresURL: Sendable, Equatable {
         if rootCertificatePath != nil, tls != .verifyFull {
             throw Invalid(description: "sslrootcert is only used with sslmode=verify-full")
         }
+    }
+
+    static var processUser: String? {
+        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return nil }
+        return String(cString: name)
     }
 
     /// The URL without its password, for messages and logs.
