@@ -129,6 +129,17 @@ struct RouteTableTests {
         #expect(upstreamPath.hasPrefix("/"))
     }
 
+    /// strip_prefix removes exactly the bytes the route matched: a combining mark after the prefix, which
+    /// `String.hasPrefix` would count as a different character, does not keep the prefix in the upstream path.
+    @Test func stripPrefixIsComparedByteForByteLikeTheMatch() throws {
+        let route = try Self.route(path: "/api", stripPrefix: "/api")
+        #expect(route.upstreamPath(for: "/api\u{301}/x") == "/\u{301}/x")
+        #expect(route.upstreamPath(for: "/caf\u{E9}/x") == "/caf\u{E9}/x")
+        let cafe = try Self.route(path: "/caf\u{E9}/", stripPrefix: "/caf\u{E9}")
+        #expect(cafe.upstreamPath(for: "/caf\u{E9}/menu") == "/menu")
+        #expect(cafe.upstreamPath(for: "/cafe\u{301}/menu") == "/cafe\u{301}/menu")
+    }
+
     @Test func upstreamPathOfTheBarePrefixIsTheRoot() throws {
         let route = try Self.route(path: "/api", stripPrefix: "/api")
         #expect(route.upstreamPath(for: "/api") == "/")

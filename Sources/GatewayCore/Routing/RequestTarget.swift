@@ -8,8 +8,9 @@ public struct RequestTarget: Sendable, Equatable {
     /// Parses an origin-form (`/a/b?x`) or absolute-form (`http://host/a/b?x`) target.
     /// Throws `bad_request` for other forms, fragments, control bytes, or a path that climbs above `/`.
     public init(parsing uri: String) throws(GatewayError) {
+        // Byte-wise throughout (every request comes here): Character operations would run grapheme breaking.
         var rest = Substring(uri)
-        if !rest.hasPrefix("/") {
+        if rest.utf8.first != UInt8(ascii: "/") {
             // absolute-form, as sent to proxies: keep only the path and query
             guard let schemeEnd = rest.range(of: "://"),
                   rest[..<schemeEnd.lowerBound].lowercased() == "http" || rest[..<schemeEnd.lowerBound].lowercased() == "https"
@@ -30,9 +31,9 @@ public struct RequestTarget: Sendable, Equatable {
             throw .badRequest
         }
         let rawPath: Substring
-        if let q = rest.firstIndex(of: "?") {
+        if let q = rest.utf8.firstIndex(of: UInt8(ascii: "?")) {
             rawPath = rest[..<q]
-            self.query = rest[rest.index(after: q)...]
+            self.query = rest[rest.utf8.index(after: q)...]
         } else {
             rawPath = rest
             self.query = nil

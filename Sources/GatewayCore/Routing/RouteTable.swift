@@ -24,9 +24,10 @@ public struct Route: Sendable {
 
     /// The upstream path: the routed path minus `strip_prefix`, always starting with `/`.
     public func upstreamPath(for path: Substring) -> Substring {
-        guard !stripPrefix.isEmpty, path.hasPrefix(stripPrefix) else { return path }
-        let rest = path.dropFirst(stripPrefix.count)
-        return rest.hasPrefix("/") ? rest : "/" + rest
+        // Bytes, as `RouteTable.match` compares them.
+        guard !stripPrefix.isEmpty, path.utf8.hasBytePrefix(stripPrefix.utf8) else { return path }
+        let rest = path[path.utf8.index(path.startIndex, offsetBy: stripPrefix.utf8.count)...]
+        return rest.utf8.first == UInt8(ascii: "/") ? rest : "/" + rest
     }
 }
 
@@ -51,7 +52,7 @@ public struct RouteTable: Sendable {
     /// The route whose path is the longest prefix of `path`, compared byte for byte.
     public func match(_ path: Substring) -> Route? {
         let bytes = path.utf8
-        for route in routes where bytes.starts(with: route.path.utf8) {
+        for route in routes where bytes.hasBytePrefix(route.path.utf8) {
             return route
         }
         return nil

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// The shared session store for several gateways: PostgreSQL through postgres-nio's connection pool.
 /// The rules are the SQLite store's, row for row: every change is a compare-and-set `UPDATE … WHERE` in
@@ -29,7 +30,8 @@ public final class PostgresSessionStore: SessionStore {
         }()
         let client = PostgresClient(configuration: configuration, backgroundLogger: quiet)
         self.client = client
-        self.logger = logger
+        // postgres-nio logs statements and their values at debug level: session rows stay out of the logs.
+        self.logger = quiet
         self.operationTimeout = operationTimeout
         runner = Task { await client.run() }
         do {
@@ -41,8 +43,7 @@ public final class PostgresSessionStore: SessionStore {
                 }
             }
         } catch {
-            runner.cancel()
-            await runner.value
+            runner.cancel()  // not awaited: a connection attempt in progress may outlast the deadline
             throw StoreUnavailable("cannot use PostgreSQL store \(location.redacted): \(error)")
         }
     }
@@ -226,26 +227,44 @@ public final class PostgresSessionStore: SessionStore {
     }
 
     /// Runs `body` with the store's deadline; any failure becomes `StoreUnavailable` (SPEC: 503 `store_unavailable`).
+    /// The answer comes at the deadline even if the work does not stop when cancelled (a connection attempt
+    /// in progress): it is cancelled and left to finish on its own.
     private func bounded<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let timeout = operationTimeout
-        do {
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await body() }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
+        let outcome = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let answer = FirstAnswer(continuation)
+            let work = Task {
+                do {
+                    answer.give(.success(try await body()))
+                } catch let error as StoreUnavailable {
+                    answer.give(.failure(error))
+                } catch {
+                    answer.give(.failure(StoreUnavailable("PostgreSQL \(what) failed: \(String(reflecting: error))")))
                 }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let value = first else {
-                    throw StoreUnavailable("PostgreSQL \(what): no answer within \(timeout)")
-                }
-                return value
             }
-        } catch let error as StoreUnavailable {
-            throw error
-        } catch {
-            throw StoreUnavailable("PostgreSQL \(what) failed: \(String(reflecting: error))")
+            Task {
+                try? await Task.sleep(for: timeout)
+                if answer.give(.failure(StoreUnavailable("PostgreSQL \(what): no answer within \(timeout)"))) { work.cancel() }
+            }
         }
+        return outcome
+    }
+}
+
+/// Resumes a continuation with the first result given; later ones are dropped.
+private final class FirstAnswer<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, any Error>?>
+
+    init(_ continuation: CheckedContinuation<T, any Error>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    /// True when this was the first answer.
+    @discardableResult
+    func give(_ result: Result<T, any Error>) -> Bool {
+        guard let continuation = continuation.withLock({ $0.take() }) else { return false }
+        continuation.resume(with: result)
+        return true
     }
 }
 
