@@ -38,8 +38,21 @@ struct PostgresSessionStoreTests {
         }
     }
 
+    /// Each part is decoded once: a password that needs %-escapes arrives as written.
+    @Test func urlPartsArePercentDecodedExactlyOnce() throws {
+        let url = try PostgresURL("postgres://g%25w:50%25off%2541@h/d%25b")
+        #expect(url.user == "g%w")
+        #expect(url.password == "50%off%41")
+        #expect(url.database == "d%b")
+    }
+
     @Test(arguments: [
         ("postgres://gw@/db", "no host"),
+        ("postgres://gw@h:99999/db", "out of range"),
+        ("postgres://gw@h1,h2/db", "one TCP host"),
+        ("postgres://gw@%2Fvar%2Frun%2Fpostgresql/db", "one TCP host"),
+        ("postgres://gw@h/db#x", "fragment"),
+        ("postgres://gw@h/db?password=hunter2", "user part"),
         ("postgres://gw@h:5432", "no database"),
         ("postgres://gw@h:5432/", "no database"),
         ("postgres://gw@h/db?sslmode=allow", "sslmode must be"),
@@ -52,14 +65,15 @@ struct PostgresSessionStoreTests {
         #expect {
             _ = try PostgresURL(text)
         } throws: { error in
-            "\(error)".contains(message)
+            "\(error)".contains(message) && !"\(error)".contains("hunter2")
         }
     }
 
-    @Test func configWithABadPostgresURLIsAStartupErrorWithoutThePassword() {
+    /// The config error for a config whose store is `url`, or nil when it parses.
+    static func configError(storeURL url: String) -> String? {
         let toml = """
             [store]
-            url = "postgres://gw:hunter2@db/sessions?sslmode=maybe"
+            url = "\(url)"
 
             [[upstreams]]
             name = "api"
@@ -70,11 +84,87 @@ struct PostgresSessionStoreTests {
             upstream = "api"
             auth = "public"
             """
-        #expect {
+        do {
             _ = try ConfigReader(environment: [:]).parse(toml, file: "gateway.conf")
-        } throws: { error in
-            let text = "\(error)"
-            return text.contains("store.url") && text.contains("sslmode") && !text.contains("hunter2")
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// A bad URL is a config error naming the key and the problem, and never echoing the password, wherever it
+    /// was written (the user part, or libpq's `password=` parameter, which is refused).
+    @Test(arguments: [
+        ("postgres://gw:hunter2@db/sessions?sslmode=maybe", "sslmode"),
+        ("postgres://gw@db/sessions?password=hunter2", "user part"),
+    ])
+    func configWithABadPostgresURLIsAStartupErrorWithoutThePassword(_ url: String, _ problem: String) throws {
+        let text = try #require(Self.configError(storeURL: url))
+        #expect(text.contains("store.url") && text.contains(problem), "\(text)")
+        #expect(!text.contains("hunter2"), "\(text)")
+    }
+
+    /// Errors are one line with PostgreSQL's message and SQLSTATE, inside a transaction too: never the statement.
+    @Test(.enabled(if: PostgresTestDatabase.isAvailable, PostgresTestDatabase.unavailableReason))
+    func storeErrorsAreOneLineWithoutTheStatement() async throws {
+        try await PostgresTestDatabase.with { url in
+            let store = try await PostgresTestDatabase.store(url)
+            try await store.create(T.session())
+            await #expect {
+                try await store.create(T.session())  // the same id again
+            } throws: { error in
+                let text = "\(error)"
+                return error is StoreUnavailable && text.contains("23505") && !text.contains("INSERT") && !text.contains("\n")
+            }
+            try await PostgresTestDatabase.execute("DROP TABLE auth_gateway_replaced_refresh_tokens", adminURL: url)
+            let now = T.login + 1000
+            await #expect {
+                _ = try await store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"),
+                                           change: T.change(refresh: "R2", access: "A2", at: now), now: now)
+            } throws: { error in
+                let text = "\(error)"
+                return text.contains("42P01") && !text.contains("INSERT") && !text.contains("\n")
+            }
+            try await store.close()
+        }
+    }
+
+    /// A row locked elsewhere (another gateway's stuck transaction): the store answers at its deadline, and
+    /// the server gives up the wait too, so the abandoned statement holds no connection and no lock queue.
+    @Test(.enabled(if: PostgresTestDatabase.isAvailable, PostgresTestDatabase.unavailableReason))
+    func aLockHeldElsewhereEndsAtTheDeadlineOnTheServerToo() async throws {
+        try await PostgresTestDatabase.with { url in
+            let store = try await PostgresTestDatabase.store(url, operationTimeout: .seconds(1))
+            try await store.create(T.session())
+            try await PostgresTestDatabase.withClient(url) { holder in
+                let (locked, lockTaken) = AsyncStream<Void>.makeStream()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try await holder.withTransaction(logger: Logger(label: "holder", factory: { _ in SwiftLogNoOpLogHandler() })) { connection in
+                            let holderLog = Logger(label: "holder", factory: { _ in SwiftLogNoOpLogHandler() })
+                            for try await _ in try await connection.query(
+                                "SELECT 1 FROM auth_gateway_sessions WHERE id = 'sid-1' FOR UPDATE", logger: holderLog) {}
+                            lockTaken.yield()
+                            try await Task.sleep(for: .seconds(4))
+                        }
+                    }
+                    for await _ in locked { break }
+                    let started = ContinuousClock.now
+                    let now = T.login + 1000
+                    await #expect(throws: StoreUnavailable.self) {
+                        _ = try await store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"),
+                                                   change: T.change(refresh: "R2", access: "A2", at: now), now: now)
+                    }
+                    #expect(ContinuousClock.now - started < .seconds(3))
+                    try await Task.sleep(for: .milliseconds(500))
+                    let waiting = try await PostgresTestDatabase.integer(
+                        "SELECT count(*)::bigint FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+                        url: url)
+                    #expect(waiting == 0, "the store's abandoned statement still waits for the lock on the server")
+                    try await group.waitForAll()
+                }
+            }
+            try await store.close()
         }
     }
 
@@ -87,7 +177,8 @@ struct PostgresSessionStoreTests {
             _ = try await PostgresTestDatabase.store("postgres://gw:hunter2@127.0.0.1:\(port)/db?sslmode=disable",
                                                      operationTimeout: .seconds(2))
         } throws: { error in
-            error is StoreUnavailable && !"\(error)".contains("hunter2")
+            // The cause itself, not a timeout, and never the password.
+            error is StoreUnavailable && "\(error)".contains("refused") && !"\(error)".contains("hunter2")
         }
         #expect(ContinuousClock.now - started < .seconds(10))
     }
@@ -97,9 +188,12 @@ struct PostgresSessionStoreTests {
         let listener = try Self.silentListener()
         defer { close(listener.fd) }
         let started = ContinuousClock.now
-        await #expect(throws: StoreUnavailable.self) {
+        await #expect {
             _ = try await PostgresTestDatabase.store("postgres://gw@127.0.0.1:\(listener.port)/db?sslmode=disable",
                                                      operationTimeout: .seconds(1))
+        } throws: { error in
+            // The connection attempt's own timeout, or the store's deadline: either way a timeout, said so.
+            error is StoreUnavailable && ("\(error)".contains("Connect timeout") || "\(error)".contains("no answer within"))
         }
         let waited = ContinuousClock.now - started
         #expect(waited >= .milliseconds(900) && waited < .seconds(5), "waited \(waited)")
@@ -111,8 +205,48 @@ struct PostgresSessionStoreTests {
         var components = try #require(URLComponents(string: admin))
         components.password = "not-the-password"
         let wrong = try #require(components.string)
-        await #expect(throws: StoreUnavailable.self) {
+        await #expect {
             _ = try await PostgresTestDatabase.store(wrong, operationTimeout: .seconds(3))
+        } throws: { error in
+            let text = "\(error)"
+            return error is StoreUnavailable && text.contains("28P01") && !text.contains("not-the-password")
+                && !text.contains("\n")
+        }
+    }
+
+    /// `scripts/test` always starts PostgreSQL; there, its tests must not quietly fall away.
+    @Test func postgresIsThereWhenTheTestScriptSaysSo() {
+        if ProcessInfo.processInfo.environment["AUTH_GATEWAY_REQUIRE_POSTGRES"] == "1" {
+            #expect(PostgresTestDatabase.isAvailable, "AUTH_GATEWAY_TEST_POSTGRES_URL is missing")
+        }
+    }
+
+    /// Tables that exist are not touched again: a gateway whose database user may only read and write rows
+    /// (the tables created by the first start or by a DBA) starts, and a starting gateway takes no lock that
+    /// would queue other gateways' writes.
+    @Test(.enabled(if: PostgresTestDatabase.isAvailable, PostgresTestDatabase.unavailableReason))
+    func aUserWithoutDDLRightsStartsOnceTheTablesExist() async throws {
+        try await PostgresTestDatabase.with { url in
+            let owner = try await PostgresTestDatabase.store(url)
+            try await owner.create(T.session())
+            let role = "agw_rows_" + UUID().uuidString.lowercased().prefix(8)
+            let admin = try #require(PostgresTestDatabase.adminURL)
+            var database = try #require(URLComponents(string: url))
+            for statement in [
+                "CREATE ROLE \(role) LOGIN PASSWORD 'rows-only'",
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON auth_gateway_sessions, auth_gateway_replaced_refresh_tokens TO \(role)",
+            ] {
+                try await PostgresTestDatabase.execute(statement, adminURL: statement.hasPrefix("GRANT") ? url : admin)
+            }
+            database.user = role
+            database.password = "rows-only"
+            let limited = try await PostgresTestDatabase.store(try #require(database.string))
+            #expect(try await limited.session(id: "sid-1") == T.session())
+            try await limited.ping()
+            try await limited.close()
+            try await owner.close()
+            try? await PostgresTestDatabase.execute("DROP OWNED BY \(role)", adminURL: url)
+            try? await PostgresTestDatabase.execute("DROP ROLE \(role)", adminURL: admin)
         }
     }
 

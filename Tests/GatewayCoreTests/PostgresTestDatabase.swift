@@ -32,7 +32,7 @@ enum PostgresTestDatabase {
     /// Runs one statement (database names cannot be bound parameters) on a connection of its own.
     static func execute(_ sql: String, adminURL: String) async throws {
         let location = try PostgresURL(adminURL)
-        let client = PostgresClient(configuration: location.clientConfiguration,
+        let client = PostgresClient(configuration: location.clientConfiguration(),
                                     backgroundLogger: Logger(label: "postgres-test-admin", factory: { _ in SwiftLogNoOpLogHandler() }))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
@@ -41,9 +41,29 @@ enum PostgresTestDatabase {
         }
     }
 
-    /// A store on `url` with logging off.
-    static func store(_ url: String, operationTimeout: Duration = .seconds(5)) async throws -> PostgresSessionStore {
+    /// Runs `body` with a client of its own on `url` (running while `body` runs).
+    static func withClient<T: Sendable>(_ url: String, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        let client = PostgresClient(configuration: try PostgresURL(url).clientConfiguration(),
+                                    backgroundLogger: Logger(label: "postgres-test-client", factory: { _ in SwiftLogNoOpLogHandler() }))
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { await client.run(); return nil }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
+    }
+
+    /// The first column of the first row of `sql`, as an integer.
+    static func integer(_ sql: String, url: String) async throws -> Int {
+        try await withClient(url) { client in
+            for try await value in try await client.query(PostgresQuery(unsafeSQL: sql)).decode(Int.self) { return value }
+            return 0
+        }
+    }
+
+    /// A store on `url` with logging off. The deadline is long by default: on 2 loaded cores, SCRAM in a debug
+    /// build and many parallel connections are slow, and only the deadline tests are about the deadline.
+    static func store(_ url: String, operationTimeout: Duration = .seconds(30)) async throws -> PostgresSessionStore {
         try await PostgresSessionStore(url: url, logger: Logger(label: "postgres-store-test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                       operationTimeout: operationTimeout)
+                                       operationTimeout: operationTimeout, startupTimeout: operationTimeout)
     }
 }

@@ -21,6 +21,14 @@ struct RequestTargetTests {
         #expect(try RequestTarget(parsing: uri).path == Substring(path))
     }
 
+    /// Segments are split on the byte '/': a combining mark right after a '/' is a segment of its own, not a
+    /// grapheme that swallows the separator (by Character the segment vanished: "/\u{301}/a/./b" became "/a/b").
+    @Test func aCombiningMarkAfterASlashStaysItsOwnSegment() throws {
+        #expect(try RequestTarget(parsing: "/\u{301}/a/./b").path.utf8.elementsEqual("/\u{301}/a/b".utf8))
+        #expect(try RequestTarget(parsing: "/public/\u{301}/../api/x").path.utf8.elementsEqual("/public/api/x".utf8))
+        #expect(try RequestTarget(parsing: "/caf\u{E9}/./menu").path.utf8.elementsEqual("/caf\u{E9}/menu".utf8))
+    }
+
     @Test(arguments: [
         "/", "/api/x", "/api/", "/a//b", "/a/..b/c", "/a/b../c", "/a/.../b", "/.well-known/jwks.json", "/a/.b",
     ])

@@ -197,10 +197,10 @@ struct ListenerLimitsTests {
     @Test func idleTimeoutNeitherCutsASlowResponseNorTheIdlePeriodAfterIt() async throws {
         // 2 s leaves room for a test thread held up under full-suite load (see above).
         try await withUpstreamAndGateway(Self.config(#"idle_timeout = "2s""#)) { _, gateway in
-            let connection = try await RawHTTPConnection.connect(port: gateway.port)
-            defer { connection.close() }
             // The upstream takes longer than idle_timeout: the connection is busy, not idle.
-            try await connection.send(RequestBytes.make("GET", "/slow?ms=2500"))
+            let (connection, _) = try await RawHTTPConnection.connectAndSendPromptly(
+                port: gateway.port, RequestBytes.make("GET", "/slow?ms=2500"), idleTimeout: .seconds(2))
+            defer { connection.close() }
             let response = try await connection.readResponse()
             #expect(response.status == 200)
             // The idle period starts now; 100 ms into it the connection must still serve.

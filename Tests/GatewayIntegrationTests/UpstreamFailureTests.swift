@@ -99,10 +99,9 @@ struct UpstreamFailureTests {
             // idle_timeout 1 s, not less: a test held up between connecting and sending (the whole suite on
             // 2 cores) would be rightly closed as idle before its request.
             try await withGateway(Self.config(upstreamTimeout: "2500ms", idleTimeout: "1s"), ["UPSTREAM": upstream.baseURL]) { gateway in
-                let connection = try await RawHTTPConnection.connect(port: gateway.port)
+                let (connection, start) = try await RawHTTPConnection.connectAndSendPromptly(
+                    port: gateway.port, RequestBytes.make("GET", "/slow?ms=10000"), idleTimeout: .seconds(1))
                 defer { connection.close() }
-                let start = ContinuousClock.now
-                try await connection.send(RequestBytes.make("GET", "/slow?ms=10000"))
                 let response = try await connection.readResponse(timeout: .seconds(10))
                 #expect(response.status == 504)
                 #expect(ContinuousClock.now - start >= .milliseconds(2400))

@@ -252,9 +252,12 @@ private final class ConfigWalk {
         return config
     }
 
+    /// The URL without its user part (which may hold a password) and without its query (`?password=…`).
     private func redactedURL(_ url: String) -> String {
-        guard let at = url.lastIndex(of: "@"), let scheme = url.range(of: "://") else { return url }
-        return url[..<scheme.upperBound] + "…" + url[at...]
+        var shown = Substring(url)
+        if let query = shown.firstIndex(of: "?") { shown = shown[..<query] + "?…" }
+        guard let at = shown.lastIndex(of: "@"), let scheme = shown.range(of: "://") else { return String(shown) }
+        return shown[..<scheme.upperBound] + "…" + shown[at...]
     }
 }
 

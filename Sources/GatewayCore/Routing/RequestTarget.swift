@@ -47,18 +47,19 @@ public struct RequestTarget: Sendable, Equatable {
         if !path.utf8.containsDotSegmentMarker { return path }
         var output: [Substring] = []
         var trailingSlash = false
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        // Split on the byte '/', not by Character: a combining mark after a '/' must not hide the separator
+        // (by Character, "/\u{301}" is one grapheme and the segment would silently vanish).
+        let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
         for (i, segment) in segments.enumerated() {
             let isLast = i == segments.count - 1
-            switch segment {
-            case ".":
+            if segment.elementsEqual(".".utf8) {
                 trailingSlash = isLast
-            case "..":
+            } else if segment.elementsEqual("..".utf8) {
                 guard !output.isEmpty else { throw .badRequest }
                 output.removeLast()
                 trailingSlash = isLast
-            default:
-                output.append(segment)
+            } else {
+                output.append(Substring(segment))
                 trailingSlash = false
             }
         }

@@ -16,36 +16,81 @@ public final class PostgresSessionStore: SessionStore {
     private let logger: Logger
     let operationTimeout: Duration
 
-    /// Connects, and creates the tables when they do not exist (under an advisory lock, so gateways
-    /// starting together do not race). Throws `StoreUnavailable` when the database cannot be used.
-    public init(url: String, logger: Logger, operationTimeout: Duration = .seconds(5)) async throws {
+    /// Connects once (so a wrong password, a refused connection or a TLS failure is reported as itself), creates
+    /// the tables when they do not exist, then serves through a pool. Throws `StoreUnavailable` when the database
+    /// cannot be used.
+    /// `operationTimeout` bounds every store call (a request waits on it); `startupTimeout` the first connection
+    /// and the table check at start, where waiting longer for a database that is itself starting costs nothing.
+    public init(url: String, logger: Logger, operationTimeout: Duration = .seconds(5),
+                startupTimeout: Duration = .seconds(30)) async throws {
         let location = try PostgresURL(url)
-        var configuration = location.clientConfiguration
+        // postgres-nio logs statements with their values at debug level: session rows stay out of the logs.
+        var statements = logger
+        statements.logLevel = max(logger.logLevel, .notice)
+        var configuration = location.clientConfiguration()
         configuration.options.connectTimeout = operationTimeout
         configuration.options.maximumConnections = 16
-        let quiet = {  // the pool's connection chatter stays out of info logs
-            var quiet = logger
-            quiet.logLevel = max(logger.logLevel, .notice)
-            return quiet
-        }()
-        let client = PostgresClient(configuration: configuration, backgroundLogger: quiet)
-        self.client = client
-        // postgres-nio logs statements and their values at debug level: session rows stay out of the logs.
-        self.logger = quiet
+        // The server gives up too, just before the gateway does: a statement, a lock wait or a transaction
+        // abandoned at the deadline does not hold its connection and locks until it finishes on its own.
+        configuration.options.additionalStartupParameters = PostgresSessionStore.serverTimeouts(operationTimeout)
+        // Connection failures are logged (info and up) by the pool: a 503 at run time has its cause in the log.
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = statements
         self.operationTimeout = operationTimeout
-        runner = Task { await client.run() }
         do {
-            try await bounded("migrate") {
-                try await client.withTransaction(logger: quiet) { connection in
+            try await PostgresSessionStore.migrate(location, configuration: configuration, logger: statements,
+                                                   timeout: startupTimeout)
+        } catch {
+            throw StoreUnavailable("cannot use PostgreSQL store \(location.redacted): \(PostgresSessionStore.reason(error))")
+        }
+        let client = self.client
+        runner = Task { await client.run() }
+    }
+
+    /// statement_timeout, lock_timeout and idle_in_transaction_session_timeout a little under `timeout`.
+    static func serverTimeouts(_ timeout: Duration) -> [(String, String)] {
+        let milliseconds = max(100, timeout.milliseconds * 9 / 10)
+        return [("statement_timeout", "\(milliseconds)"), ("lock_timeout", "\(milliseconds)"),
+                ("idle_in_transaction_session_timeout", "\(milliseconds)")]
+    }
+
+    /// On one connection of its own: creates the tables unless they exist. Checking first matters: even
+    /// `CREATE INDEX IF NOT EXISTS` takes a lock that would queue every other gateway's writes behind a
+    /// starting one. A database user without DDL rights works once the tables exist.
+    private static func migrate(_ location: PostgresURL, configuration: PostgresClient.Configuration, logger: Logger,
+                                timeout: Duration) async throws {
+        var connectionConfiguration = try location.connectionConfiguration()
+        connectionConfiguration.options.connectTimeout = TimeAmount(timeout)
+        connectionConfiguration.options.additionalStartupParameters = configuration.options.additionalStartupParameters
+        let connect = connectionConfiguration
+        let connection = try await withDeadline(timeout, "connect") {
+            try await PostgresConnection.connect(on: PostgresConnection.defaultEventLoopGroup.any(),
+                                                 configuration: connect, id: 0, logger: logger)
+        }
+        do {
+            try await withDeadline(timeout, "migrate") {
+                if try await tablesExist(connection, logger: logger) { return }
+                try await connection.withTransaction(logger: logger) { connection in
                     for statement in PostgresSessionStore.schema {
-                        try await connection.query(statement, logger: quiet)
+                        try await connection.query(statement, logger: logger)
                     }
                 }
             }
         } catch {
-            runner.cancel()  // not awaited: a connection attempt in progress may outlast the deadline
-            throw StoreUnavailable("cannot use PostgreSQL store \(location.redacted): \(error)")
+            try? await connection.close()
+            throw error
         }
+        try? await connection.close()
+    }
+
+    private static func tablesExist(_ connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query("""
+            SELECT to_regclass('auth_gateway_sessions') IS NOT NULL AND to_regclass('auth_gateway_replaced_refresh_tokens') IS NOT NULL
+            """, logger: logger)
+        // Read to the end: the connection runs its next statement only after this one's rows are consumed.
+        var exists = false
+        for try await value in rows.decode(Bool.self) { exists = value }
+        return exists
     }
 
     /// The schema: the SQLite store's tables with PostgreSQL types. Idempotent.
@@ -101,18 +146,20 @@ public final class PostgresSessionStore: SessionStore {
                     access_jti, access_iat, access_exp, previous_access_jti, access_replaced_at
                 FROM auth_gateway_sessions WHERE id = \(id)
                 """, logger: logger)
+            var session: Session?
+            // Every row is read (one at most: the id is the key), so the connection goes back to the pool idle.
             for try await row in rows.decode(
                 (String, String, String, Int64, Int64, Int64, Int64?, String, String, Int64, Int64, String?, Int64?).self
             ) {
                 var claims: [String: JSONValue] = [:]
                 if case .object(let object)? = JSONValue.parse(Array(row.2.utf8)) { claims = object }
-                return Session(
+                session = Session(
                     id: row.0, userID: JSONValue.parse(Array(row.1.utf8)) ?? .string(row.1), claims: claims,
                     createdAt: row.3, expiresAt: row.4, maxExpiresAt: row.5, revokedAt: row.6, refreshJTI: row.7,
                     access: AccessLineage(jti: row.8, issuedAt: row.9, expiresAt: row.10),
                     previousAccessJTI: row.11, accessReplacedAt: row.12)
             }
-            return nil
+            return session
         }
     }
 
@@ -121,8 +168,9 @@ public final class PostgresSessionStore: SessionStore {
             let rows = try await client.query("""
                 SELECT 1 FROM auth_gateway_replaced_refresh_tokens WHERE jti = \(jti) AND session_id = \(sessionID)
                 """, logger: logger)
-            for try await _ in rows { return true }
-            return false
+            var found = false
+            for try await _ in rows { found = true }
+            return found
         }
     }
 
@@ -138,6 +186,10 @@ public final class PostgresSessionStore: SessionStore {
             """
         return try await bounded("update") { [client, logger] in
             try await client.withTransaction(logger: logger) { connection in
+                // The row is locked first: the history insert and the update below then see one version of it
+                // (under READ COMMITTED each statement takes its own snapshot).
+                for try await _ in try await connection.query(
+                    "SELECT 1 FROM auth_gateway_sessions WHERE id = \(sessionID) FOR UPDATE", logger: logger) {}
                 if let newRefresh = change.newRefreshJTI {
                     // Record the id being replaced, but only if the row still matches (same transaction).
                     var record = PostgresQuery(unsafeSQL: """
@@ -227,27 +279,83 @@ public final class PostgresSessionStore: SessionStore {
     }
 
     /// Runs `body` with the store's deadline; any failure becomes `StoreUnavailable` (SPEC: 503 `store_unavailable`).
-    /// The answer comes at the deadline even if the work does not stop when cancelled (a connection attempt
-    /// in progress): it is cancelled and left to finish on its own.
     private func bounded<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let timeout = operationTimeout
-        let outcome = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let answer = FirstAnswer(continuation)
-            let work = Task {
-                do {
-                    answer.give(.success(try await body()))
-                } catch let error as StoreUnavailable {
-                    answer.give(.failure(error))
-                } catch {
-                    answer.give(.failure(StoreUnavailable("PostgreSQL \(what) failed: \(String(reflecting: error))")))
-                }
-            }
-            Task {
-                try? await Task.sleep(for: timeout)
-                if answer.give(.failure(StoreUnavailable("PostgreSQL \(what): no answer within \(timeout)"))) { work.cancel() }
-            }
+        do {
+            return try await PostgresSessionStore.withDeadline(operationTimeout, what, body)
+        } catch let error as StoreUnavailable {
+            throw error
+        } catch {
+            throw StoreUnavailable("PostgreSQL \(what) failed: \(PostgresSessionStore.reason(error))")
         }
-        return outcome
+    }
+
+    /// The answer of `body`, or `StoreUnavailable` at `timeout`, whichever comes first — even when the work does
+    /// not stop when cancelled (postgres-nio's connection attempts): it is cancelled and left to end on its own.
+    /// The caller's cancellation reaches the work; the timer ends with the work.
+    static func withDeadline<T: Sendable>(_ timeout: Duration, _ what: String,
+                                          _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let work = WorkHandle()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                let answer = FirstAnswer(continuation)
+                let timer = Task {
+                    try? await Task.sleep(for: timeout)
+                    guard !Task.isCancelled else { return }
+                    if answer.give(.failure(StoreUnavailable("PostgreSQL \(what): no answer within \(timeout)"))) {
+                        work.cancel()
+                    }
+                }
+                work.set(Task {
+                    let result: Result<T, any Error>
+                    do { result = .success(try await body()) } catch { result = .failure(error) }
+                    timer.cancel()
+                    answer.give(result)
+                })
+            }
+        } onCancel: {
+            work.cancel()
+        }
+    }
+
+    /// One line: PostgreSQL's own message and SQLSTATE, or the connection error; never the statement text.
+    static func reason(_ error: any Error) -> String {
+        if let failed = error as? PostgresTransactionError,
+           let cause = failed.closureError ?? failed.beginError ?? failed.commitError ?? failed.rollbackError {
+            return reason(cause)
+        }
+        let text: String
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                text = "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+            } else if let underlying = error.underlying {
+                text = "\(error.code): \(underlying)"
+            } else {
+                text = "\(error.code)"
+            }
+        } else {
+            text = "\(error)"
+        }
+        return text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+}
+
+/// The task doing a bounded call's work, cancellable from the timer or the caller.
+private final class WorkHandle: Sendable {
+    private let task = Mutex<(task: Task<Void, Never>?, cancelled: Bool)>((nil, false))
+
+    func set(_ task: Task<Void, Never>) {
+        let cancelled = self.task.withLock { state in
+            state.task = task
+            return state.cancelled
+        }
+        if cancelled { task.cancel() }
+    }
+
+    func cancel() {
+        task.withLock { state in
+            state.cancelled = true
+            return state.task
+        }?.cancel()
     }
 }
 
@@ -292,18 +400,34 @@ public struct PostgresURL: Sendable, Equatable {
               let components = URLComponents(string: text) else {
             throw Invalid(description: "not a postgres://user:pass@host:port/db URL")
         }
-        guard let host = components.host, !host.isEmpty else { throw Invalid(description: "the URL names no host") }
+        // Each part is percent-decoded exactly once (URLComponents' decoded accessors would let a second
+        // decoding turn "50%25off" into no password at all).
+        func decoded(_ part: String?, _ name: String) throws -> String? {
+            guard let part else { return nil }
+            guard let value = part.removingPercentEncoding else { throw Invalid(description: "the \(name) has a malformed %-escape") }
+            return value
+        }
+        guard components.fragment == nil else { throw Invalid(description: "the URL has a #fragment") }
+        guard let host = try decoded(components.percentEncodedHost, "host"), !host.isEmpty else {
+            throw Invalid(description: "the URL names no host")
+        }
+        guard !host.contains(where: { $0 == "/" || $0 == "," }) else {
+            throw Invalid(description: "one TCP host is supported (no socket directories, no host lists)")
+        }
+        if let port = components.port, !(1...65535).contains(port) { throw Invalid(description: "port \(port) is out of range") }
         // No user: the operating-system user, as libpq does.
-        guard let user = components.user.flatMap({ $0.isEmpty ? nil : $0 }) ?? PostgresURL.processUser else {
+        guard let user = try decoded(components.percentEncodedUser, "user").flatMap({ $0.isEmpty ? nil : $0 }) ?? PostgresURL.processUser else {
             throw Invalid(description: "the URL names no user")
         }
-        let database = String(components.path.drop(while: { $0 == "/" }))
-        guard !database.isEmpty, !database.contains("/") else { throw Invalid(description: "the URL names no database (…/DBNAME)") }
+        let path = String(components.percentEncodedPath.drop(while: { $0 == "/" }))
+        guard let database = try decoded(path, "database"), !database.isEmpty, !path.contains("/") else {
+            throw Invalid(description: "the URL names no database (…/DBNAME)")
+        }
         self.host = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
         self.port = components.port ?? 5432
-        self.user = user.removingPercentEncoding ?? user
-        self.password = components.password?.removingPercentEncoding
-        self.database = database.removingPercentEncoding ?? database
+        self.user = user
+        self.password = try decoded(components.percentEncodedPassword, "password")
+        self.database = database
         self.tls = .prefer
         for item in components.queryItems ?? [] {
             switch item.name {
@@ -315,6 +439,9 @@ public struct PostgresURL: Sendable, Equatable {
             case "sslrootcert":
                 guard let path = item.value, !path.isEmpty else { throw Invalid(description: "sslrootcert needs a file path") }
                 rootCertificatePath = path
+            case "password":
+                // Named, not echoed: the value is a secret.
+                throw Invalid(description: "give the password in the URL's user part (user:password@host), not as a parameter")
             default:
                 throw Invalid(description: "unknown URL parameter \"\(item.name)\" (known: sslmode, sslrootcert)")
             }
@@ -332,19 +459,35 @@ public struct PostgresURL: Sendable, Equatable {
     /// The URL without its password, for messages and logs.
     public var redacted: String { "postgres://\(user)@\(host):\(port)/\(database)" }
 
-    var clientConfiguration: PostgresClient.Configuration {
-        var unverified = TLSConfiguration.makeClientConfiguration()
-        unverified.certificateVerification = .none
-        let tls: PostgresClient.Configuration.TLS
-        switch self.tls {
-        case .disable: tls = .disable
-        case .prefer: tls = .prefer(unverified)
-        case .require: tls = .require(unverified)
-        case .verifyFull:
-            var verified = TLSConfiguration.makeClientConfiguration()
-            if let rootCertificatePath { verified.trustRoots = .file(rootCertificatePath) }
-            tls = .require(verified)
+    /// TLS settings by `sslmode`: unverified for prefer and require (as libpq), verified for verify-full.
+    private func tlsConfiguration() -> TLSConfiguration? {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch tls {
+        case .disable: return nil
+        case .prefer, .require: configuration.certificateVerification = .none
+        case .verifyFull: if let rootCertificatePath { configuration.trustRoots = .file(rootCertificatePath) }
+        }
+        return configuration
+    }
+
+    func clientConfiguration() -> PostgresClient.Configuration {
+        let tls: PostgresClient.Configuration.TLS = switch (self.tls, tlsConfiguration()) {
+        case (.prefer, let configuration?): .prefer(configuration)
+        case (_, let configuration?): .require(configuration)
+        case (_, nil): .disable
         }
         return PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
+    }
+
+    /// For one connection of its own; loading the TLS context here reports a bad `sslrootcert` as itself.
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        if let configuration = tlsConfiguration() {
+            let context = try NIOSSLContext(configuration: configuration)
+            tls = self.tls == .prefer ? .prefer(context) : .require(context)
+        } else {
+            tls = .disable
+        }
+        return PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
     }
 }
