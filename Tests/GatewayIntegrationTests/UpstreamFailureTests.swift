@@ -22,7 +22,7 @@ struct UpstreamFailureTests {
     }
 
     @Test func deadUpstreamIs502UpstreamUnavailableWithinConnectTimeout() async throws {
-        let dead = try closedPort()
+        let dead = try deadPort()
         let config = Self.config(targets: #""http://127.0.0.1:\#(dead)""#, upstreamOptions: #"connect_timeout = "1s""#)
         try await withGateway(config) { gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
@@ -149,7 +149,7 @@ struct UpstreamFailureTests {
 
     @Test func failoverToTheNextTargetWhenTheFirstIsDead() async throws {
         try await withUpstream { upstream in
-            let dead = try closedPort()
+            let dead = try deadPort()
             let config = Self.config(
                 targets: #""http://127.0.0.1:\#(dead)", "${UPSTREAM}""#, upstreamOptions: #"connect_timeout = "1s""#
             )
@@ -188,7 +188,7 @@ struct UpstreamFailureTests {
     }
 
     @Test func allTargetsDeadIs502() async throws {
-        let first = try closedPort(), second = try closedPort()
+        let first = try deadPort(), second = try deadPort(1)
         let config = Self.config(targets: #""http://127.0.0.1:\#(first)", "http://127.0.0.1:\#(second)""#)
         try await withGateway(config) { gateway in
             let response = try await HTTPTestClient.get("/none", port: gateway.port)

@@ -64,10 +64,37 @@ func acceptConnections(on listener: Int32, until isStopping: @escaping @Sendable
 }
 
 /// A port on 127.0.0.1 that nothing listens on (bound once to find a free one, then closed).
+/// A loopback port free to bind now (bound and closed; ephemeral, so another listener may take it later).
 func closedPort() throws -> Int {
     let (fd, address) = try loopbackSocket(backlog: nil)
     Glibc.close(fd)
     return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A loopback port that refuses connections and stays so, for a dead upstream target: a privileged one (below
+/// 1024) that refuses now. A closed ephemeral port could be handed to another test's listener a moment later
+/// (the suite runs in parallel), and the "dead" target would answer. `index` picks further ones.
+func deadPort(_ index: Int = 0) throws -> Int {
+    var skipped = 0
+    for port in 1..<1024 where refusesConnections(port: port) {
+        if skipped == index { return port }
+        skipped += 1
+    }
+    throw HarnessError.noPort
+}
+
+func refusesConnections(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { Glibc.close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return result != 0 && errno == ECONNREFUSED
 }
 
 enum HarnessError: Error, CustomStringConvertible {
