@@ -171,7 +171,7 @@ struct PostgresSessionStoreTests {
     // MARK: - a database that is not there
 
     @Test func refusedConnectionIsStoreUnavailableWithoutThePassword() async throws {
-        let port = try Self.closedPort()
+        let port = try Self.refusingPort()
         let started = ContinuousClock.now
         await #expect {
             _ = try await PostgresTestDatabase.store("postgres://gw:hunter2@127.0.0.1:\(port)/db?sslmode=disable",
@@ -315,7 +315,7 @@ struct PostgresSessionStoreTests {
 
     /// A loopback port nothing listens on: a privileged one (tests' listeners get ephemeral ports), checked
     /// by a connection attempt that is refused.
-    static func closedPort() throws -> Int {
+    static func refusingPort() throws -> Int {
         for port in 1..<1024 {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()

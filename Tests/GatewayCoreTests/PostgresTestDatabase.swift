@@ -31,14 +31,7 @@ enum PostgresTestDatabase {
 
     /// Runs one statement (database names cannot be bound parameters) on a connection of its own.
     static func execute(_ sql: String, adminURL: String) async throws {
-        let location = try PostgresURL(adminURL)
-        let client = PostgresClient(configuration: location.clientConfiguration(),
-                                    backgroundLogger: Logger(label: "postgres-test-admin", factory: { _ in SwiftLogNoOpLogHandler() }))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            try await client.query(PostgresQuery(unsafeSQL: sql))
-        }
+        try await withClient(adminURL) { client in _ = try await client.query(PostgresQuery(unsafeSQL: sql)) }
     }
 
     /// Runs `body` with a client of its own on `url` (running while `body` runs).

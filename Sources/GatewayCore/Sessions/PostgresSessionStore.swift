@@ -6,9 +6,8 @@ import PostgresNIO
 import Synchronization
 
 /// The shared session store for several gateways: PostgreSQL through postgres-nio's connection pool.
-/// The rules are the SQLite store's, row for row: every change is a compare-and-set `UPDATE … WHERE` in
-/// one transaction, so two gateways racing to renew or rotate the same session apply exactly one change
-/// (PostgreSQL re-checks the `WHERE` of a blocked `UPDATE` against the row the winner committed).
+/// The rules are the SQLite store's: every change is a compare-and-set `UPDATE … WHERE` in one transaction on
+/// the locked session row, so two gateways racing to renew or rotate the same session apply exactly one change.
 /// Every call is bounded by `operationTimeout`: a database that does not answer is a 503, not a hung request.
 public final class PostgresSessionStore: SessionStore {
     private let client: PostgresClient
@@ -19,6 +18,7 @@ public final class PostgresSessionStore: SessionStore {
     /// Connects once (so a wrong password, a refused connection or a TLS failure is reported as itself), creates
     /// the tables when they do not exist, then serves through a pool. Throws `StoreUnavailable` when the database
     /// cannot be used.
+    ///
     /// `operationTimeout` bounds every store call (a request waits on it); `startupTimeout` the first connection
     /// and the table check at start, where waiting longer for a database that is itself starting costs nothing.
     public init(url: String, logger: Logger, operationTimeout: Duration = .seconds(5),
@@ -38,8 +38,8 @@ public final class PostgresSessionStore: SessionStore {
         self.logger = statements
         self.operationTimeout = operationTimeout
         do {
-            try await PostgresSessionStore.migrate(location, configuration: configuration, logger: statements,
-                                                   timeout: startupTimeout)
+            try await PostgresSessionStore.migrate(location, startupParameters: configuration.options.additionalStartupParameters,
+                                                   logger: statements, timeout: startupTimeout)
         } catch {
             throw StoreUnavailable("cannot use PostgreSQL store \(location.redacted): \(PostgresSessionStore.reason(error))")
         }
@@ -57,15 +57,14 @@ public final class PostgresSessionStore: SessionStore {
     /// On one connection of its own: creates the tables unless they exist. Checking first matters: even
     /// `CREATE INDEX IF NOT EXISTS` takes a lock that would queue every other gateway's writes behind a
     /// starting one. A database user without DDL rights works once the tables exist.
-    private static func migrate(_ location: PostgresURL, configuration: PostgresClient.Configuration, logger: Logger,
+    private static func migrate(_ location: PostgresURL, startupParameters: [(String, String)], logger: Logger,
                                 timeout: Duration) async throws {
-        var connectionConfiguration = try location.connectionConfiguration()
-        connectionConfiguration.options.connectTimeout = TimeAmount(timeout)
-        connectionConfiguration.options.additionalStartupParameters = configuration.options.additionalStartupParameters
-        let connect = connectionConfiguration
-        let connection = try await withDeadline(timeout, "connect") {
+        var configuration = try location.connectionConfiguration()
+        configuration.options.connectTimeout = TimeAmount(timeout)
+        configuration.options.additionalStartupParameters = startupParameters
+        let connection = try await withDeadline(timeout, "connect") { [configuration] in
             try await PostgresConnection.connect(on: PostgresConnection.defaultEventLoopGroup.any(),
-                                                 configuration: connect, id: 0, logger: logger)
+                                                 configuration: configuration, id: 0, logger: logger)
         }
         do {
             try await withDeadline(timeout, "migrate") {
@@ -91,6 +90,13 @@ public final class PostgresSessionStore: SessionStore {
         var exists = false
         for try await value in rows.decode(Bool.self) { exists = value }
         return exists
+    }
+
+    /// How many rows `rows` has, read to the end (so the connection is free for its next statement).
+    private static func count(_ rows: PostgresRowSequence) async throws -> Int {
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
     }
 
     /// The schema: the SQLite store's tables with PostgreSQL types. Idempotent.
@@ -165,12 +171,9 @@ public final class PostgresSessionStore: SessionStore {
 
     public func wasReplaced(refreshJTI jti: String, sessionID: String) async throws -> Bool {
         try await bounded("read") { [client, logger] in
-            let rows = try await client.query("""
+            try await Self.count(client.query("""
                 SELECT 1 FROM auth_gateway_replaced_refresh_tokens WHERE jti = \(jti) AND session_id = \(sessionID)
-                """, logger: logger)
-            var found = false
-            for try await _ in rows { found = true }
-            return found
+                """, logger: logger)) > 0
         }
     }
 
@@ -188,8 +191,8 @@ public final class PostgresSessionStore: SessionStore {
             try await client.withTransaction(logger: logger) { connection in
                 // The row is locked first: the history insert and the update below then see one version of it
                 // (under READ COMMITTED each statement takes its own snapshot).
-                for try await _ in try await connection.query(
-                    "SELECT 1 FROM auth_gateway_sessions WHERE id = \(sessionID) FOR UPDATE", logger: logger) {}
+                _ = try await Self.count(connection.query(
+                    "SELECT 1 FROM auth_gateway_sessions WHERE id = \(sessionID) FOR UPDATE", logger: logger))
                 if let newRefresh = change.newRefreshJTI {
                     // Record the id being replaced, but only if the row still matches (same transaction).
                     var record = PostgresQuery(unsafeSQL: """
@@ -216,9 +219,7 @@ public final class PostgresSessionStore: SessionStore {
                 update.binds.append(change.newAccess.issuedAt)
                 update.binds.append(change.newAccess.expiresAt)
                 update.binds.append(change.expiresAt)
-                var changed = 0
-                for try await _ in try await connection.query(update, logger: logger) { changed += 1 }
-                return changed == 1
+                return try await Self.count(connection.query(update, logger: logger)) == 1
             }
         }
     }
@@ -236,22 +237,18 @@ public final class PostgresSessionStore: SessionStore {
     @discardableResult
     public func revoke(sessionID: String, at now: Int64) async throws -> Bool {
         try await bounded("revoke") { [client, logger] in
-            var found = false
-            for try await _ in try await client.query("""
+            try await Self.count(client.query("""
                 UPDATE auth_gateway_sessions SET revoked_at = COALESCE(revoked_at, \(now)) WHERE id = \(sessionID) RETURNING id
-                """, logger: logger) { found = true }
-            return found
+                """, logger: logger)) == 1
         }
     }
 
     public func purge(endedBefore cutoff: Int64) async throws -> Int {
         try await bounded("purge") { [client, logger] in
-            var count = 0
-            for try await _ in try await client.query("""
+            try await Self.count(client.query("""
                 DELETE FROM auth_gateway_sessions
                 WHERE expires_at < \(cutoff) OR (revoked_at IS NOT NULL AND revoked_at < \(cutoff)) RETURNING id
-                """, logger: logger) { count += 1 }
-            return count
+                """, logger: logger))
         }
     }
 

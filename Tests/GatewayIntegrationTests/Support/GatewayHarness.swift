@@ -63,7 +63,6 @@ func acceptConnections(on listener: Int32, until isStopping: @escaping @Sendable
     }.start()
 }
 
-/// A port on 127.0.0.1 that nothing listens on (bound once to find a free one, then closed).
 /// A loopback port free to bind now (bound and closed; ephemeral, so another listener may take it later).
 func closedPort() throws -> Int {
     let (fd, address) = try loopbackSocket(backlog: nil)

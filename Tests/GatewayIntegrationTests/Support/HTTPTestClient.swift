@@ -141,7 +141,6 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     deinit { closeSocket() }
 
-    /// Connects to 127.0.0.1:`port`; throws `connectFailed` (e.g. ECONNREFUSED) without retrying.
     /// For tests of a short idle_timeout: connects and sends `request`, retrying (up to 3 times) when this
     /// test itself was held up between connecting and sending for longer than `idleTimeout` allows — then the
     /// gateway rightly closed the connection as idle, which says nothing about what the test checks.
@@ -150,15 +149,15 @@ final class RawHTTPConnection: @unchecked Sendable {
                                        idleTimeout: Duration) async throws -> (RawHTTPConnection, sentAt: ContinuousClock.Instant) {
         for attempt in 1...3 {
             let connection = try await connect(port: port)
-            let connected = ContinuousClock.now
             let sending = ContinuousClock.now
             try await connection.send(request)
-            if ContinuousClock.now - connected < idleTimeout / 2 || attempt == 3 { return (connection, sending) }
+            if ContinuousClock.now - sending < idleTimeout / 2 || attempt == 3 { return (connection, sending) }
             connection.close()
         }
         preconditionFailure("unreachable")
     }
 
+    /// Connects to 127.0.0.1:`port`; throws `connectFailed` (e.g. ECONNREFUSED) without retrying.
     static func connect(port: Int) async throws -> RawHTTPConnection {
         try await offThread { try connectBlocking(port: port) }
     }
