@@ -257,6 +257,32 @@ struct PostgresSessionStoreTests {
         }
     }
 
+    /// `ping` (what /readyz asks, SPEC §4) is a write: a database this gateway can read but not write — a
+    /// read-only role here, a hot standby in production — is not ready, though reads still work.
+    @Test(.enabled(if: PostgresTestDatabase.isAvailable, PostgresTestDatabase.unavailableReason))
+    func pingFailsWhereTheStoreCanReadButNotWrite() async throws {
+        try await PostgresTestDatabase.with { url in
+            let owner = try await PostgresTestDatabase.store(url)
+            try await owner.create(T.session())
+            let role = "agw_ro_" + UUID().uuidString.lowercased().prefix(8)
+            let admin = try #require(PostgresTestDatabase.adminURL)
+            try await PostgresTestDatabase.execute("CREATE ROLE \(role) LOGIN PASSWORD 'read-only'", adminURL: admin)
+            try await PostgresTestDatabase.execute(
+                "GRANT SELECT ON auth_gateway_sessions, auth_gateway_replaced_refresh_tokens TO \(role)", adminURL: url)
+            var database = try #require(URLComponents(string: url))
+            database.user = role
+            database.password = "read-only"
+            let reader = try await PostgresTestDatabase.store(try #require(database.string))
+            #expect(try await reader.session(id: "sid-1") == T.session())
+            await #expect(throws: StoreUnavailable.self) { try await reader.ping() }
+            try await owner.ping()
+            try await reader.close()
+            try await owner.close()
+            try? await PostgresTestDatabase.execute("DROP OWNED BY \(role)", adminURL: url)
+            try? await PostgresTestDatabase.execute("DROP ROLE \(role)", adminURL: admin)
+        }
+    }
+
     // MARK: - several gateways on one database
 
     @Test(.enabled(if: PostgresTestDatabase.isAvailable, PostgresTestDatabase.unavailableReason))

@@ -39,6 +39,16 @@ struct SharedStoreTests {
         }
     }
 
+    @Test("/readyz is 200 on both gateways while the shared store answers (SPEC §4)")
+    func readinessFollowsTheSharedStore() async throws {
+        try await Self.withTwoGateways { _, a, b in
+            for gateway in [a, b] {
+                let ready = try await gateway.get("/readyz")
+                #expect(ready.status == 200, "\(ready.bodyText)")
+            }
+        }
+    }
+
     @Test("a login through A is renewed by B and refreshed through B; the replaced refresh token is dead on A")
     func sessionsFollowTheClientAcrossGateways() async throws {
         try await Self.withTwoGateways { upstream, a, b in
