@@ -204,20 +204,20 @@ struct PostgresSessionStoreTests {
     @Test(.enabled(if: PostgresTestDatabase.isAvailable, PostgresTestDatabase.unavailableReason))
     func wrongPasswordIsStoreUnavailable() async throws {
         // A role of its own, with a password checked by SCRAM (the test script's own user is trusted).
-        let admin = try #require(PostgresTestDatabase.adminURL)
-        let role = "agw_pw_" + UUID().uuidString.lowercased().prefix(8)
-        try await PostgresTestDatabase.execute("CREATE ROLE \(role) LOGIN PASSWORD 'the-password'", adminURL: admin)
-        defer { Task { try? await PostgresTestDatabase.execute("DROP ROLE \(role)", adminURL: admin) } }
-        var components = try #require(URLComponents(string: admin))
-        components.user = role
-        components.password = "not-the-password"
-        let wrong = try #require(components.string)
-        await #expect {
-            _ = try await PostgresTestDatabase.store(wrong, operationTimeout: .seconds(3))
-        } throws: { error in
-            let text = "\(error)"
-            return error is StoreUnavailable && text.contains("28P01") && !text.contains("not-the-password")
-                && !text.contains("\n")
+        try await PostgresTestDatabase.with { url in
+            try await PostgresTestDatabase.store(url).close()  // the tables the role is granted on
+            try await PostgresTestDatabase.withRole(granted: "SELECT", in: url) { roleURL in
+                var components = try #require(URLComponents(string: roleURL))
+                components.password = "not-the-password"
+                let wrong = try #require(components.string)
+                await #expect {
+                    _ = try await PostgresTestDatabase.store(wrong, operationTimeout: .seconds(3))
+                } throws: { error in
+                    let text = "\(error)"
+                    return error is StoreUnavailable && text.contains("28P01") && !text.contains("not-the-password")
+                        && !text.contains("\n")
+                }
+            }
         }
     }
 
@@ -236,24 +236,13 @@ struct PostgresSessionStoreTests {
         try await PostgresTestDatabase.with { url in
             let owner = try await PostgresTestDatabase.store(url)
             try await owner.create(T.session())
-            let role = "agw_rows_" + UUID().uuidString.lowercased().prefix(8)
-            let admin = try #require(PostgresTestDatabase.adminURL)
-            var database = try #require(URLComponents(string: url))
-            for statement in [
-                "CREATE ROLE \(role) LOGIN PASSWORD 'rows-only'",
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON auth_gateway_sessions, auth_gateway_replaced_refresh_tokens TO \(role)",
-            ] {
-                try await PostgresTestDatabase.execute(statement, adminURL: statement.hasPrefix("GRANT") ? url : admin)
+            try await PostgresTestDatabase.withRole(granted: "SELECT, INSERT, UPDATE, DELETE", in: url) { roleURL in
+                let limited = try await PostgresTestDatabase.store(roleURL)
+                #expect(try await limited.session(id: "sid-1") == T.session())
+                try await limited.ping()
+                try await limited.close()
             }
-            database.user = role
-            database.password = "rows-only"
-            let limited = try await PostgresTestDatabase.store(try #require(database.string))
-            #expect(try await limited.session(id: "sid-1") == T.session())
-            try await limited.ping()
-            try await limited.close()
             try await owner.close()
-            try? await PostgresTestDatabase.execute("DROP OWNED BY \(role)", adminURL: url)
-            try? await PostgresTestDatabase.execute("DROP ROLE \(role)", adminURL: admin)
         }
     }
 
@@ -264,22 +253,14 @@ struct PostgresSessionStoreTests {
         try await PostgresTestDatabase.with { url in
             let owner = try await PostgresTestDatabase.store(url)
             try await owner.create(T.session())
-            let role = "agw_ro_" + UUID().uuidString.lowercased().prefix(8)
-            let admin = try #require(PostgresTestDatabase.adminURL)
-            try await PostgresTestDatabase.execute("CREATE ROLE \(role) LOGIN PASSWORD 'read-only'", adminURL: admin)
-            try await PostgresTestDatabase.execute(
-                "GRANT SELECT ON auth_gateway_sessions, auth_gateway_replaced_refresh_tokens TO \(role)", adminURL: url)
-            var database = try #require(URLComponents(string: url))
-            database.user = role
-            database.password = "read-only"
-            let reader = try await PostgresTestDatabase.store(try #require(database.string))
-            #expect(try await reader.session(id: "sid-1") == T.session())
-            await #expect(throws: StoreUnavailable.self) { try await reader.ping() }
+            try await PostgresTestDatabase.withRole(granted: "SELECT", in: url) { roleURL in
+                let reader = try await PostgresTestDatabase.store(roleURL)
+                #expect(try await reader.session(id: "sid-1") == T.session())
+                await #expect(throws: StoreUnavailable.self) { try await reader.ping() }
+                try await reader.close()
+            }
             try await owner.ping()
-            try await reader.close()
             try await owner.close()
-            try? await PostgresTestDatabase.execute("DROP OWNED BY \(role)", adminURL: url)
-            try? await PostgresTestDatabase.execute("DROP ROLE \(role)", adminURL: admin)
         }
     }
 

@@ -29,6 +29,29 @@ enum PostgresTestDatabase {
         }
     }
 
+    /// A login role of its own (password checked by SCRAM) with `privileges` on the store's tables in the
+    /// database at `url`; `body` gets that database's URL for the role. The role is dropped afterwards.
+    static func withRole(granted privileges: String, in url: String, _ body: (String) async throws -> Void) async throws {
+        let admin = try #require(adminURL)
+        let role = "agw_role_" + UUID().uuidString.lowercased().prefix(8)
+        let password = UUID().uuidString
+        try await execute("CREATE ROLE \(role) LOGIN PASSWORD '\(password)'", adminURL: admin)
+        var components = try #require(URLComponents(string: url))
+        components.user = role
+        components.password = password
+        let roleURL = try #require(components.string)
+        do {
+            try await execute("GRANT \(privileges) ON auth_gateway_sessions, auth_gateway_replaced_refresh_tokens TO \(role)", adminURL: url)
+            try await body(roleURL)
+        } catch {
+            try? await execute("DROP OWNED BY \(role)", adminURL: url)
+            try? await execute("DROP ROLE \(role)", adminURL: admin)
+            throw error
+        }
+        try? await execute("DROP OWNED BY \(role)", adminURL: url)
+        try? await execute("DROP ROLE \(role)", adminURL: admin)
+    }
+
     /// Runs one statement (database names cannot be bound parameters) on a connection of its own.
     static func execute(_ sql: String, adminURL: String) async throws {
         try await withClient(adminURL) { client in _ = try await client.query(PostgresQuery(unsafeSQL: sql)) }
