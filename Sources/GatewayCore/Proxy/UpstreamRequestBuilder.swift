@@ -75,12 +75,11 @@ struct UpstreamRequestBuilder: Sendable {
         return .dropped
     }
 
-    /// The header lines for curl, and the body framing.
-    func headerLines(for head: HTTPRequestHead, targetAuthority: String, context: Context) -> [String] {
+    /// The header lines for curl.
+    func headerLines(for head: HTTPRequestHead, targetAuthority: String, context: Context) -> HeaderLines {
         let headers = head.headers
         let listed = HopByHop.connectionListed(in: headers)
-        var lines: [String] = []
-        lines.reserveCapacity(headers.count + 8)
+        var lines = HeaderLines()
         var clientHost: String?
         var forwardedFor: String?
         var requestID: String?
@@ -101,55 +100,35 @@ struct UpstreamRequestBuilder: Sendable {
                 break
             case .accept(let forwarded):
                 sawAccept = true
-                if forwarded { lines.append(UpstreamRequestBuilder.line(name, value)) }
+                if forwarded { lines.append(name: name, value: value) }
             case .authorization, .other:
-                lines.append(UpstreamRequestBuilder.line(name, value))
+                lines.append(name: name, value: value)
             case .dropped:
                 break
             }
         }
         if let authorization = context.authorization, !authorization.isEmpty {
-            lines.append(UpstreamRequestBuilder.concatenate("Authorization: ", authorization))
+            lines.append("Authorization: ", authorization)
         }
-        for (name, value) in context.identity { lines.append(UpstreamRequestBuilder.line(name, value)) }
+        for (name, value) in context.identity { lines.append(name: name, value: value) }
         let host = !context.configuredHost.isEmpty ? context.configuredHost : (clientHost ?? targetAuthority)
-        lines.append(UpstreamRequestBuilder.concatenate("Host: ", host))
+        lines.append("Host: ", host)
         if let client = context.clientAddress {
             if let forwardedFor {
-                lines.append(UpstreamRequestBuilder.concatenate("X-Forwarded-For: ", forwardedFor, ", ", client))
+                lines.append("X-Forwarded-For: ", forwardedFor, ", ", client)
             } else {
-                lines.append(UpstreamRequestBuilder.concatenate("X-Forwarded-For: ", client))
+                lines.append("X-Forwarded-For: ", client)
             }
         } else if let forwardedFor {
-            lines.append(UpstreamRequestBuilder.concatenate("X-Forwarded-For: ", forwardedFor))
+            lines.append("X-Forwarded-For: ", forwardedFor)
         }
-        lines.append(UpstreamRequestBuilder.concatenate("X-Forwarded-Proto: ", context.scheme))
-        if let clientHost { lines.append(UpstreamRequestBuilder.concatenate("X-Forwarded-Host: ", clientHost)) }
-        lines.append(UpstreamRequestBuilder.concatenate("X-Request-Id: ", requestID ?? context.requestID()))
+        lines.append("X-Forwarded-Proto: ", context.scheme)
+        if let clientHost { lines.append("X-Forwarded-Host: ", clientHost) }
+        lines.append("X-Request-Id: ", requestID ?? context.requestID())
         // Suppress headers curl would add on its own.
         lines.append("Expect:")
         if !sawAccept { lines.append("Accept:") }
         return lines
-    }
-
-    /// A curl header line; an empty value needs curl's `Name;` form (`Name:` would remove the header).
-    static func line(_ name: String, _ value: String) -> String {
-        value.isEmpty ? concatenate(name, ";") : concatenate(name, ": ", value)
-    }
-
-    /// The parts joined, in one allocation and straight copies (appending grows and re-checks the string step by step).
-    static func concatenate(_ a: String, _ b: String, _ c: String = "", _ d: String = "") -> String {
-        String(unsafeUninitializedCapacity: a.utf8.count + b.utf8.count + c.utf8.count + d.utf8.count) { buffer in
-            var written = 0
-            func append(_ part: String) {
-                written += UnsafeMutableBufferPointer(rebasing: buffer[written...]).initialize(from: part.utf8).1
-            }
-            append(a)
-            append(b)
-            append(c)
-            append(d)
-            return written
-        }
     }
 
     /// target + (path minus strip_prefix) + query, byte for byte.

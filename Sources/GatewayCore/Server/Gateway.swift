@@ -75,8 +75,11 @@ public final class Gateway: Sendable {
         let tokenEndpoints = TokenEndpoints(
             config: config, store: store, issuer: issuer, verifier: verifier, clock: clock, logger: logger,
             checkCredentials: { body, contentType, eventLoop in
-                var lines = ["Content-Type: \(contentType ?? "application/json")", "Accept: application/json", "Expect:",
-                             "X-Request-Id: \(RequestID.generate())"]
+                var lines = HeaderLines()
+                lines.append("Content-Type: ", contentType ?? "application/json")
+                lines.append("Accept: application/json")
+                lines.append("Expect:")
+                lines.append("X-Request-Id: ", RequestID.generate())
                 if body.readableBytes == 0 { lines.append("Content-Length: 0") }
                 let request = UpstreamRequest(method: "POST", urls: [verifyURL], headerLines: lines,
                                               body: .length(Int64(body.readableBytes)), connectTimeout: .seconds(2))

@@ -1,4 +1,5 @@
 import CCurl
+import Foundation
 
 /// Storage for a request's header lines as a `curl_slist` (CURLOPT_HTTPHEADER), owned by one easy handle and
 /// reused by its transfers: `curl_slist_append` costs two allocations and a copy per line, every request.
@@ -25,28 +26,27 @@ final class CurlHeaderList {
 
     /// Lays `lines` out as NUL-terminated strings linked in order; returns the list's head (nil when empty).
     /// The previous list is gone afterwards.
-    func layOut(_ lines: [String]) -> UnsafeMutablePointer<curl_slist>? {
-        guard !lines.isEmpty else { return nil }
-        let byteCount = lines.reduce(0) { $0 + $1.utf8.count + 1 }
+    func layOut(_ lines: HeaderLines) -> UnsafeMutablePointer<curl_slist>? {
+        guard lines.count > 0 else { return nil }
         if lines.count > nodeCapacity {
             nodes.deallocate()
             nodeCapacity = max(lines.count, nodeCapacity * 2)
             nodes = .allocate(capacity: nodeCapacity)
         }
+        let byteCount = lines.packed.count
         if byteCount > byteCapacity {
             bytes.deallocate()
             byteCapacity = max(byteCount, byteCapacity * 2)
             bytes = .allocate(capacity: byteCapacity)
         }
-        var offset = 0
-        for (i, line) in lines.enumerated() {
-            let start = bytes + offset
-            let length = line.utf8.count
-            UnsafeMutableRawBufferPointer(start: start, count: length).copyBytes(from: line.utf8)
-            start[length] = 0
-            offset += length + 1
+        lines.packed.withUnsafeBytes { packed in
+            UnsafeMutableRawPointer(bytes).copyMemory(from: packed.baseAddress!, byteCount: byteCount)
+        }
+        var start = bytes
+        for i in 0..<lines.count {
             let next = i + 1 < lines.count ? nodes + (i + 1) : nil
             (nodes + i).initialize(to: curl_slist(data: start, next: next))
+            start += strlen(start) + 1
         }
         return nodes
     }

@@ -7,11 +7,11 @@ public struct UpstreamRequest: Sendable {
     /// Full URLs in the order to try: the round-robin pick first, then the other targets (failover on connect failure).
     public var urls: [String]
     /// Header lines as sent (`Name: value`), hop-by-hop headers already removed.
-    public var headerLines: [String]
+    public var headerLines: HeaderLines
     public var body: UpstreamRequestBody
     public var connectTimeout: Duration
 
-    public init(method: String, urls: [String], headerLines: [String], body: UpstreamRequestBody, connectTimeout: Duration) {
+    public init(method: String, urls: [String], headerLines: HeaderLines, body: UpstreamRequestBody, connectTimeout: Duration) {
         self.method = method
         self.urls = urls
         self.headerLines = headerLines
