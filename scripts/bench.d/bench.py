@@ -143,25 +143,42 @@ def cmd_parse_wrk(args):
     print(json.dumps(parse_wrk(open(args.file).read())))
 
 
-def process_tree_ticks(pid):
-    """utime + stime (clock ticks) of a process and its children (an nginx master's workers)."""
-    total = 0
-    todo = [str(pid)]
+def process_tree_pids(pid):
+    """A process and its children (an nginx master's workers)."""
+    pids, todo = [], [str(pid)]
     while todo:
         p = todo.pop()
+        if not os.path.exists(f"/proc/{p}"):
+            continue
+        pids.append(p)
         try:
-            with open(f"/proc/{p}/stat") as f:
-                total += stat_ticks(f.read())
             with open(f"/proc/{p}/task/{p}/children") as f:
                 todo += f.read().split()
+        except OSError:
+            pass
+    return pids
+
+
+def process_tree_ticks(pid):
+    """(utime, stime) clock ticks of a process and its children."""
+    user = system = 0
+    for p in process_tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                u, k = stat_ticks_split(f.read())
         except (OSError, IndexError, ValueError):
             continue
-    return total
+        user, system = user + u, system + k
+    return user, system
+
+
+def stat_ticks_split(stat):
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
 
 
 def stat_ticks(stat):
-    fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime: fields 14 and 15 of stat(5)
+    return sum(stat_ticks_split(stat))
 
 
 # The gateway's threads by the names it gives them: SwiftNIO's event loops and the libcurl transport.
@@ -188,9 +205,14 @@ def thread_ticks(pid):
     return groups
 
 
+def cmd_tree_pids(args):
+    print(",".join(process_tree_pids(args.pid)))
+
+
 def cmd_cpu_ticks(args):
     """JSON: the process tree's total ticks and, with --threads, the process's own by thread group."""
-    out = {"total": process_tree_ticks(args.pid)}
+    user, system = process_tree_ticks(args.pid)
+    out = {"total": user + system, "user": user, "sys": system}
     if args.threads:
         out["threads"] = thread_ticks(args.pid)
     print(json.dumps(out, separators=(",", ":")))
@@ -211,6 +233,12 @@ def cmd_record(args):
         before, after = json.loads(args.cpu_before), json.loads(args.cpu_after)
         per_req = lambda ticks: ticks * 1e6 / os.sysconf("SC_CLK_TCK") / rec["requests"]
         rec["cpu_us_per_req"] = per_req(after["total"] - before["total"])
+        for part in ("user", "sys"):
+            if part in after and part in before:
+                rec[f"cpu_{part}_us_per_req"] = per_req(after[part] - before[part])
+    rec["syscalls_per_req"] = None
+    if args.syscalls and rec["requests"]:
+        rec["syscalls_per_req"] = int(args.syscalls) / rec["requests"]
         if "threads" in after:
             rec["cpu_threads_us_per_req"] = {
                 g: per_req(t - before.get("threads", {}).get(g, 0)) for g, t in after["threads"].items()}
@@ -361,6 +389,29 @@ def cmd_thread_lines(args):
         print(line)
 
 
+def cmd_cpu_lines(args):
+    """Every contender's CPU per request split into user space and kernel, and its system calls per request."""
+    runs = load_runs(args.runs)
+    _, main = summarize(runs, "main")
+    med = lambda rs, key: statistics.median([r[key] for r in rs if r.get(key) is not None]) \
+        if any(r.get(key) is not None for r in rs) else None
+    for n in sorted({n for (_, n) in main}):
+        parts = []
+        for (c, m), s in main.items():
+            if m != n:
+                continue
+            user, system, calls = (med(s["runs"], k) for k in ("cpu_user_us_per_req", "cpu_sys_us_per_req", "syscalls_per_req"))
+            if user is None or system is None:
+                continue
+            part = f"{c} {user:.1f} + {system:.1f}"
+            if calls is not None:
+                part += f" ({calls:.1f} syscalls)"
+            parts.append(part)
+        if parts:
+            print(f"- CPU per request, user space + kernel (median µs; system calls per request), {n} connections: "
+                  + "; ".join(parts))
+
+
 # ---------------------------------------------------------------- RSS / stream
 
 def rss(pid):
@@ -444,6 +495,10 @@ def main():
     p.set_defaults(f=cmd_json_get)
     p = sub.add_parser("parse-wrk"); p.add_argument("file"); p.set_defaults(f=cmd_parse_wrk)
 
+    p = sub.add_parser("tree-pids", help="a process and its children, comma-separated")
+    p.add_argument("pid", type=int)
+    p.set_defaults(f=cmd_tree_pids)
+
     p = sub.add_parser("cpu-ticks", help="utime+stime ticks of a process and its children (JSON)")
     p.add_argument("pid", type=int)
     p.add_argument("--threads", action="store_true", help="also the process's own ticks by thread group")
@@ -456,6 +511,7 @@ def main():
     p.add_argument("--group", default="main")
     p.add_argument("--cpu-before", help="`cpu-ticks` of the contender before the measured run")
     p.add_argument("--cpu-after", help="`cpu-ticks` of the contender after the measured run")
+    p.add_argument("--syscalls", help="system calls the contender's processes made during the measured run")
     p.set_defaults(f=cmd_record)
 
     p = sub.add_parser("table")
@@ -476,6 +532,10 @@ def main():
     p.add_argument("--haproxy-name", default="HAProxy 2.6 jwt_verify")
     p.add_argument("--gateway-name", default="auth-gateway (required)")
     p.set_defaults(f=cmd_thread_lines)
+
+    p = sub.add_parser("cpu-lines")
+    p.add_argument("--runs", required=True)
+    p.set_defaults(f=cmd_cpu_lines)
 
     p = sub.add_parser("rss"); p.add_argument("pid"); p.set_defaults(f=cmd_rss)
     p = sub.add_parser("reset-hwm"); p.add_argument("pid"); p.set_defaults(f=cmd_reset_hwm)
