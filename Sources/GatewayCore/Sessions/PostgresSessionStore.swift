@@ -133,7 +133,7 @@ public final class PostgresSessionStore: SessionStore {
 
     public func create(_ session: Session) async throws {
         let userID = session.userID.jsonText, claims = JSONValue.object(session.claims).jsonText
-        try await bounded("create") { [client, logger] in
+        _ = try await bounded("create") { [client, logger] in
             try await client.query("""
                 INSERT INTO auth_gateway_sessions (id, user_id, claims, created_at, expires_at, max_expires_at, revoked_at,
                     refresh_jti, access_jti, access_iat, access_exp, previous_access_jti, access_replaced_at)
@@ -265,7 +265,7 @@ public final class PostgresSessionStore: SessionStore {
 
     public func ping() async throws {
         // A write, so a read-only standby reports as unavailable, as a locked SQLite file does.
-        try await bounded("ping") { [client, logger] in
+        _ = try await bounded("ping") { [client, logger] in
             try await client.query("UPDATE auth_gateway_sessions SET id = id WHERE false", logger: logger)
         }
     }
