@@ -73,6 +73,17 @@ struct TransportHeaderTests {
         #expect(RequestID.hex(.max) == "ffffffffffffffff")
     }
 
+    @Test func headerLinesTurnCRLFAndNULIntoSpacesSoEachLineStaysOneHeader() {
+        var lines = HeaderLines()
+        lines.append(name: "X-Auth-User-Id", value: "7\r\nX-Injected: yes")
+        lines.append(name: "X-Other", value: "a\u{0}Evil: 1")
+        lines.append("Expect:")
+        #expect(lines.lines == ["X-Auth-User-Id: 7  X-Injected: yes", "X-Other: a Evil: 1", "Expect:"])
+        // curl reads C strings: the list must still be three lines, in order, none cut short.
+        let storage = CurlHeaderList()
+        #expect(Self.strings(storage.layOut(lines)) == lines.lines)
+    }
+
     @Test func headerLinesJoinPartsAndKeepOrder() {
         var lines = HeaderLines(reservingCapacity: 4)
         lines.append("X-Forwarded-For: ", "203.0.113.1", ", ", "192.0.2.7")

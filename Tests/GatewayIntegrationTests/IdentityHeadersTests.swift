@@ -47,6 +47,39 @@ struct IdentityHeadersTests {
         }
     }
 
+    @Test("a user id with CR LF or NUL from the credential check is refused at login (502), so no token carries it")
+    func controlCharactersInUserIDRefusedAtLogin() async throws {
+        let user = #"{"id": "7\r\nX-Injected: yes", "username": "mallory"}"#
+        let verify = try RawResponseUpstream(response: Array(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(user.utf8.count)\r\nConnection: close\r\n\r\n\(user)".utf8))
+        defer { verify.close() }
+        try await withAuthGateway({ $0.verifyURL = verify.baseURL + "/auth/verify-credentials" }) { _, gw in
+            let response = try await gw.loginResponse()
+            #expect(response.status == 502, "\(response.status) \(response.bodyText)")
+            #expect(response.errorCode == "upstream_unavailable", "\(response.bodyText)")
+        }
+    }
+
+    @Test("identity values are one header each: CR, LF and NUL in a user id reach the upstream as spaces, never as a header")
+    func controlCharactersInIdentityValuesCannotAddHeaders() async throws {
+        try await withAuthGateway { upstream, gw in
+            // A token the gateway's own key signed, for a user id that login would now refuse (one issued before
+            // that rule, or by a signer sharing the key).
+            let now = gw.clock.nowSeconds
+            let subject = Session(id: "s-1", userID: .string("7\r\nX-Injected: yes\u{0}X-Evil: 1"), claims: [:], createdAt: 0,
+                                  expiresAt: 0, maxExpiresAt: 0, refreshJTI: "", access: AccessLineage(jti: "", issuedAt: 0, expiresAt: 0)).subject
+            let token = try gw.gateway.issuer.accessToken(for: subject, jti: "0123456789abcdef0123456789abcdef",
+                                                          issuedAt: now, expiresAt: now + 60)
+            let response = try await gw.get("/api/echo", token: token)
+            #expect(response.status == 200, "\(response.status) \(response.bodyText)")
+            let received = try #require(upstream.lastRequest)
+            #expect(received.headers("x-injected").isEmpty)
+            #expect(received.headers("x-evil").isEmpty)
+            #expect(received.headers("x-auth-user-id") == ["7  X-Injected: yes X-Evil: 1"])
+            #expect(received.headers("x-auth-session-id") == ["s-1"])
+        }
+    }
+
     @Test("client-sent identity headers are removed in any spelling on required, optional and public routes")
     func spoofedHeadersRemoved() async throws {
         try await withAuthGateway { upstream, gw in

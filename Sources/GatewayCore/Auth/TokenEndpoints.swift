@@ -40,6 +40,12 @@ public final class TokenEndpoints: Sendable {
             }
     }
 
+    /// A user id the gateway will put in tokens, logs and the `X-Auth-User-Id` header: not empty, and no
+    /// control characters (a CR LF in it would start a new log line, or a new header if anything passed it on raw).
+    static func isUsableUserID(_ id: String) -> Bool {
+        !id.isEmpty && !id.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
+
     private func completeLogin(_ reply: FetchedResponse) async throws -> LocalResponse {
         guard (200..<300).contains(reply.status.code) else {
             // The existing API's refusal goes back unchanged.
@@ -50,7 +56,7 @@ public final class TokenEndpoints: Sendable {
         guard let document = JSONValue.parse(reply.body.readableBytesView),
               let user = auth.userPointer.resolve(in: document),
               let userID = auth.userIdPointer.resolve(in: user),
-              userID.identifierString.map({ !$0.isEmpty }) == true
+              let idText = userID.identifierString, TokenEndpoints.isUsableUserID(idText)
         else {
             logger.error("verify_url answered 2xx without a usable user id", metadata: ["user_pointer": "\(auth.userPointer)", "user_id_pointer": "\(auth.userIdPointer)"])
             throw GatewayError.upstreamUnavailable

@@ -33,10 +33,20 @@ public struct HeaderLines: Sendable, Equatable, ExpressibleByArrayLiteral {
         count += 1
     }
 
-    /// One copy of the string's UTF-8 (`append(contentsOf: s.utf8)` walks the view generically).
+    /// One copy of the string's UTF-8 (`append(contentsOf: s.utf8)` walks the view generically), with CR, LF
+    /// and NUL turned into SP (RFC 9110 §5.5): a line is one header, whatever a value holds. The client's own
+    /// headers cannot hold them (the parser refuses such requests), but values the gateway adds can: a user
+    /// id is what the credential check answered. A NUL would also end the line early in curl's C string and
+    /// shift every later line of this buffer.
     private mutating func appendBytes(of string: String) {
         var string = string
+        let start = packed.count
         string.withUTF8 { packed.append(contentsOf: $0) }
+        packed.withUnsafeMutableBufferPointer { bytes in
+            for i in start..<bytes.count where bytes[i] == 13 || bytes[i] == 10 || bytes[i] == 0 {
+                bytes[i] = 32
+            }
+        }
     }
 
     /// Appends `name: value`; an empty value needs curl's `Name;` form (`Name:` would remove the header).

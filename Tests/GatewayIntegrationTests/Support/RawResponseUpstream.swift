@@ -27,7 +27,9 @@ final class RawResponseUpstream: Sendable {
         defer { Glibc.close(fd) }
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while !received.ends(with: Array("\r\n\r\n".utf8)) {
+        // The head's end may arrive with body bytes after it (a POST): look for it anywhere.
+        let headEnd = Array("\r\n\r\n".utf8)
+        while !received.indices.contains(where: { received[$0...].starts(with: headEnd) }) {
             let n = read(fd, &chunk, chunk.count)
             guard n > 0 else { return }
             received += chunk[0..<n]
@@ -39,8 +41,4 @@ final class RawResponseUpstream: Sendable {
             written += n
         }
     }
-}
-
-private extension Array where Element == UInt8 {
-    func ends(with suffix: [UInt8]) -> Bool { count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix }
 }
