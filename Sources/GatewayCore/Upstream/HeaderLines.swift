@@ -40,11 +40,15 @@ public struct HeaderLines: Sendable, Equatable, ExpressibleByArrayLiteral {
     /// shift every later line of this buffer.
     private mutating func appendBytes(of string: String) {
         var string = string
-        let start = packed.count
-        string.withUTF8 { packed.append(contentsOf: $0) }
-        packed.withUnsafeMutableBufferPointer { bytes in
-            for i in start..<bytes.count where bytes[i] == 13 || bytes[i] == 10 || bytes[i] == 0 {
-                bytes[i] = 32
+        string.withUTF8 { source in
+            let start = packed.count
+            packed.append(contentsOf: source)
+            // Every byte to replace is below 14: a minimum over the part (which vectorises) rules them out.
+            var lowest = UInt8.max
+            for byte in source { lowest = Swift.min(lowest, byte) }
+            guard lowest < 14 else { return }
+            for i in start..<packed.count where packed[i] == 13 || packed[i] == 10 || packed[i] == 0 {
+                packed[i] = 32
             }
         }
     }
