@@ -233,16 +233,9 @@ struct PostgresSessionStoreTests {
     /// would queue other gateways' writes.
     @Test(.enabled(if: PostgresTestDatabase.isAvailable, PostgresTestDatabase.unavailableReason))
     func aUserWithoutDDLRightsStartsOnceTheTablesExist() async throws {
-        try await PostgresTestDatabase.with { url in
-            let owner = try await PostgresTestDatabase.store(url)
-            try await owner.create(T.session())
-            try await PostgresTestDatabase.withRole(granted: "SELECT, INSERT, UPDATE, DELETE", in: url) { roleURL in
-                let limited = try await PostgresTestDatabase.store(roleURL)
-                #expect(try await limited.session(id: "sid-1") == T.session())
-                try await limited.ping()
-                try await limited.close()
-            }
-            try await owner.close()
+        try await Self.withSessionAndRoleStore(granted: "SELECT, INSERT, UPDATE, DELETE") { _, limited in
+            #expect(try await limited.session(id: "sid-1") == T.session())
+            try await limited.ping()
         }
     }
 
@@ -250,16 +243,26 @@ struct PostgresSessionStoreTests {
     /// read-only role here, a hot standby in production — is not ready, though reads still work.
     @Test(.enabled(if: PostgresTestDatabase.isAvailable, PostgresTestDatabase.unavailableReason))
     func pingFailsWhereTheStoreCanReadButNotWrite() async throws {
+        try await Self.withSessionAndRoleStore(granted: "SELECT") { owner, reader in
+            #expect(try await reader.session(id: "sid-1") == T.session())
+            await #expect(throws: StoreUnavailable.self) { try await reader.ping() }
+            try await owner.ping()
+        }
+    }
+
+    /// A store that created the tables and `T.session()` in a database of its own, and a second store on that
+    /// database as a role holding only `privileges` on the tables.
+    static func withSessionAndRoleStore(
+        granted privileges: String, _ body: (_ owner: PostgresSessionStore, _ role: PostgresSessionStore) async throws -> Void
+    ) async throws {
         try await PostgresTestDatabase.with { url in
             let owner = try await PostgresTestDatabase.store(url)
             try await owner.create(T.session())
-            try await PostgresTestDatabase.withRole(granted: "SELECT", in: url) { roleURL in
-                let reader = try await PostgresTestDatabase.store(roleURL)
-                #expect(try await reader.session(id: "sid-1") == T.session())
-                await #expect(throws: StoreUnavailable.self) { try await reader.ping() }
-                try await reader.close()
+            try await PostgresTestDatabase.withRole(granted: privileges, in: url) { roleURL in
+                let role = try await PostgresTestDatabase.store(roleURL)
+                try await body(owner, role)
+                try await role.close()
             }
-            try await owner.ping()
             try await owner.close()
         }
     }

@@ -40,16 +40,18 @@ enum PostgresTestDatabase {
         components.user = role
         components.password = password
         let roleURL = try #require(components.string)
+        func drop() async {
+            try? await execute("DROP OWNED BY \(role)", adminURL: url)
+            try? await execute("DROP ROLE \(role)", adminURL: admin)
+        }
         do {
             try await execute("GRANT \(privileges) ON auth_gateway_sessions, auth_gateway_replaced_refresh_tokens TO \(role)", adminURL: url)
             try await body(roleURL)
         } catch {
-            try? await execute("DROP OWNED BY \(role)", adminURL: url)
-            try? await execute("DROP ROLE \(role)", adminURL: admin)
+            await drop()
             throw error
         }
-        try? await execute("DROP OWNED BY \(role)", adminURL: url)
-        try? await execute("DROP ROLE \(role)", adminURL: admin)
+        await drop()
     }
 
     /// Runs one statement (database names cannot be bound parameters) on a connection of its own.

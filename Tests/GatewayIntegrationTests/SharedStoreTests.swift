@@ -51,7 +51,7 @@ struct SharedStoreTests {
 
     @Test("a login through A is renewed by B and refreshed through B; the replaced refresh token is dead on A")
     func sessionsFollowTheClientAcrossGateways() async throws {
-        try await Self.withTwoGateways { upstream, a, b in
+        try await Self.withTwoGateways { _, a, b in
             let login = try await a.login()
             #expect(try await b.get("/api/echo", token: login.access).status == 200)
 
@@ -68,8 +68,6 @@ struct SharedStoreTests {
             // Rotation recorded by B is seen by A: the old refresh token is dead everywhere.
             let reused = try await a.refresh(refresh)
             #expect(reused.status == 401, "\(reused.bodyText)")
-
-            _ = upstream
         }
     }
 

@@ -43,19 +43,11 @@ struct StoreOutageTests {
                 async let refreshed = gw.refresh(validRefresh)
                 async let loggedOut = gw.logout(access: valid.access)
                 async let loggedIn = gw.loginResponse()
-                for (name, response) in try await [("refresh", refreshed), ("logout", loggedOut), ("login", loggedIn)] {
-                    #expect(response.status == 503, "\(name) during the outage: \(response.status) \(response.bodyText)")
-                    #expect(response.errorCode == "store_unavailable", "\(name): \(response.bodyText)")
-                }
+                Self.expectStoreUnavailable(try await [("refresh", refreshed), ("logout", loggedOut), ("login", loggedIn)])
             }
             await lock.release()
 
-            let renewed = try await gw.get("/api/echo", token: expiring.access)
-            #expect(renewed.status == 200, "renewal resumes once the store is back: \(renewed.bodyText)")
-            let token = try #require(renewed.header("x-access-token"))
-            let session = try await gw.session(of: token)
-            #expect(session.access.jti == (try JWTParts.jti(token)))
-            #expect(session.previousAccessJTI == (try JWTParts.jti(expiring.access)))
+            _ = try await Self.expectRenewalResumes(gw, expiring: expiring)
 
             let ready = try await gw.get("/readyz")
             #expect(ready.status == 200, "\(ready.bodyText)")
@@ -65,5 +57,30 @@ struct StoreOutageTests {
             let refreshed = try await gw.refresh(refreshToken)
             #expect(refreshed.status == 200, "\(refreshed.bodyText)")
         }
+    }
+
+    /// The token endpoints during an outage: they cannot write either, so 503 store_unavailable — never a refusal
+    /// that logs the user out. `responses` are (endpoint, response).
+    static func expectStoreUnavailable(_ responses: [(String, HTTPTestResponse)], sourceLocation: SourceLocation = #_sourceLocation) {
+        for (name, response) in responses {
+            #expect(response.status == 503, "\(name) during the outage: \(response.status) \(response.bodyText)",
+                    sourceLocation: sourceLocation)
+            #expect(response.errorCode == "store_unavailable", "\(name): \(response.bodyText)", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Once the store is back, `expiring` (which the outage kept from being renewed) renews, one lineage step from
+    /// it. Returns the new access token.
+    static func expectRenewalResumes(_ gw: AuthGateway, expiring: LoginTokens,
+                                     sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        let renewed = try await gw.get("/api/echo", token: expiring.access)
+        #expect(renewed.status == 200, "renewal resumes once the store is back: \(renewed.status) \(renewed.bodyText)",
+                sourceLocation: sourceLocation)
+        let token = try #require(renewed.header("x-access-token"), sourceLocation: sourceLocation)
+        let session = try await gw.session(of: token)
+        #expect(session.access.jti == (try JWTParts.jti(token)), sourceLocation: sourceLocation)
+        #expect(session.previousAccessJTI == (try JWTParts.jti(expiring.access)), "one step, taken after the outage",
+                sourceLocation: sourceLocation)
+        return token
     }
 }

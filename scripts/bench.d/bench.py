@@ -267,6 +267,12 @@ def load_runs(path):
     return runs
 
 
+def median_of(runs, key):
+    """The median of `key` over the runs that have it (None when none has)."""
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
 def summarize(runs, group):
     """(contender, conns) -> dict(rps, p50, p99, n, problems) using the median of the repeats."""
     order, summary = [], {}
@@ -281,8 +287,7 @@ def summarize(runs, group):
     for k, s in summary.items():
         rs = s["runs"]
         good = [r for r in rs if r["rps"] is not None]
-        med = lambda key: statistics.median([r[key] for r in good if r[key] is not None]) \
-            if any(r[key] is not None for r in good) else None
+        med = lambda key: median_of(good, key)
         problems = []
         non2xx = sum(r["non2xx"] for r in rs)
         if non2xx:
@@ -294,6 +299,8 @@ def summarize(runs, group):
             problems.append(f"{len(rs) - len(good)} run(s) without result")
         sockerr = sum(r["socket_errors"] for r in rs)
         s.update({"rps": med("rps"), "p50": med("p50_ms"), "p99": med("p99_ms"), "cpu": med("cpu_us_per_req"),
+                  "cpu_user": med("cpu_user_us_per_req"), "cpu_sys": med("cpu_sys_us_per_req"),
+                  "syscalls": med("syscalls_per_req"),
                   "n": len(good), "problems": problems, "socket_errors": sockerr,
                   "all_rps": [r["rps"] for r in good]})
     return order, summary
@@ -393,14 +400,12 @@ def cmd_cpu_lines(args):
     """Every contender's CPU per request split into user space and kernel, and its system calls per request."""
     runs = load_runs(args.runs)
     _, main = summarize(runs, "main")
-    med = lambda rs, key: statistics.median([r[key] for r in rs if r.get(key) is not None]) \
-        if any(r.get(key) is not None for r in rs) else None
     for n in sorted({n for (_, n) in main}):
         parts = []
         for (c, m), s in main.items():
             if m != n:
                 continue
-            user, system, calls = (med(s["runs"], k) for k in ("cpu_user_us_per_req", "cpu_sys_us_per_req", "syscalls_per_req"))
+            user, system, calls = s["cpu_user"], s["cpu_sys"], s["syscalls"]
             if user is None or system is None:
                 continue
             part = f"{c} {user:.1f} + {system:.1f}"

@@ -56,7 +56,7 @@ public final class TokenEndpoints: Sendable {
         guard let document = JSONValue.parse(reply.body.readableBytesView),
               let user = auth.userPointer.resolve(in: document),
               let userID = auth.userIdPointer.resolve(in: user),
-              let idText = userID.identifierString, TokenEndpoints.isUsableUserID(idText)
+              userID.identifierString.map(TokenEndpoints.isUsableUserID) == true
         else {
             logger.error("verify_url answered 2xx without a usable user id", metadata: ["user_pointer": "\(auth.userPointer)", "user_id_pointer": "\(auth.userIdPointer)"])
             throw GatewayError.upstreamUnavailable

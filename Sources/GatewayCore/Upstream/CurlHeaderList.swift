@@ -1,5 +1,5 @@
 import CCurl
-import Foundation
+import Glibc
 
 /// Storage for a request's header lines as a `curl_slist` (CURLOPT_HTTPHEADER), owned by one easy handle and
 /// reused by its transfers: `curl_slist_append` costs two allocations and a copy per line, every request.

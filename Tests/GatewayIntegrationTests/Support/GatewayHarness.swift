@@ -20,16 +20,22 @@ enum ConfigText {
     }
 }
 
-/// A TCP socket bound to 127.0.0.1 on an ephemeral port (listening when `backlog` is given), with its address.
-/// `configure` runs before `bind`, for socket options.
-func loopbackSocket(backlog: Int32?, configure: (Int32) -> Void = { _ in }) throws -> (fd: Int32, address: sockaddr_in) {
+/// 127.0.0.1:`port` (0: any).
+func loopbackAddress(port: Int = 0) -> sockaddr_in {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return address
+}
+
+/// A TCP socket bound to 127.0.0.1 on `port` (0: an ephemeral one), listening when `backlog` is given, with its
+/// address. `configure` runs before `bind`, for socket options.
+func loopbackSocket(port: Int = 0, backlog: Int32?, configure: (Int32) -> Void = { _ in }) throws -> (fd: Int32, address: sockaddr_in) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw HarnessError.socket(errno) }
     configure(fd)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var address = loopbackAddress(port: port)
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
@@ -86,10 +92,7 @@ func refusesConnections(port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { Glibc.close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var address = loopbackAddress(port: port)
     let result = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }

@@ -43,28 +43,22 @@ final class TCPRelay: Sendable {
         // The listener is bound to an explicit port (found with a probe socket) rather than to port 0: Linux then
         // keeps that port bound to it while it is shut down (not listening), so `restore` listens on the same port
         // again and an ordinary bind elsewhere cannot take it in between (one bound to port 0 loses it on shutdown).
-        let reuse: (Int32) -> Void = { fd in
-            var one: Int32 = 1
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        }
-        let (probe, address) = try loopbackSocket(backlog: nil, configure: reuse)
+        let (probe, address) = try loopbackSocket(backlog: nil, configure: Self.reuseAddress)
         defer { Glibc.close(probe) }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw HarnessError.socket(errno) }
-        reuse(fd)
-        var bound = address
-        let result = withUnsafePointer(to: &bound) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
         // Non-blocking: a connection given up between poll and accept must not block the accept thread.
-        guard result == 0, fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0, listen(fd, 64) == 0 else {
-            let code = errno
-            Glibc.close(fd)
-            throw HarnessError.socket(code)
+        let (fd, _) = try loopbackSocket(port: Int(UInt16(bigEndian: address.sin_port)), backlog: 64) { fd in
+            Self.reuseAddress(fd)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         }
         listener = fd
         port = Int(UInt16(bigEndian: address.sin_port))
         Thread { [self] in acceptLoop() }.start()
+    }
+
+    private static func reuseAddress(_ fd: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
     /// Closes every relayed connection, then meets new ones as `outage` says, until `restore()`.
