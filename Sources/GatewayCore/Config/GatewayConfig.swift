@@ -18,6 +18,10 @@ public struct ServerConfig: Sendable {
     public var maxBodyBytes = 10 * 1024 * 1024
     public var idleTimeout: Duration = .seconds(60)
     public var shutdownTimeout: Duration = .seconds(10)
+    /// Open client connections at most; nil = the default (10000, lowered to fit the descriptor limit).
+    public var maxConnections: Int? = nil
+    /// A client that reads nothing of its response for this long is closed.
+    public var sendTimeout: Duration = .seconds(60)
 }
 
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
@@ -114,6 +118,8 @@ public struct UpstreamConfig: Sendable {
     public var host = ""
     public var connectTimeout: Duration = .seconds(2)
     public var timeout: Duration = .seconds(30)
+    /// Upstream silent this long mid-body: the client connection is closed.
+    public var readTimeout: Duration = .seconds(60)
 }
 
 public enum RouteAuth: String, Sendable, CaseIterable {
