@@ -26,6 +26,26 @@ struct TransportHeaderTests {
         #expect(!HopByHop.isHopByHop("X-Three".utf8, listed: ["x-one"]))
     }
 
+    // RFC 9112 §6.3: which complete response heads must not reach the client.
+    @Test func anUnasked101IsAViolation() {
+        #expect(CurlTransfer.framingViolation(status: .switchingProtocols, conflictingContentLength: false,
+                                              hasContentLength: false, sawTransferEncoding: false) != nil)
+    }
+
+    @Test func conflictingContentLengthIsAViolationUnlessTransferEncodingOverridesIt() {
+        #expect(CurlTransfer.framingViolation(status: .ok, conflictingContentLength: true,
+                                              hasContentLength: true, sawTransferEncoding: false) != nil)
+        #expect(CurlTransfer.framingViolation(status: .ok, conflictingContentLength: true,
+                                              hasContentLength: true, sawTransferEncoding: true) == nil)
+    }
+
+    @Test func anOrdinaryHeadIsFine() {
+        #expect(CurlTransfer.framingViolation(status: .ok, conflictingContentLength: false,
+                                              hasContentLength: true, sawTransferEncoding: false) == nil)
+        #expect(CurlTransfer.framingViolation(status: .notFound, conflictingContentLength: false,
+                                              hasContentLength: false, sawTransferEncoding: true) == nil)
+    }
+
     static func status(_ line: String) -> HTTPResponseStatus {
         Array(line.utf8).withUnsafeBytes { CurlTransfer.status(ofStatusLine: $0) }
     }

@@ -29,12 +29,55 @@ struct VerifiedTokenCacheTests {
         #expect(!VerifiedTokenCache.sameBytes("a", "b"))
     }
 
+    static func entry(_ token: String, claimsBytes: Int) -> VerifiedTokenCache.Entry {
+        VerifiedTokenCache.Entry(token: token, claims: claims, encodedClaims: String(repeating: "x", count: claimsBytes))
+    }
+
     @Test func aFullShardStartsOverInsteadOfGrowing() {
-        let cache = VerifiedTokenCache(capacity: 4, shards: 1)
-        for i in 0..<4 { cache.insert(Self.entry("token-\(i)")) }
-        #expect((0..<4).allSatisfy { cache.lookup(Substring("token-\($0)")) != nil })
-        cache.insert(Self.entry("token-4"))
-        #expect(cache.lookup("token-4") != nil)
-        #expect((0..<4).allSatisfy { cache.lookup(Substring("token-\($0)")) == nil })
+        let cache = VerifiedTokenCache(budgetBytes: 4096, shards: 1)
+        let fits = 4096 / Self.entry("token-0").estimatedBytes
+        for i in 0..<fits { cache.insert(Self.entry("token-\(i)")) }
+        #expect((0..<fits).allSatisfy { cache.lookup(Substring("token-\($0)")) != nil })
+        cache.insert(Self.entry("token-\(fits)"))
+        #expect(cache.lookup(Substring("token-\(fits)")) != nil)
+        #expect((0..<fits).allSatisfy { cache.lookup(Substring("token-\($0)")) == nil })
+        #expect(cache.count == 1)
+    }
+
+    @Test func theCacheIsBoundedByBytesWhateverTheEntrySizes() {
+        let cache = VerifiedTokenCache(budgetBytes: 64 * 1024, shards: 4)
+        for i in 0..<5_000 {
+            cache.insert(Self.entry("token-\(i)", claimsBytes: (i * 37) % 700))
+            #expect(cache.estimatedBytes <= 64 * 1024, "after \(i + 1) inserts")
+        }
+        #expect(cache.count > 0)
+    }
+
+    @Test func largeEntriesTakeMoreOfTheBudgetThanSmallOnes() {
+        let small = VerifiedTokenCache(budgetBytes: 8192, shards: 1)
+        let large = VerifiedTokenCache(budgetBytes: 8192, shards: 1)
+        for i in 0..<5 {
+            small.insert(Self.entry("token-\(i)", claimsBytes: 10))
+            large.insert(Self.entry("token-\(i)", claimsBytes: 400))
+        }
+        #expect(small.count == 5)
+        #expect(large.count < 5)
+        #expect(large.count > 0)
+    }
+
+    @Test func anOutsizedEntryIsNotCachedAndEvictsNothing() {
+        let cache = VerifiedTokenCache(budgetBytes: 4096, shards: 1)
+        cache.insert(Self.entry("small"))
+        cache.insert(Self.entry("huge", claimsBytes: 4096))
+        #expect(cache.lookup("huge") == nil)
+        #expect(cache.lookup("small") != nil)
+    }
+
+    @Test func replacingAnEntryDoesNotCountItTwice() {
+        let cache = VerifiedTokenCache(budgetBytes: 4096, shards: 1)
+        cache.insert(Self.entry("same"))
+        let once = cache.estimatedBytes
+        cache.insert(Self.entry("same"))
+        #expect(cache.estimatedBytes == once)
     }
 }

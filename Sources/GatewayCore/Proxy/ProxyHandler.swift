@@ -50,13 +50,20 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         let upstreamName: String
         /// No response head by then: 504.
         let responseDeadline: NIODeadline
+        /// Mid-body, the upstream silent until then (while the client keeps up): the connection is closed.
+        var upstreamReadDeadline = NIODeadline.distantFuture
         var requestEnded = false
         var responseStarted = false
         var responseEnded = false
         var bodyBytes = 0
 
+        /// `upstreams[].read_timeout`.
+        let readTimeout: Duration
+
         init(exchange: Upstream.Exchange, keepAlive: Bool, method: HTTPMethod, language: Language,
-             extraResponseHeaders: [(String, String)], upstreamName: String, responseDeadline: NIODeadline) {
+             extraResponseHeaders: [(String, String)], upstreamName: String, responseDeadline: NIODeadline,
+             readTimeout: Duration) {
+            self.readTimeout = readTimeout
             self.exchange = exchange
             self.keepAlive = keepAlive
             self.method = method
@@ -77,6 +84,10 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private var timerFiresAt: NIODeadline?
     /// While idle: close the connection at this time.
     private var idleDeadline = NIODeadline.distantFuture
+    /// While a request body is being read: the client must send more by then (`idle_timeout` between reads).
+    private var bodyDeadline = NIODeadline.distantFuture
+    /// While the client reads nothing of what is queued for it: closed at this time (`send_timeout`).
+    private var sendDeadline = NIODeadline.distantFuture
     /// Reading from the client stops while the upstream's request buffer is full, or while pipelined
     /// requests pile up; NIO's read interest is only touched then (not once per request).
     private var readPausedForBody = false
@@ -89,6 +100,10 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private var requestComplete = false
     /// Graceful shutdown: finish the current response, then close.
     private var quiescing = false
+    /// The client half-closed its side: requests already read are answered, then the connection closes.
+    private var inputClosed = false
+    /// A malformed request pipelined behind one still being answered: its error is written after that answer.
+    private var parseErrorAfterQueue: GatewayError?
     /// The client's IP address for X-Forwarded-For: fixed for the connection, so formatted once.
     private lazy var clientAddress: String? = context.channel.remoteAddress?.ipAddress
 
@@ -112,11 +127,31 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
 
     func channelInactive(context: ChannelHandlerContext) {
         stopTimer()
-        if case .proxying(let flight) = state {
-            if !flight.responseEnded { flight.exchange.cancel() }
-        }
+        abandonExchange()
         state = .closed
         context.fireChannelInactive()
+    }
+
+    /// The client is gone or the connection is being closed: an upstream transfer still running is cancelled,
+    /// so its upstream connection is freed (a paused transfer would otherwise hold it for good).
+    private func abandonExchange() {
+        guard case .proxying(let flight) = state, !flight.responseEnded else { return }
+        flight.responseEnded = true
+        flight.exchange.cancel()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            sendDeadline = .distantFuture
+            // The client caught up: from now on a silent upstream is the upstream's fault.
+            if case .proxying(let flight) = state, flight.responseStarted, !flight.responseEnded {
+                flight.upstreamReadDeadline = .now() + TimeAmount(flight.readTimeout)
+            }
+        } else {
+            sendDeadline = .now() + TimeAmount(runtime.config.server.sendTimeout)
+            scheduleTimer(by: sendDeadline)
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func read(context: ChannelHandlerContext) {
@@ -146,9 +181,30 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
-        quiescing = true
-        if case .idle = state, queued.isEmpty { close() }
+        if event is ChannelShouldQuiesceEvent {
+            quiescing = true
+            if case .idle = state, queued.isEmpty { close() }
+            return
+        }
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            return clientStoppedSending()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The client half-closed (it sent FIN): what it sent in full is still answered (RFC 9112 §9.6 lets a client
+    /// close its sending side after a request); a request it broke off is abandoned.
+    private func clientStoppedSending() {
+        inputClosed = true
+        switch state {
+        case .closed:
+            // Lingering after a response that ended the connection: the client has read it and is done.
+            context.close(promise: nil)
+        case .idle:
+            if queued.isEmpty { close() }
+        case .answered, .deciding, .proxying:
+            if !requestComplete { close() }
+        }
     }
 
     private func handle(_ part: HTTPServerRequestPart) {
@@ -166,11 +222,18 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let problem: GatewayError
-        if let parserError = error as? HTTPParserError {
+        if let parserError = error as? HTTPParserError, parserError != .invalidEOFState {
             problem = parserError == .headerOverflow ? .headerFieldsTooLarge : .badRequest
         } else {
-            // I/O errors: nothing to answer.
+            // I/O errors, or the client's EOF in the middle of a request: nothing to answer.
             return close()
+        }
+        if requestComplete && !isIdleOrClosed {
+            // The bytes that failed to parse come after a request that was read in full and is still being
+            // answered: answer that one first, then this error, then close (reading is over: the parser stopped).
+            if parseErrorAfterQueue == nil { parseErrorAfterQueue = problem }
+            readPausedForQueue = true
+            return
         }
         switch state {
         case .idle, .answered, .deciding:
@@ -186,6 +249,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     // MARK: request stages
 
     private func receivedHead(_ head: HTTPRequestHead) {
+        bodyDeadline = .now() + TimeAmount(runtime.config.server.idleTimeout)
         let language = Language(acceptLanguage: head.headers.first(name: "accept-language"))
         let keepAlive = head.isKeepAlive && !quiescing
         let limits = runtime.config.server
@@ -263,6 +327,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     }
 
     private func receivedBody(_ buffer: ByteBuffer) {
+        bodyDeadline = .now() + TimeAmount(runtime.config.server.idleTimeout)
         switch state {
         case .proxying(let flight):
             flight.bodyBytes += buffer.readableBytes
@@ -338,7 +403,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         let exchange = upstream.start(request, on: context.eventLoop, sink: self)
         let flight = InFlight(exchange: exchange, keepAlive: keepAlive, method: head.method, language: language,
                               extraResponseHeaders: grant.responseHeaders, upstreamName: upstreamConfig.name,
-                              responseDeadline: .now() + TimeAmount(upstreamConfig.timeout))
+                              responseDeadline: .now() + TimeAmount(upstreamConfig.timeout),
+                              readTimeout: upstreamConfig.readTimeout)
         state = .proxying(flight)
         scheduleTimer(by: flight.responseDeadline)
         if let held {
@@ -372,13 +438,20 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             if !flight.keepAlive || quiescing { headers.replaceOrAdd(name: "connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))), promise: nil)
         }
+        if delivery.end == nil {
+            flight.upstreamReadDeadline = .now() + TimeAmount(flight.readTimeout)
+            scheduleTimer(by: flight.upstreamReadDeadline)
+        }
         if let body = delivery.body {
             if delivery.end == nil {
                 // Flow control: the transport holds back once too many bytes are unwritten.
                 let count = body.readableBytes
                 let exchange = flight.exchange
                 let promise = context.eventLoop.makePromise(of: Void.self)
-                promise.futureResult.assumeIsolated().whenSuccess { exchange.responseBodyWritten(count) }
+                promise.futureResult.assumeIsolated().whenSuccess { [self] in
+                    exchange.responseBodyWritten(count)
+                    clientReadProgress()
+                }
                 context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: promise)
             } else {
                 // The last bytes: nothing more will be produced, so there is nothing to release.
@@ -519,10 +592,28 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             if case .body(let buffer) = part { queuedBytes -= buffer.readableBytes }
             handle(part)
         }
-        if queued.isEmpty, quiescing, case .idle = state { return close() }
+        if queued.isEmpty, case .idle = state {
+            if let problem = parseErrorAfterQueue {
+                parseErrorAfterQueue = nil
+                return answer(problem, method: .GET, language: .english, keepAlive: false)
+            }
+            if quiescing || inputClosed { return close() }
+        }
+        if queued.isEmpty, inputClosed, !requestComplete, !isIdleOrClosed {
+            // The client half-closed in the middle of a pipelined request: it can never finish it.
+            return close()
+        }
+        if parseErrorAfterQueue != nil { return }
         if readPausedForQueue && queued.count <= 4 && queuedBytes <= 16 * 1024 {
             readPausedForQueue = false
             flushPendingRead()
+        }
+    }
+
+    private var isIdleOrClosed: Bool {
+        switch state {
+        case .idle, .closed: true
+        case .answered, .deciding, .proxying: false
         }
     }
 
@@ -546,16 +637,23 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
 
     // MARK: deadlines
 
-    /// What the connection waits for: a request while idle, the response head while proxying.
+    /// The earliest of the deadlines that apply now: a request while idle; the rest of the request body while
+    /// one is being read (unless the gateway itself paused reading); the response head, then upstream progress
+    /// mid-body, while proxying; the client's reading while its socket buffer stays full.
     private var currentDeadline: NIODeadline? {
+        var earliest = sendDeadline
         switch state {
         case .idle:
-            return idleDeadline
-        case .proxying(let flight) where !flight.responseStarted && !flight.responseEnded:
-            return flight.responseDeadline
-        case .proxying, .answered, .deciding, .closed:
+            return min(idleDeadline, earliest)
+        case .closed:
             return nil
+        case .proxying(let flight) where !flight.responseEnded:
+            earliest = min(earliest, flight.responseStarted ? flight.upstreamReadDeadline : flight.responseDeadline)
+        case .proxying, .answered, .deciding:
+            break
         }
+        if !requestComplete && !readPausedForBody { earliest = min(earliest, bodyDeadline) }
+        return earliest == .distantFuture ? nil : earliest
     }
 
     /// Makes sure the timer fires no later than `deadline`.
@@ -570,19 +668,37 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         timer = nil
         timerFiresAt = nil
         guard let deadline = currentDeadline else { return }
-        guard deadline <= .now() else { return scheduleTimer(by: deadline) }
+        let now = NIODeadline.now()
+        guard deadline <= now else { return scheduleTimer(by: deadline) }
+        if sendDeadline <= now {
+            runtime.logger.info("client stopped reading its response: closing", metadata: ["send_timeout": "\(runtime.config.server.sendTimeout)"])
+            return close()
+        }
         switch state {
         case .idle:
-            close()
-        case .proxying(let flight):
+            return close()
+        case .proxying(let flight) where !flight.responseEnded && !flight.responseStarted && flight.responseDeadline <= now:
             flight.exchange.cancel()
             flight.responseEnded = true
             runtime.logger.info("upstream timeout", metadata: ["upstream": "\(flight.upstreamName)"])
             writeError(.upstreamTimeout, method: flight.method, language: flight.language, keepAlive: flight.keepAlive)
             endResponse(requestEnded: flight.requestEnded, keepAlive: flight.keepAlive)
-        case .answered, .deciding, .closed:
-            break
+        case .proxying(let flight) where !flight.responseEnded && flight.responseStarted && flight.upstreamReadDeadline <= now:
+            // Never let a stalled body look complete: the client sees the connection close.
+            runtime.logger.info("upstream stalled mid-response: closing", metadata: ["upstream": "\(flight.upstreamName)"])
+            return close()
+        default:
+            // What is left is the request body: the client stopped sending it.
+            runtime.logger.info("request body stalled: closing", metadata: ["idle_timeout": "\(runtime.config.server.idleTimeout)"])
+            return close()
         }
+        if let next = currentDeadline { scheduleTimer(by: next) }
+    }
+
+    /// Bytes of the response reached the client's socket: if its buffer is still full, the client gets more time.
+    private func clientReadProgress() {
+        guard sendDeadline != .distantFuture else { return }
+        sendDeadline = .now() + TimeAmount(runtime.config.server.sendTimeout)
     }
 
     private func stopTimer() {
@@ -598,6 +714,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private func resumeReading() {
         guard readPausedForBody else { return }
         readPausedForBody = false
+        // The pause was the gateway's (the upstream took the body slowly): the client's time starts now.
+        bodyDeadline = .now() + TimeAmount(runtime.config.server.idleTimeout)
         flushPendingRead()
     }
 
@@ -627,6 +745,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
 
     private func close() {
         if case .closed = state { return }
+        abandonExchange()
         state = .closed
         stopTimer()
         context.close(promise: nil)
@@ -706,9 +825,3 @@ enum HeadSize {
     }
 }
 
-extension TimeAmount {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

@@ -68,11 +68,23 @@ struct UpstreamRequestBuilder: Sendable {
         case 12 where name.equalsASCIIIgnoringCase("x-request-id"): return .requestID
         case 6 where name.equalsASCIIIgnoringCase("accept"): role = .accept(forwarded: true)
         case 13 where name.equalsASCIIIgnoringCase("authorization"): role = .authorization
-        default: role = .other
+        default:
+            // `Content_Length`, `Transfer_Encoding`, `Host`-likes: some upstream servers (CGI-style, WSGI) read `_` as
+            // `-` and would take these for the real framing or routing headers. Never forwarded.
+            if name.contains(UInt8(ascii: "_")) && UpstreamRequestBuilder.isFramingLookalike(name) { return .dropped }
+            role = .other
         }
         guard HopByHop.isHopByHop(name, listed: listed) || isIdentityHeader(name) else { return role }
         if case .accept = role { return .accept(forwarded: false) }
         return .dropped
+    }
+
+    /// Whether `name`, read with `_` as `-`, is a header that frames or routes the request, or is hop-by-hop.
+    static func isFramingLookalike<Name: Collection<UInt8>>(_ name: Name) -> Bool {
+        let dashed = name.map { $0 == UInt8(ascii: "_") ? UInt8(ascii: "-") : $0 }
+        return dashed.equalsASCIIIgnoringCase("content-length") || dashed.equalsASCIIIgnoringCase("transfer-encoding")
+            || dashed.equalsASCIIIgnoringCase("host") || dashed.equalsASCIIIgnoringCase("expect")
+            || HopByHop.isFixed(dashed)
     }
 
     /// The header lines for curl.

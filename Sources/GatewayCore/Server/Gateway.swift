@@ -36,13 +36,26 @@ public final class Gateway: Sendable {
         } catch {
             throw StartupError(description: "\(error)")
         }
+        let upstreamHosts = Set(config.upstreams.flatMap { $0.targets.map(\.authority) }).count + 1
+        let budget: DescriptorBudget
+        do {
+            budget = try DescriptorBudget.decide(
+                configured: config.server.maxConnections, descriptorLimit: DescriptorBudget.raiseDescriptorLimit(),
+                maxUpstreamConnections: max(1, threads) * min(CurlUpstreamClient.maxConnectionsPerHost * upstreamHosts,
+                                                               CurlUpstreamClient.maxCachedConnections)
+            )
+        } catch {
+            throw StartupError(description: error.description)
+        }
+        if let warning = budget.warning { logger.warning("\(warning)") }
         let sessionStore: any SessionStore
         if let store {
             sessionStore = store
         } else {
             sessionStore = try await openStore(config.store.location, baseDirectory: baseDirectory, logger: logger)
         }
-        return Gateway(config: config, key: key, store: sessionStore, logger: logger, threads: threads, clock: clock, onListening: onListening)
+        return Gateway(config: config, key: key, store: sessionStore, logger: logger, threads: threads, clock: clock,
+                       maxConnections: budget.maxConnections, onListening: onListening)
     }
 
     static func openStore(_ location: StoreLocation, baseDirectory: String, logger: Logger) async throws -> any SessionStore {
@@ -63,7 +76,7 @@ public final class Gateway: Sendable {
     }
 
     private init(config: GatewayConfig, key: SigningKey, store: any SessionStore, logger: Logger, threads: Int,
-                 clock: @escaping @Sendable () -> Int64, onListening: @escaping @Sendable (SocketAddress) -> Void) {
+                 clock: @escaping @Sendable () -> Int64, maxConnections: Int, onListening: @escaping @Sendable (SocketAddress) -> Void) {
         let runtime = GatewayRuntime(config: config, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let upstream = CurlUpstreamClient(threads: max(1, threads), logger: logger)
@@ -96,8 +109,12 @@ public final class Gateway: Sendable {
         self.store = store
         self.issuer = issuer
         self.verifier = verifier
-        self.server = GatewayServer(runtime: runtime, upstream: upstream, endpoints: endpoints, group: group, onListening: onListening)
+        self.server = GatewayServer(runtime: runtime, upstream: upstream, endpoints: endpoints, group: group,
+                                    maxConnections: maxConnections, onListening: onListening)
     }
+
+    /// Upstream transfers alive (in flight, or leaked): zero whenever the gateway is quiet.
+    public var upstreamTransfersAlive: Int { upstream.census.alive }
 
     /// Releases the transport threads, event loops and the store (after the server has shut down).
     public func close() async {

@@ -15,9 +15,14 @@ public final class GatewayServer<Upstream: UpstreamClient>: Service, Sendable {
     private let connections = ConnectionRegistry()
     private let listener = NIOLockedValueBox<(any Channel)?>(nil)
     private let onListening: @Sendable (SocketAddress) -> Void
+    /// `server.max_connections` as decided at start-up (see `DescriptorBudget`).
+    public let maxConnections: Int
+    /// Client connections open now.
+    public let openConnections = OpenConnections()
 
     public init(runtime: GatewayRuntime, upstream: Upstream, endpoints: GatewayEndpoints, group: any EventLoopGroup,
-                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+                maxConnections: Int? = nil, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.maxConnections = maxConnections ?? runtime.config.server.maxConnections ?? DescriptorBudget.defaultMaxConnections
         self.runtime = runtime
         self.upstream = upstream
         self.endpoints = endpoints
@@ -36,11 +41,23 @@ public final class GatewayServer<Upstream: UpstreamClient>: Service, Sendable {
     public func start() async throws -> SocketAddress {
         let listen = runtime.config.server.listen
         let runtime = self.runtime, upstream = self.upstream, endpoints = self.endpoints, connections = self.connections
+        let maxConnections = self.maxConnections, openConnections = self.openConnections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // One accept per read, so the connection limit is exact.
+            .serverChannelOption(.maxMessagesPerRead, value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // Out of descriptors (EMFILE/ENFILE), accepting again at once would spin: back off instead.
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler(shouldForwardIOErrorCaught: false))
+                    try channel.pipeline.syncOperations.addHandler(ConnectionLimiter(limit: maxConnections, gauge: openConnections))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // A client that half-closes after its request still gets the answer (ProxyHandler closes after it).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {

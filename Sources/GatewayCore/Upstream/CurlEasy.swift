@@ -36,9 +36,9 @@ enum CurlEasy {
         _ = cg_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION) { data, size, count, userdata in
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
             let n = size * count
-            transfer.receivedHeaderLine(UnsafeRawBufferPointer(start: data, count: n))
+            let keep = transfer.receivedHeaderLine(UnsafeRawBufferPointer(start: data, count: n))
             transfer.loop.markTouched(transfer)
-            return n
+            return keep ? n : 0
         }
         _ = cg_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION) { data, size, count, userdata in
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()

@@ -86,7 +86,7 @@ final class CurlLoop: @unchecked Sendable {
             return 0
         }
         _ = cg_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
-        _ = cg_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, maxConnectionsPerHost * 4)
+        _ = cg_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, CurlUpstreamClient.maxCachedConnections)
 
         var fds = [Int32](repeating: 0, count: 256)
         var events = [UInt32](repeating: 0, count: 256)

@@ -10,7 +10,7 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
     let request: UpstreamRequest
     let eventLoop: any EventLoop
     unowned let loop: CurlLoop
-    private let sink: NIOLoopBound<any UpstreamResponseSink>
+    private let census: TransferCensus
 
     // Curl thread only.
     /// The easy handle (with its header list storage) lent to this transfer while curl runs it.
@@ -27,11 +27,20 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
     /// Names the response's Connection header(s) list, dropped once the head is complete.
     private var listedByConnection: [String] = []
     private var headComplete = false
+    /// Framing of the response head being read (RFC 9112 §6.3): checked when the head completes.
+    private var sawTransferEncoding = false
+    private var contentLength: [UInt8]?
+    private var conflictingContentLength = false
+    /// Set when the upstream broke HTTP's framing rules: the transfer is aborted and the client gets 502.
+    private var protocolViolation: String?
     private var outbox = UpstreamDelivery()
     private var outboxDirty = false
 
     // Event loop only.
     private var cancelled = false
+    /// Released when the exchange ends or is cancelled: the sink (a connection handler, or the collector of a
+    /// fetch) usually holds this transfer too, and the cycle must not outlive the exchange.
+    private var sink: (any UpstreamResponseSink)?
 
     // Shared: request body flow (loop produces, curl consumes).
     private struct RequestFlow {
@@ -54,12 +63,18 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
     static let highWater = 512 * 1024
     static let lowWater = 128 * 1024
 
-    init(request: UpstreamRequest, eventLoop: any EventLoop, sink: any UpstreamResponseSink, loop: CurlLoop) {
+    init(request: UpstreamRequest, eventLoop: any EventLoop, sink: any UpstreamResponseSink, loop: CurlLoop, census: TransferCensus) {
         self.request = request
         self.eventLoop = eventLoop
-        self.sink = NIOLoopBound(sink, eventLoop: eventLoop)
+        self.sink = sink
         self.loop = loop
+        self.census = census
+        census.arrived()
         if case .none = request.body { requestFlow.withLock { $0.ended = true } }
+    }
+
+    deinit {
+        census.departed()
     }
 
     var currentURL: String { request.urls[targetIndex] }
@@ -102,25 +117,39 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
     public func cancel() {
         guard !cancelled else { return }
         cancelled = true
+        sink = nil
         loop.submit(.cancel(self))
     }
 
     // MARK: libcurl callbacks (curl thread)
 
     /// CURLOPT_HEADERFUNCTION: one header line at a time, status line first. Works on the raw bytes:
-    /// hop-by-hop fields are recognised and skipped before any String is made.
-    func receivedHeaderLine(_ line: UnsafeRawBufferPointer) {
-        guard !headComplete else { return }  // trailers
+    /// hop-by-hop fields are recognised and skipped before any String is made. Returns false to abort the
+    /// transfer (a head whose framing the client could read differently from us).
+    func receivedHeaderLine(_ line: UnsafeRawBufferPointer) -> Bool {
+        guard !headComplete else { return true }  // trailers
         var end = line.count
         while end > 0, line[end - 1] == UInt8(ascii: "\n") || line[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         if end == 0 {
-            guard let status, status.code >= 200 else {
+            guard let status, status.code >= 200 || status.code == 101 else {
                 // end of an interim (1xx) response: the real head follows
                 self.status = nil
                 startHead()
-                return
+                return true
+            }
+            if let violation = CurlTransfer.framingViolation(
+                status: status, conflictingContentLength: conflictingContentLength,
+                hasContentLength: contentLength != nil, sawTransferEncoding: sawTransferEncoding
+            ) {
+                protocolViolation = violation
+                return false
             }
             headComplete = true
+            if sawTransferEncoding && contentLength != nil {
+                // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, which must then be removed; curl
+                // decoded the chunks, and the client gets the body framed anew.
+                responseFields.removeAll { $0.0.utf8.count == 14 && $0.0.utf8.equalsASCIIIgnoringCase("content-length") }
+            }
             if !listedByConnection.isEmpty {
                 let listed = listedByConnection
                 responseFields.removeAll { HopByHop.isHopByHop($0.0.utf8, listed: listed) }
@@ -128,38 +157,78 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
             outbox.head = UpstreamResponseHead(status: status, headers: HTTPHeaders(responseFields))
             responseFields = []  // the head owns the fields now (no copy when the handler adds to them)
             outboxDirty = true
-            return
+            return true
         }
         let bytes = UnsafeRawBufferPointer(rebasing: line[0..<end])
         if bytes.starts(with: "HTTP/".utf8) {
             status = CurlTransfer.status(ofStatusLine: bytes)
             startHead()
-            return
+            return true
         }
-        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return }
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return true }
         let name = UnsafeRawBufferPointer(rebasing: bytes[..<colon])
         var valueStart = colon + 1
         while valueStart < bytes.count, bytes[valueStart].isASCIIBlank { valueStart += 1 }
         let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart...])
         if HopByHop.isFixed(name) {
             if HopByHop.isConnection(name) { HopByHop.collectListed(inConnectionValue: value, into: &listedByConnection) }
-            return
+            if name.count == 17 && name.equalsASCIIIgnoringCase("transfer-encoding") { sawTransferEncoding = true }
+            return true
         }
         // Not a field name (a token, RFC 9110 §5.1): dropped. HTTPHeaders would trap on a non-ASCII one, and a
         // name with spaces or separators is something the client's parser may read differently from ours.
-        guard !name.isEmpty, name.allSatisfy(HTTPToken.isTokenByte) else { return }
+        guard !name.isEmpty, name.allSatisfy(HTTPToken.isTokenByte) else { return true }
+        if name.count == 14 && name.equalsASCIIIgnoringCase("content-length") {
+            noteContentLength(value)
+        }
         // CR or NUL inside a value (curl splits lines at LF) is replaced by SP, as RFC 9110 §5.5 asks: passed on
         // as is, a bare CR ends the line for some clients (response splitting).
         let text = value.contains(where: { $0 == 0x0D || $0 == 0 })
             ? String(decoding: value.map { $0 == 0x0D || $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
             : String(decoding: value, as: UTF8.self)
         responseFields.append((String(decoding: name, as: UTF8.self), text))
+        return true
     }
 
     private func startHead() {
         responseFields.removeAll(keepingCapacity: true)
         responseFields.reserveCapacity(16)
         listedByConnection.removeAll()
+        sawTransferEncoding = false
+        contentLength = nil
+        conflictingContentLength = false
+    }
+
+    /// One Content-Length field (it may itself be a list, RFC 9110 §8.6): every value must be the same digits.
+    private func noteContentLength(_ value: UnsafeRawBufferPointer) {
+        for part in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+            var digits = part[...]
+            while let first = digits.first, first.isASCIIBlank { digits = digits.dropFirst() }
+            while let last = digits.last, last.isASCIIBlank { digits = digits.dropLast() }
+            guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+                conflictingContentLength = true
+                return
+            }
+            if let known = contentLength {
+                if !known.elementsEqual(digits) { conflictingContentLength = true }
+            } else {
+                contentLength = Array(digits)
+            }
+        }
+    }
+
+    /// Why a complete response head must not reach the client, if it must not (RFC 9112 §6.3): a message
+    /// whose length the client could read differently from curl desyncs the client's connection.
+    static func framingViolation(status: HTTPResponseStatus, conflictingContentLength: Bool, hasContentLength: Bool,
+                                 sawTransferEncoding: Bool) -> String? {
+        if status.code == 101 {
+            // No upgrade was asked for: what follows is another protocol, and no HTTP response.
+            return "upstream switched protocols unasked (101)"
+        }
+        if conflictingContentLength && !sawTransferEncoding {
+            return "upstream sent conflicting or invalid Content-Length"
+        }
+        return nil
     }
 
     /// "HTTP/1.1 200 OK": the code is the second field; a code outside the standard set keeps its reason phrase.
@@ -184,6 +253,11 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
 
     /// CURLOPT_WRITEFUNCTION: response body bytes. Returns the count taken, or pause.
     func receivedBody(_ data: UnsafeRawBufferPointer) -> Int {
+        guard headComplete else {
+            // Body bytes with no head before them: never written to the client (it would read them as a response).
+            protocolViolation = "upstream sent body bytes before a response head"
+            return 0
+        }
         let accepted = responseFlow.withLock { flow -> Bool in
             if flow.outstanding >= CurlTransfer.highWater {
                 flow.curlWaiting = true
@@ -239,8 +313,7 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
             bytesUploaded += Int64(result)
         }
         if resumeClient {
-            let sink = self.sink
-            eventLoop.execute { sink.value.upstreamWantsMoreRequestBody() }
+            eventLoop.execute { [self] in sink?.upstreamWantsMoreRequestBody() }
         }
         return result
     }
@@ -251,7 +324,9 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
     }
 
     func finish(_ result: Result<Void, UpstreamFailure>) {
-        if case .failure(.unavailable(let reason)) = result, headComplete {
+        if let protocolViolation {
+            outbox.end = .failure(.unavailable(protocolViolation))
+        } else if case .failure(.unavailable(let reason)) = result, headComplete {
             outbox.end = .failure(.brokenAfterHead(reason))
         } else if case .success = result, !headComplete {
             outbox.end = .failure(.unavailable("upstream closed without a response"))
@@ -267,11 +342,23 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
         let delivery = outbox
         outbox = UpstreamDelivery()
         outboxDirty = false
-        let sink = self.sink
         eventLoop.execute { [self] in
-            guard !cancelled else { return }
-            if delivery.end != nil { cancelled = true }
-            sink.value.upstreamDelivered(delivery)
+            guard !cancelled, let sink else { return }
+            if delivery.end != nil {
+                cancelled = true
+                self.sink = nil
+            }
+            sink.upstreamDelivered(delivery)
         }
     }
+}
+
+/// Counts the transfers alive (created and not yet freed) of one client: a transfer that outlives its exchange
+/// is a leak (of memory, or of a paused upstream connection), and this is how tests and metrics see it.
+public final class TransferCensus: Sendable {
+    private let count = Atomic<Int>(0)
+
+    public var alive: Int { count.load(ordering: .relaxed) }
+    func arrived() { count.add(1, ordering: .relaxed) }
+    func departed() { count.subtract(1, ordering: .relaxed) }
 }

@@ -54,6 +54,7 @@ private final class CollectingSink: UpstreamResponseSink {
         switch delivery.end {
         case .success?:
             done = true
+            exchange = nil
             if let head {
                 promise.succeed(FetchedResponse(status: head.status, headers: head.headers, body: body))
             } else {
@@ -61,6 +62,7 @@ private final class CollectingSink: UpstreamResponseSink {
             }
         case .failure(let failure)?:
             done = true
+            exchange = nil
             promise.fail(failure)
         case nil:
             break
@@ -73,6 +75,7 @@ private final class CollectingSink: UpstreamResponseSink {
         guard !done else { return }
         done = true
         exchange?.cancel()
+        exchange = nil
         promise.fail(error)
     }
 }

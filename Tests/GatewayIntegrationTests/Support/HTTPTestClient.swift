@@ -122,7 +122,7 @@ enum RequestBytes {
 /// One TCP connection to 127.0.0.1. Calls on one connection must not overlap (one task drives it);
 /// each blocking operation runs on its own thread so the cooperative pool is never blocked.
 final class RawHTTPConnection: @unchecked Sendable {
-    private let fd: Int32
+    let fd: Int32
     /// Bytes received; those before `consumed` were already taken by a parser.
     private var received: [UInt8] = []
     private var consumed = 0

@@ -7,14 +7,18 @@ import Synchronization
 final class RawResponseUpstream: Sendable {
     let port: Int
     private let response: [UInt8]
+    private let holdOpen: Duration
     private let stopping = Mutex(false)
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    init(response: [UInt8]) throws {
+    /// `holdOpen`: after writing, keep the connection open (silent) this long before closing: a response that
+    /// stalls midway when the bytes announce more than they carry.
+    init(response: [UInt8], holdOpen: Duration = .zero) throws {
         let (fd, address) = try loopbackSocket(backlog: 16)
         self.port = Int(UInt16(bigEndian: address.sin_port))
         self.response = response
+        self.holdOpen = holdOpen
         acceptConnections(on: fd, until: { [self] in stopping.withLock { $0 } }) { [self] in serve($0) }
     }
 
@@ -22,7 +26,7 @@ final class RawResponseUpstream: Sendable {
         stopping.withLock { $0 = true }
     }
 
-    /// Reads one request head, writes the response, closes.
+    /// Reads one request head, writes the response, closes (after `holdOpen`).
     private func serve(_ fd: Int32) {
         defer { Glibc.close(fd) }
         var received: [UInt8] = []
@@ -40,5 +44,6 @@ final class RawResponseUpstream: Sendable {
             guard n > 0 else { return }
             written += n
         }
+        if holdOpen > .zero { Thread.sleep(forTimeInterval: Double(holdOpen.components.seconds) + Double(holdOpen.components.attoseconds) / 1e18) }
     }
 }
