@@ -59,6 +59,8 @@ struct ConfigReaderTests {
         #expect(config.server.maxBodyBytes == 10 * 1024 * 1024)
         #expect(config.server.idleTimeout == .seconds(60))
         #expect(config.server.shutdownTimeout == .seconds(10))
+        #expect(config.server.maxConnections == nil)
+        #expect(config.server.sendTimeout == .seconds(60))
 
         #expect(config.tokens.issuer == "auth-gateway")
         #expect(config.tokens.audience == "")
@@ -109,6 +111,37 @@ struct ConfigReaderTests {
         #expect(upstream.host == "")
         #expect(upstream.connectTimeout == .seconds(2))
         #expect(upstream.timeout == .seconds(30))
+        #expect(upstream.readTimeout == .seconds(60))
+    }
+
+    @Test func maxConnectionsSendTimeoutAndReadTimeoutAreRead() throws {
+        let config = try Self.parse(Self.minimal(plus: """
+            [server]
+            max_connections = 512
+            send_timeout = "15s"
+            [[upstreams]]
+            name = "web"
+            targets = ["http://127.0.0.1:9001"]
+            read_timeout = "2m"
+            """))
+        #expect(config.server.maxConnections == 512)
+        #expect(config.server.sendTimeout == .seconds(15))
+        #expect(config.upstreams.map(\.readTimeout) == [.seconds(60), .seconds(120)])
+    }
+
+    @Test(arguments: [
+        ("[server]\nmax_connections = \"100\"", "server.max_connections", #"expected an integer, got "100""#),
+        ("[server]\nmax_connections = 1.5", "server.max_connections", "expected an integer, got the number 1.5"),
+        ("[server]\nsend_timeout = \"0s\"", "server.send_timeout", #"must be longer than 0, got "0s""#),
+        ("[server]\nsend_timeout = \"soon\"", "server.send_timeout",
+         #"expected a duration such as "500ms", "30s", "10m", "12h" or "14d", got "soon""#),
+        ("[[upstreams]]\nname = \"web\"\ntargets = [\"http://web\"]\nread_timeout = \"0ms\"", "upstreams[1].read_timeout",
+         #"must be longer than 0, got "0ms""#),
+    ])
+    func badMaxConnectionsSendTimeoutOrReadTimeoutIsAnError(extra: String, key: String, message: String) {
+        let problems = Self.problems(Self.minimal(plus: extra))
+        #expect(problems.map(\.key) == [key])
+        #expect(problems.first?.message == message)
     }
 
     @Test func routeDefaultsFailClosed() throws {

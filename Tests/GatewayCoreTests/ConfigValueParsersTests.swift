@@ -28,6 +28,33 @@ struct ConfigValueParsersTests {
         #expect(message.text.contains(#""1w""#))
     }
 
+    @Test(arguments: [
+        "3651d", "87601h", "315360000001ms", "106751991167301d", "9223372036854775807s", "9223372036854775807ms",
+        "99999999999999999999d", "99999999999999999999999999999999999999ms",
+    ])
+    func durationPastItsBoundIsAMessageNotATrap(text: String) {
+        #expect(ConfigValueParsers.duration(text).failure == ConfigMessage("must be at most 3650d, got \"\(text)\""))
+    }
+
+    @Test(arguments: ["3650d", "87600h", "315360000000ms", "0000000000000000000000000003650d"])
+    func durationAtItsBoundParses(text: String) throws {
+        #expect(try ConfigValueParsers.duration(text).get() == .seconds(3650 * 86400))
+    }
+
+    @Test func durationBoundCanBeTighter() {
+        #expect(ConfigValueParsers.duration("24h", max: .seconds(86400)).failure == nil)
+        #expect(ConfigValueParsers.duration("1441m", max: .seconds(86400)).failure
+            == ConfigMessage(#"must be at most 1d, got "1441m""#))
+    }
+
+    @Test(arguments: [
+        (Duration.seconds(3650 * 86400), "3650d"), (.seconds(86400), "1d"), (.seconds(7200), "2h"),
+        (.seconds(90), "90s"), (.milliseconds(1500), "1500ms"), (.seconds(120), "2m"),
+    ])
+    func durationText(duration: Duration, text: String) {
+        #expect(ConfigValueParsers.durationText(duration) == text)
+    }
+
     // MARK: - Sizes
 
     @Test(arguments: [
@@ -37,14 +64,33 @@ struct ConfigValueParsersTests {
         ("16KiB", 16 * 1024),
         ("10MiB", 10 * 1024 * 1024),
         ("1GiB", 1 << 30),
+        ("1TiB", 1 << 40),
+        ("2MB", 2_000_000),
+        ("100B", 100),
     ])
     func sizeParses(text: String, expected: Int) throws {
-        #expect(try ConfigValueParsers.size(text).get() == expected)
+        #expect(try ConfigValueParsers.size(text, in: 0...Int.max).get() == expected)
     }
 
-    @Test(arguments: ["", "KiB", "-5", "1.5MiB", "10XB", "10 gigs", "99999999999999999999"])
+    @Test(arguments: ["", "KiB", "-5", "1.5MiB", "10XB", "10 gigs", "99999999999999999999", "8589934592GiB"])
     func sizeRejects(text: String) {
-        #expect(throws: ConfigMessage.self) { try ConfigValueParsers.size(text).get() }
+        #expect(throws: ConfigMessage.self) { try ConfigValueParsers.size(text, in: 0...Int.max).get() }
+    }
+
+    @Test(arguments: [
+        ("1023", "must be at least 1KiB, got \"1023\""),
+        ("2MiB", "must be at most 1MiB, got \"2MiB\""),
+        // Past Int in the digits, and past Int in the multiplication: too large, never a trap.
+        ("99999999999999999999", "must be at most 1MiB, got \"99999999999999999999\""),
+        ("8589934592GiB", "must be at most 1MiB, got \"8589934592GiB\""),
+    ])
+    func sizeOutsideItsRangeIsAMessage(text: String, message: String) {
+        #expect(ConfigValueParsers.size(text, in: 1024...(1 << 20)).failure == ConfigMessage(message))
+    }
+
+    @Test(arguments: [(1 << 40, "1TiB"), (1 << 20, "1MiB"), (3 << 10, "3KiB"), (1000, "1000"), (1, "1"), (0, "0")])
+    func sizeText(bytes: Int, text: String) {
+        #expect(ConfigValueParsers.sizeText(bytes) == text)
     }
 
     // MARK: - ${NAME}

@@ -62,10 +62,12 @@ private final class ConfigWalk {
 
         if let s = top.table("server") {
             s.listenAddress("listen", into: &config.server.listen)
-            s.size("max_header_bytes", into: &config.server.maxHeaderBytes)
-            s.size("max_body_bytes", into: &config.server.maxBodyBytes)
-            s.duration("idle_timeout", into: &config.server.idleTimeout, positive: true)
-            s.duration("shutdown_timeout", into: &config.server.shutdownTimeout)
+            s.size("max_header_bytes", into: &config.server.maxHeaderBytes, in: ConfigBounds.headerBytes)
+            s.size("max_body_bytes", into: &config.server.maxBodyBytes, in: ConfigBounds.bodyBytes)
+            s.duration("idle_timeout", into: &config.server.idleTimeout, positive: true, max: ConfigBounds.timeout)
+            s.duration("shutdown_timeout", into: &config.server.shutdownTimeout, max: ConfigBounds.timeout)
+            s.integer("max_connections", into: &config.server.maxConnections, in: ConfigBounds.connections)
+            s.duration("send_timeout", into: &config.server.sendTimeout, positive: true, max: ConfigBounds.timeout)
             s.finish()
         }
         if let t = top.table("tokens") {
@@ -178,8 +180,9 @@ private final class ConfigWalk {
             }
             var upstream = UpstreamConfig(name: name ?? "", targets: targets)
             u.string("host", into: &upstream.host)
-            u.duration("connect_timeout", into: &upstream.connectTimeout, positive: true)
-            u.duration("timeout", into: &upstream.timeout, positive: true)
+            u.duration("connect_timeout", into: &upstream.connectTimeout, positive: true, max: ConfigBounds.timeout)
+            u.duration("timeout", into: &upstream.timeout, positive: true, max: ConfigBounds.timeout)
+            u.duration("read_timeout", into: &upstream.readTimeout, positive: true, max: ConfigBounds.timeout)
             u.finish()
             if let name {
                 if config.upstreams.contains(where: { $0.name == name }) {
@@ -413,9 +416,10 @@ private final class Section {
         target = b
     }
 
-    func duration(_ key: String, into target: inout Duration, positive: Bool = false) {
+    /// Every duration is bounded (`ConfigBounds.duration` unless `max` is tighter), so none can overflow at run time.
+    func duration(_ key: String, into target: inout Duration, positive: Bool = false, max: Duration = ConfigBounds.duration) {
         guard let s = substitutedString(key) else { return }
-        switch ConfigValueParsers.duration(s) {
+        switch ConfigValueParsers.duration(s, max: max) {
         case .success(let d):
             if positive && d <= .zero {
                 walk.report(keyPath(key), "must be longer than 0, got \"\(s)\"")
@@ -427,22 +431,35 @@ private final class Section {
         }
     }
 
-    func size(_ key: String, into target: inout Int) {
+    func size(_ key: String, into target: inout Int, in range: ClosedRange<Int>) {
         guard let v = value(key) else { return }
         let result: Result<Int, ConfigMessage>
         if v.type == .int, let i = v.int {
-            result = i > 0 ? .success(i) : .failure(.init("must be a positive number of bytes, got \(i)"))
-        } else if v.type == .string, let s = substituted(v, key: keyPath(key)) {
-            result = ConfigValueParsers.size(s)
+            result = ConfigValueParsers.bounded(i, range, got: "\(i)", show: ConfigValueParsers.sizeText)
         } else if v.type == .string {
-            return
+            guard let s = substituted(v, key: keyPath(key)) else { return }
+            result = ConfigValueParsers.size(s, in: range)
         } else {
             typeMismatch(key, expected: "a size such as 16384 or \"16KiB\"", got: v)
             return
         }
+        store(result, key, into: &target)
+    }
+
+    /// A TOML integer inside `range`.
+    func integer(_ key: String, into target: inout Int?, in range: ClosedRange<Int>) {
+        guard let v = value(key) else { return }
+        guard v.type == .int, let i = v.int else {
+            typeMismatch(key, expected: "an integer", got: v)
+            return
+        }
+        store(ConfigValueParsers.bounded(i, range, got: "\(i)", show: { "\($0)" }).map(Optional.some), key, into: &target)
+    }
+
+    /// The value into `target`, or its problem reported.
+    private func store<Value>(_ result: Result<Value, ConfigMessage>, _ key: String, into target: inout Value) {
         switch result {
-        case .success(let n) where n > 0: target = n
-        case .success: walk.report(keyPath(key), "must be larger than 0")
+        case .success(let v): target = v
         case .failure(let m): walk.report(keyPath(key), m.text)
         }
     }

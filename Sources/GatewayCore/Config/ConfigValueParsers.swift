@@ -1,49 +1,72 @@
 /// Parsers for the scalar forms `gateway.conf` uses: durations, sizes, `${NAME}` substitution, addresses.
 /// Each returns a message (without file or key) on failure; `ConfigReader` adds the location.
 enum ConfigValueParsers {
-    /// `"500ms"`, `"30s"`, `"10m"`, `"12h"`, `"14d"` (also `"0s"`).
-    static func duration(_ text: String) -> Result<Duration, ConfigMessage> {
+    /// `"500ms"`, `"30s"`, `"10m"`, `"12h"`, `"14d"` (also `"0s"`), at most `max`.
+    static func duration(_ text: String, max: Duration = ConfigBounds.duration) -> Result<Duration, ConfigMessage> {
         let digits = text.prefix(while: { $0.isASCII && $0.isNumber })
         let unit = text.dropFirst(digits.count)
-        guard !digits.isEmpty, let amount = Int64(digits) else {
+        guard !digits.isEmpty, let unitMilliseconds = durationUnits.first(where: { $0.suffix == unit })?.milliseconds else {
             return .failure(.init("expected a duration such as \"500ms\", \"30s\", \"10m\", \"12h\" or \"14d\", got \"\(text)\""))
         }
-        let seconds: Int64
-        switch unit {
-        case "ms": return .success(.milliseconds(amount))
-        case "s": seconds = 1
-        case "m": seconds = 60
-        case "h": seconds = 3600
-        case "d": seconds = 86400
-        default:
-            return .failure(.init("expected a duration such as \"500ms\", \"30s\", \"10m\", \"12h\" or \"14d\", got \"\(text)\""))
-        }
-        let (total, overflow) = amount.multipliedReportingOverflow(by: seconds)
-        guard !overflow, total < Int64(1) << 40 else { return .failure(.init("duration \"\(text)\" is too large")) }
-        return .success(.seconds(total))
+        // Too many digits for Int64, or a product past it, is simply too large: nil fails the bound below.
+        let milliseconds = Int64(digits).flatMap { nonOverflowing($0.multipliedReportingOverflow(by: unitMilliseconds)) }
+        return bounded(milliseconds.map(Duration.milliseconds), .zero...max, got: "\"\(text)\"", show: durationText)
     }
 
-    /// An integer number of bytes, or `"512KiB"`, `"10MiB"`, `"1GiB"`, `"100KB"`, `"2MB"`, `"100B"`.
-    static func size(_ text: String) -> Result<Int, ConfigMessage> {
+    /// Duration units, largest first (the order `durationText` picks from).
+    private static let durationUnits: [(suffix: Substring, milliseconds: Int64)] = [
+        ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1),
+    ]
+
+    /// `duration` in the largest unit that divides it exactly: `.seconds(86400)` → `"1d"`.
+    static func durationText(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        let unit = durationUnits.first { milliseconds % $0.milliseconds == 0 } ?? ("ms", 1)
+        return "\(milliseconds / unit.milliseconds)\(unit.suffix)"
+    }
+
+    /// An integer number of bytes, or `"512KiB"`, `"10MiB"`, `"1GiB"`, `"1TiB"`, `"100KB"`, `"2MB"`, `"100B"`,
+    /// inside `range`.
+    static func size(_ text: String, in range: ClosedRange<Int>) -> Result<Int, ConfigMessage> {
         let digits = text.prefix(while: { $0.isASCII && $0.isNumber })
         let unit = text.dropFirst(digits.count).trimmingASCIISpaces()
-        let multiplier: Int
-        switch unit {
-        case "", "B": multiplier = 1
-        case "KiB": multiplier = 1 << 10
-        case "MiB": multiplier = 1 << 20
-        case "GiB": multiplier = 1 << 30
-        case "KB": multiplier = 1000
-        case "MB": multiplier = 1_000_000
-        case "GB": multiplier = 1_000_000_000
-        default: multiplier = 0
-        }
-        guard !digits.isEmpty, multiplier > 0, let amount = Int(digits) else {
+        guard !digits.isEmpty, let multiplier = sizeUnits.first(where: { $0.suffix == unit })?.bytes else {
             return .failure(.init("expected a size in bytes or such as \"512KiB\" or \"10MiB\", got \"\(text)\""))
         }
-        let (total, overflow) = amount.multipliedReportingOverflow(by: multiplier)
-        guard !overflow else { return .failure(.init("size \"\(text)\" is too large")) }
-        return .success(total)
+        // As for durations: overflow is a value past any bound.
+        let bytes = Int(digits).flatMap { nonOverflowing($0.multipliedReportingOverflow(by: multiplier)) }
+        return bounded(bytes, range, got: "\"\(text)\"", show: sizeText)
+    }
+
+    /// Size units; the binary ones come first, largest first (the order `sizeText` picks from).
+    private static let sizeUnits: [(suffix: Substring, bytes: Int)] = [
+        ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10),
+        ("TB", 1_000_000_000_000), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1000), ("B", 1), ("", 1),
+    ]
+
+    /// `bytes` in the largest binary unit that divides it exactly (`1048576` → `"1MiB"`), else as a plain number.
+    static func sizeText(_ bytes: Int) -> String {
+        guard bytes != 0, let unit = sizeUnits.prefix(4).first(where: { bytes % $0.bytes == 0 }) else { return "\(bytes)" }
+        return "\(bytes / unit.bytes)\(unit.suffix)"
+    }
+
+    /// `value` when it lies in `range`; otherwise `must be at least/at most <bound>, got <got>`.
+    /// A nil `value` stands for one too large to represent, so it is reported against the upper bound.
+    static func bounded<Value: Comparable>(
+        _ value: Value?, _ range: ClosedRange<Value>, got: String, show: (Value) -> String
+    ) -> Result<Value, ConfigMessage> {
+        guard let value, value <= range.upperBound else {
+            return .failure(.init("must be at most \(show(range.upperBound)), got \(got)"))
+        }
+        guard value >= range.lowerBound else {
+            return .failure(.init("must be at least \(show(range.lowerBound)), got \(got)"))
+        }
+        return .success(value)
+    }
+
+    private static func nonOverflowing<Value>(_ result: (partialValue: Value, overflow: Bool)) -> Value? {
+        result.overflow ? nil : result.partialValue
     }
 
     /// Replaces `${NAME}` with the environment variable NAME; `$$` and a lone `$` are a literal `$`.
@@ -124,6 +147,23 @@ enum ConfigValueParsers {
         while basePath.hasSuffix("/") { basePath.removeLast() }
         return .success(UpstreamTarget(scheme: scheme, authority: String(authority), basePath: basePath))
     }
+}
+
+/// The widest values `gateway.conf` accepts (SPEC §2 is silent; listed in the README): generous for any real
+/// setting, and small enough that no accepted value can overflow where the gateway turns it into nanoseconds
+/// (NIO `TimeAmount`, 2^63 ns ≈ 292 years), adds it to a clock reading (deadlines, token and session expiry in ms)
+/// or counts bytes in an Int64.
+enum ConfigBounds {
+    /// Every duration (TTLs, windows, leeway): 3650 days.
+    static let duration: Duration = .seconds(3650 * 86400)
+    /// Every `*_timeout` key: a day. A longer timeout is a mistake, not a setting.
+    static let timeout: Duration = .seconds(24 * 3600)
+    /// `server.max_header_bytes`: 1KiB (less refuses ordinary browser requests) to 1MiB.
+    static let headerBytes = (1 << 10)...(1 << 20)
+    /// `server.max_body_bytes`: 1 byte to 1TiB.
+    static let bodyBytes = 1...(1 << 40)
+    /// `server.max_connections`.
+    static let connections = 1...1_000_000
 }
 
 /// A problem's text without its location.
