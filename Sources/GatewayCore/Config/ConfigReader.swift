@@ -79,7 +79,7 @@ private final class ConfigWalk {
             t.duration("access_ttl", into: &config.tokens.accessTTL, positive: true)
             t.duration("refresh_ttl", into: &config.tokens.refreshTTL, positive: true)
             t.duration("session_max_age", into: &config.tokens.sessionMaxAge, positive: true)
-            t.duration("leeway", into: &config.tokens.leeway)
+            t.duration("leeway", into: &config.tokens.leeway, wholeSeconds: true)
             t.string("user_id_claim", into: &config.tokens.userIdClaim, nonEmpty: true)
             t.bool("rotate_refresh", into: &config.tokens.rotateRefresh)
             t.bool("blacklist_after_rotation", into: &config.tokens.blacklistAfterRotation)
@@ -417,12 +417,16 @@ private final class Section {
     }
 
     /// Every duration is bounded (`ConfigBounds.duration` unless `max` is tighter), so none can overflow at run time.
-    func duration(_ key: String, into target: inout Duration, positive: Bool = false, max: Duration = ConfigBounds.duration) {
+    func duration(_ key: String, into target: inout Duration, positive: Bool = false, wholeSeconds: Bool = false,
+                  max: Duration = ConfigBounds.duration) {
         guard let s = substitutedString(key) else { return }
         switch ConfigValueParsers.duration(s, max: max) {
         case .success(let d):
             if positive && d <= .zero {
                 walk.report(keyPath(key), "must be longer than 0, got \"\(s)\"")
+            } else if wholeSeconds && d.components.attoseconds != 0 {
+                // Token times (exp, nbf, iat) are whole seconds: a fraction would silently round away.
+                walk.report(keyPath(key), "must be a whole number of seconds, got \"\(s)\"")
             } else {
                 target = d
             }

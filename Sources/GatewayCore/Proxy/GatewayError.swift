@@ -16,6 +16,7 @@ public struct GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
         case upstreamUnavailable = "upstream_unavailable"
         case upstreamTimeout = "upstream_timeout"
         case storeUnavailable = "store_unavailable"
+        case internalError = "internal_error"
     }
 
     /// Why a token was refused: the `message` of simplejwt's `messages` entry (or `detail` on the refresh endpoint).
@@ -52,6 +53,16 @@ public struct GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let upstreamUnavailable = GatewayError(.upstreamUnavailable)
     public static let upstreamTimeout = GatewayError(.upstreamTimeout)
     public static let storeUnavailable = GatewayError(.storeUnavailable)
+    /// A failure that is nobody's input and no dependency's outage: a bug. Logged with the request id.
+    public static let internalError = GatewayError(.internalError)
+
+    /// What a failure of the auth path or an endpoint answers: its own error when it is one, 503 when the
+    /// session store failed, and 500 for anything else (never a 503 that would send clients to retry a bug).
+    public static func answering(_ error: any Error) -> GatewayError {
+        if let gatewayError = error as? GatewayError { return gatewayError }
+        if error is StoreUnavailable { return .storeUnavailable }
+        return .internalError
+    }
 
     /// An access token refused on a proxied route (401 with simplejwt's `messages`).
     public static func accessTokenNotValid(_ problem: TokenProblem) -> GatewayError {
@@ -80,6 +91,7 @@ public struct GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
         case .upstreamUnavailable: .badGateway
         case .upstreamTimeout: .gatewayTimeout
         case .storeUnavailable: .serviceUnavailable
+        case .internalError: .internalServerError
         }
     }
 
@@ -188,6 +200,8 @@ public enum Language: Sendable, Hashable {
         case (.upstreamTimeout, .korean): "업스트림 서비스가 제시간에 응답하지 않았습니다."
         case (.storeUnavailable, .english): "The session store is unavailable; try again shortly."
         case (.storeUnavailable, .korean): "세션 저장소를 사용할 수 없습니다. 잠시 후 다시 시도하세요."
+        case (.internalError, .english): "A server error occurred."
+        case (.internalError, .korean): "서버 오류가 발생했습니다."
         }
     }
 }

@@ -319,8 +319,9 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
                 case .success(.denyWithHeaders(let error, let headers)):
                     answer(error, method: head.method, language: language, keepAlive: keepAlive && pending.ended,
                            extraHeaders: headers, afterEnd: pending.ended)
-                case .failure:
-                    answer(.storeUnavailable, method: head.method, language: language, keepAlive: keepAlive && pending.ended, afterEnd: pending.ended)
+                case .failure(let error):
+                    answer(failed(error, head: head), method: head.method, language: language,
+                           keepAlive: keepAlive && pending.ended, afterEnd: pending.ended)
                 }
             }
         }
@@ -497,13 +498,28 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
                     case .success(let response):
                         writeLocal(response, keepAlive: keepAlive)
                         endResponse(requestEnded: true, keepAlive: keepAlive)
-                    case .failure(let error as GatewayError):
-                        answer(error, method: head.method, language: language, keepAlive: keepAlive, afterEnd: true)
-                    case .failure:
-                        answer(.storeUnavailable, method: head.method, language: language, keepAlive: keepAlive, afterEnd: true)
+                    case .failure(let error):
+                        answer(failed(error, head: head), method: head.method, language: language, keepAlive: keepAlive, afterEnd: true)
                     }
                 }
         }
+    }
+
+    /// The answer to a failed decision or endpoint; a failure that is a bug (500) is logged with the request.
+    private func failed(_ error: any Error, head: HTTPRequestHead) -> GatewayError {
+        let answer = GatewayError.answering(error)
+        switch answer.code {
+        case .internalError:
+            runtime.logger.error("internal error", metadata: [
+                "error": "\(error)", "method": "\(head.method.rawValue)",
+                "request_id": "\(head.headers.first(name: "x-request-id") ?? "-")",
+            ])
+        case .storeUnavailable:
+            runtime.logger.warning("session store unavailable", metadata: ["error": "\(error)"])
+        default:
+            break
+        }
+        return answer
     }
 
     /// Calls `body` with the whole (bounded by max_body_bytes) request body once it has arrived.
@@ -779,7 +795,9 @@ extension HTTPHeaders {
             return add(name: name, value: value)
         }
         let listed = existing.split(separator: ",").map { $0.trimmingASCIISpaces().lowercased() }
-        if listed.contains(value.lowercased()) || listed.contains("*") { return }
+        // `*` is no wildcard on a credentialed request (Fetch standard): there it names a header called `*`,
+        // so the renewal header is listed anyway.
+        if listed.contains(value.lowercased()) { return }
         replaceOrAdd(name: name, value: existing + ", " + value)
     }
 }

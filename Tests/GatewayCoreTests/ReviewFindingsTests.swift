@@ -1,0 +1,55 @@
+import NIOHTTP1
+import Testing
+@testable import GatewayCore
+
+/// Three findings of the 2026-12-06 review (issue 13 item 6), each pinned by a test that failed before the fix.
+struct ReviewFindingsTests {
+    // MARK: Access-Control-Expose-Headers: *
+
+    /// On a credentialed request `*` is a header literally named `*` (Fetch standard), so a browser could not
+    /// read the renewed token unless the header is listed by name.
+    @Test func theRenewalHeaderIsListedEvenWhenTheUpstreamExposesStar() {
+        var headers = HTTPHeaders([("Access-Control-Expose-Headers", "*")])
+        headers.addMerging(name: "Access-Control-Expose-Headers", value: "X-Access-Token")
+        #expect(headers["access-control-expose-headers"] == ["*, X-Access-Token"])
+    }
+
+    @Test func aHeaderAlreadyListedIsNotListedTwice() {
+        var headers = HTTPHeaders([("Access-Control-Expose-Headers", "x-access-token, X-Custom")])
+        headers.addMerging(name: "Access-Control-Expose-Headers", value: "X-Access-Token")
+        #expect(headers["access-control-expose-headers"] == ["x-access-token, X-Custom"])
+    }
+
+    // MARK: sub-second leeway
+
+    @Test(arguments: ["500ms", "1500ms"])
+    func aSubSecondLeewayIsAConfigErrorNotASilentZero(leeway: String) {
+        let problems = ConfigReaderTests.problems(ConfigReaderTests.minimal(plus: "[tokens]\nleeway = \"\(leeway)\""))
+        #expect(problems.contains { $0.key == "tokens.leeway" && $0.message.contains("must be a whole number of seconds") })
+    }
+
+    @Test func aWholeSecondLeewayParses() throws {
+        let config = try ConfigReaderTests.parse(ConfigReaderTests.minimal(plus: "[tokens]\nleeway = \"2000ms\""))
+        #expect(config.tokens.leeway == .seconds(2))
+    }
+
+    // MARK: failures of the auth path
+
+    struct SomethingBroke: Error {}
+
+    @Test func onlyAStoreFailureIs503() {
+        #expect(GatewayError.answering(StoreUnavailable("down")).status == .serviceUnavailable)
+        #expect(GatewayError.answering(StoreUnavailable("down")).codeString == "store_unavailable")
+    }
+
+    @Test func anyOtherFailureIsA500WithItsOwnCode() {
+        let answer = GatewayError.answering(SomethingBroke())
+        #expect(answer.status == .internalServerError)
+        #expect(answer.codeString == "internal_error")
+        #expect(answer.body(language: .english) == #"{"detail":"A server error occurred.","code":"internal_error"}"#)
+    }
+
+    @Test func aGatewayErrorAnswersItself() {
+        #expect(GatewayError.answering(GatewayError.permissionDenied).status == .forbidden)
+    }
+}
