@@ -1,124 +1,496 @@
 #!/usr/bin/env python3
-"""Helpers for scripts/bench: secrets, JWT minting, wrk parsing, the results table,
-RSS sampling and the streaming download. Python 3 stdlib only.
+"""scripts/bench — compare auth-gateway with nginx and HAProxy on this machine (issue 5).
 
-Subcommands (all print to stdout; diagnostics go to stderr):
-  ports-free PORT...                      exit 1 (listing them) if any loopback port is taken
-  secret FILE                             write 64 random bytes as base64url text (mode 0600)
-  mint --key-file F [options]             print an HS* JWT (see --help)
-  json-get POINTER [FILE]                 print the value at a JSON pointer (stdin if no FILE)
-  parse-wrk FILE                          print wrk --latency output as one JSON object
-  record --out JSONL --contender NAME --conns N --rep N --wrk FILE [--precheck STATUS]
-  table --runs JSONL [--group main]       print the Markdown results table (ratios: median req/s)
-  renewal-lines --runs JSONL              print the renewal-heavy summary lines
-  rss PID                                 print "VmRSS_kB VmHWM_kB" of a process
-  reset-hwm PID                           reset VmHWM (echo 5 > /proc/PID/clear_refs); exit 1 if not possible
-  stream --url URL [--token T] [--pid PID] [--cpu N]
-                                          download URL with curl (pinned to CPU N) to /dev/null
-                                          while sampling PID's RSS; print one JSON object
+Every server under test (upstream nginx, nginx proxy, HAProxy, the gateway) is pinned to one
+core (BENCH_SERVER_CPU, default 0) and wrk / curl to the other (BENCH_CLIENT_CPU, default 1).
+Contenders are interleaved and repeated (A B C D A B C D) at each connection count; the table
+uses the median of the repeats. Also: a renewal-heavy run, the gateway's peak RSS under load,
+and a 1 GiB download streamed through the upstream alone, HAProxy and the gateway, repeated too.
+The servers' configs are the templates next to this file (nginx.conf.in, nginx-upstream.in,
+nginx-proxy.in, haproxy.cfg.in, gateway.conf.in); @NAME@ marks a value filled in at run time.
+
+Usage: scripts/bench [--quick]   (from anywhere; results in bench-results/run-<timestamp>/)
+  --quick   a smoke run in about a minute: 3s runs, 1s warm-up, 1 repeat, 64 connections,
+            256M streamed (the knobs below still win when set)
+
+Environment knobs (defaults in brackets):
+  BENCH_DURATION     [10s]   length of each measured wrk run (a bare number means seconds)
+  BENCH_WARMUP       [2s]    wrk warm-up before each measured run (0 = none)
+  BENCH_REPEATS      [3]     repeats of the interleaved A B C D sequence per connection count
+  BENCH_CONNECTIONS  ["64 256"]  connection counts
+  BENCH_SKIP_GATEWAY [0]     1 = do not build or run the gateway (peers only)
+  BENCH_NO_BUILD     [0]     1 = use the existing .build-release/release/gateway, do not build
+  BENCH_GATEWAY_BIN  []      use this gateway binary (implies no build)
+  BENCH_STREAM_SIZE  [1G]    size of the sparse file streamed through the gateway (truncate -s)
+  BENCH_PORT_BASE    [18080] ports BASE..BASE+3 on 127.0.0.1 (upstream, nginx proxy, HAProxy, gateway)
+  BENCH_SERVER_CPU   [0]     core for all servers
+  BENCH_CLIENT_CPU   [1]     core for wrk and curl
+  BENCH_OUT          []      work/results directory (default bench-results/run-<timestamp>)
+  BENCH_NO_INSTALL   [0]     1 = never run apt-get; fail if a tool is missing
+
+"CPU µs/req" is the utime+stime of the contender's own processes (nginx master and workers, HAProxy,
+the gateway) over the measured run divided by its requests: steadier than req/s on a shared machine.
+It is also reported split into user space and kernel, with system calls per request (perf's syscall
+tracepoint), and for the gateway by thread (event loop, libcurl transport).
 """
 import argparse
 import base64
+import datetime
+import grp
 import hashlib
 import hmac
+import http.client
 import json
 import os
+import pwd
 import re
+import resource
 import secrets
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import time
+import urllib.parse
+from dataclasses import dataclass
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+PATH_UNDER_TEST = "/api/ping"
+
+UPSTREAM = "nginx upstream alone"
+NGINX_PROXY = "nginx proxy_pass"
+HAPROXY = "HAProxy 2.6 jwt_verify"
+GATEWAY = "auth-gateway (required)"
+
+DEFAULTS = {"BENCH_DURATION": "10s", "BENCH_WARMUP": "2s", "BENCH_REPEATS": "3",
+            "BENCH_CONNECTIONS": "64 256", "BENCH_SKIP_GATEWAY": "0", "BENCH_NO_BUILD": "0",
+            "BENCH_GATEWAY_BIN": "", "BENCH_STREAM_SIZE": "1G", "BENCH_PORT_BASE": "18080",
+            "BENCH_SERVER_CPU": "0", "BENCH_CLIENT_CPU": "1", "BENCH_OUT": "", "BENCH_NO_INSTALL": "0"}
+QUICK = {"BENCH_DURATION": "3s", "BENCH_WARMUP": "1s", "BENCH_REPEATS": "1",
+         "BENCH_CONNECTIONS": "64", "BENCH_STREAM_SIZE": "256M"}
+
+# (command, Debian package); perf is optional: without it the report leaves system calls out.
+TOOLS = (("wrk", "wrk"), ("nginx", "nginx-light"), ("haproxy", "haproxy"), ("curl", "curl"),
+         ("taskset", "util-linux"), ("perf", "linux-perf"))
+
+# The gateway's threads by the names it gives them: SwiftNIO's event loops and the libcurl transport.
+THREAD_GROUPS = (("NIO-ELT-", "event loop"), ("curl-", "libcurl transport"))
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+class BenchError(Exception):
+    """A reason to stop the bench, printed as `ERROR: …`."""
 
 
-def read_key(path: str) -> bytes:
-    # Same rule as the gateway (SPEC §2): the file's content minus one trailing newline;
-    # the text bytes themselves are the HMAC key (not base64-decoded).
-    with open(path, "rb") as f:
-        data = f.read()
-    if data.endswith(b"\n"):
-        data = data[:-1]
-    return data
+def log(message):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-# ---------------------------------------------------------------- ports / secret
+# ---------------------------------------------------------------- settings
 
-def cmd_ports_free(args):
+@dataclass(frozen=True)
+class Settings:
+    duration: str
+    warmup: str
+    repeats: int
+    connections: list
+    skip_gateway: bool
+    no_build: bool
+    gateway_bin: str
+    stream_size: str
+    ports: dict
+    server_cpu: int
+    client_cpu: int
+    out: str
+    no_install: bool
+
+    @staticmethod
+    def read(env, quick):
+        defaults = dict(DEFAULTS, **(QUICK if quick else {}))
+        get = lambda name: env.get(name) or defaults[name]  # set but empty = default, as ${X:-d}
+        seconds = lambda v: v + "s" if v.isdigit() else v
+        try:
+            base = int(get("BENCH_PORT_BASE"))
+            return Settings(
+                duration=seconds(get("BENCH_DURATION")), warmup=seconds(get("BENCH_WARMUP")),
+                repeats=int(get("BENCH_REPEATS")),
+                connections=[int(n) for n in get("BENCH_CONNECTIONS").split()],
+                skip_gateway=get("BENCH_SKIP_GATEWAY") == "1", no_build=get("BENCH_NO_BUILD") == "1",
+                gateway_bin=get("BENCH_GATEWAY_BIN"), stream_size=get("BENCH_STREAM_SIZE"),
+                ports={UPSTREAM: base, NGINX_PROXY: base + 1, HAPROXY: base + 2, GATEWAY: base + 3},
+                server_cpu=int(get("BENCH_SERVER_CPU")), client_cpu=int(get("BENCH_CLIENT_CPU")),
+                out=get("BENCH_OUT"), no_install=get("BENCH_NO_INSTALL") == "1")
+        except ValueError as e:
+            raise BenchError(f"a BENCH_* knob is not a number: {e}")
+
+
+# ---------------------------------------------------------------- tools
+
+def ensure_tools(no_install):
+    os.environ["PATH"] += ":/usr/sbin:/sbin"
+    missing = [pkg for cmd, pkg in TOOLS if not shutil.which(cmd)]
+    if missing:
+        if no_install:
+            raise BenchError(f"missing packages: {' '.join(missing)} (BENCH_NO_INSTALL=1)")
+        sudo = []
+        if os.getuid() != 0:
+            if not shutil.which("sudo"):
+                raise BenchError(f"need root or sudo to install: {' '.join(missing)}")
+            sudo = ["sudo"]
+        log(f"installing from Debian packages: {' '.join(missing)}")
+        apt = sudo + ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]
+        for args in (["update"], ["install", "-y"] + missing):
+            if subprocess.run(apt + args, stdout=sys.stderr).returncode != 0:
+                raise BenchError(f"apt-get {args[0]} failed")
+    for cmd, _ in TOOLS:
+        if cmd != "perf" and not shutil.which(cmd):
+            raise BenchError(f"{cmd} not found after installation")
+
+
+def output_of(argv):
+    """stdout and stderr of a command together (version banners go to either)."""
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    except OSError:
+        return ""
+    return p.stdout
+
+
+def versions():
+    m = re.search(r"^HAProxy version ([0-9.]*)", output_of(["haproxy", "-v"]), re.M)
+    haproxy = m.group(1) if m else ""
+    major_minor = tuple(int(x) for x in haproxy.split(".")[:2] if x.isdigit())
+    if major_minor and major_minor < (2, 5):
+        raise BenchError(f"HAProxy {haproxy} has no jwt_verify (needs >= 2.5)")
+    nginx = output_of(["nginx", "-v"]).strip().replace("nginx version: ", "")
+    first = (output_of(["wrk", "-v"]).splitlines() or [""])[0].split()
+    return {"haproxy": haproxy, "nginx": nginx, "wrk": first[1] if len(first) > 1 else ""}
+
+
+def perf_counts_syscalls():
+    """perf's syscall tracepoint works here (a kernel or container may refuse it)."""
+    if not shutil.which("perf"):
+        return False
+    argv = ["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-o", "/dev/null", "true"]
+    return subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
+def ports_busy(ports):
     busy = []
-    for p in args.ports:
+    for port in ports:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         # SO_REUSEADDR like nginx/haproxy do: TIME_WAIT leftovers are not "busy", a listener is.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", int(p)))
+            s.bind(("127.0.0.1", port))
         except OSError as e:
-            busy.append(f"127.0.0.1:{p} ({e.strerror})")
+            busy.append(f"127.0.0.1:{port} ({e.strerror})")
         finally:
             s.close()
-    if busy:
-        print("ports in use: " + ", ".join(busy), file=sys.stderr)
-        sys.exit(1)
+    return busy
 
 
-def cmd_secret(args):
-    text = b64url(secrets.token_bytes(64))
-    fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
+def build_gateway(s, work):
+    """The gateway binary to run, or None with BENCH_SKIP_GATEWAY=1."""
+    if s.skip_gateway:
+        return None
+    if s.gateway_bin:
+        if not os.access(s.gateway_bin, os.X_OK):
+            raise BenchError(f"BENCH_GATEWAY_BIN={s.gateway_bin} is not executable")
+        return s.gateway_bin
+    binary = os.path.join(ROOT, ".build-release/release/gateway")
+    if not s.no_build:
+        if not shutil.which("swift"):
+            raise BenchError("swift not found (install Swift 6, or BENCH_SKIP_GATEWAY=1)")
+        build_log = os.path.join(work, "build.log")
+        log(f"building the gateway (release); log: {build_log}")
+        with open(build_log, "w") as f:
+            argv = ["swift", "build", "-c", "release", "--product", "gateway", "--scratch-path", ".build-release"]
+            failed = subprocess.run(argv, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT).returncode != 0
+        if failed:
+            print("".join(read_text(build_log).splitlines(True)[-30:]), end="", file=sys.stderr)
+            raise BenchError(f"gateway release build failed (see {build_log})")
+    if not os.access(binary, os.X_OK):
+        raise BenchError(f"no gateway binary at {binary}")
+    return binary
 
 
-# ---------------------------------------------------------------- JWT
+# ---------------------------------------------------------------- secret and tokens
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
 
 HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
 
-def cmd_mint(args):
-    key = read_key(args.key_file)
-    if args.bad_key:
-        key = secrets.token_urlsafe(64).encode()
+def write_secret(path):
+    """64 random bytes as base64url text. As in the gateway (SPEC §2), the HMAC key is the file's
+    text bytes minus one trailing newline, not base64-decoded."""
+    text = b64url(secrets.token_bytes(64))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    return text
+
+
+def mint(key, alg="HS256", header_alg=None, exp_in=3600, token_type="access", bad_key=False):
+    """An HS* JWT with the gateway's claims; `header_alg` lies about the alg, `bad_key` signs
+    with another key, a negative `exp_in` makes it expired."""
+    if bad_key:
+        key = secrets.token_urlsafe(64)
     now = int(time.time())
-    header = {"alg": args.header_alg or args.alg, "typ": "JWT"}
-    claims = {
-        "token_type": args.token_type,
-        "exp": now + args.exp_in,
-        "iat": now if args.exp_in > 0 else now + args.exp_in - 60,
-        "jti": secrets.token_hex(16),
-        "iss": args.iss,
-        "sub": "1",
-        "user_id": 1,
-        "sid": args.sid or secrets.token_hex(16),
-    }
-    signing_input = b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + \
-        b64url(json.dumps(claims, separators=(",", ":")).encode())
-    if args.alg == "none":
-        sig = ""
-    else:
-        sig = b64url(hmac.new(key, signing_input.encode("ascii"), HASHES[args.alg]).digest())
-    print(signing_input + "." + sig)
+    claims = {"token_type": token_type, "exp": now + exp_in,
+              "iat": now if exp_in > 0 else now + exp_in - 60, "jti": secrets.token_hex(16),
+              "iss": "auth-gateway", "sub": "1", "user_id": 1, "sid": secrets.token_hex(16)}
+    part = lambda obj: b64url(json.dumps(obj, separators=(",", ":")).encode())
+    signing_input = part({"alg": header_alg or alg, "typ": "JWT"}) + "." + part(claims)
+    signature = "" if alg == "none" else \
+        b64url(hmac.new(key.encode(), signing_input.encode("ascii"), HASHES[alg]).digest())
+    return signing_input + "." + signature
 
 
-def cmd_json_get(args):
-    data = json.load(open(args.file) if args.file else sys.stdin)
-    for part in [p for p in args.pointer.split("/")[1:]]:
-        part = part.replace("~1", "/").replace("~0", "~")
-        data = data[int(part)] if isinstance(data, list) else data[part]
-    print(data if isinstance(data, str) else json.dumps(data))
+# ---------------------------------------------------------------- configs
+
+def render(template, **values):
+    """A template from this folder with every @NAME@ replaced by values[NAME]."""
+    def value(m):
+        if m.group(1) not in values:
+            raise BenchError(f"{template}: no value for @{m.group(1)}@")
+        return str(values[m.group(1)])
+    return re.sub(r"@([A-Z_]+)@", value, read_text(os.path.join(HERE, template)))
 
 
-# ---------------------------------------------------------------- wrk
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def write(path, text, mode=None):
+    with open(path, "w") as f:
+        f.write(text)
+    if mode is not None:
+        os.chmod(path, mode)
+
+
+def write_configs(work, ports, key, with_gateway):
+    values = {"WORK": work, "KEY": key, "UP_PORT": ports[UPSTREAM], "NGX_PORT": ports[NGINX_PROXY],
+              "HAP_PORT": ports[HAPROXY], "GW_PORT": ports[GATEWAY]}
+    # As root, nginx workers would run as nobody, who cannot read the work dir.
+    user_line = ""
+    if os.getuid() == 0:
+        user_line = f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
+    for folder, site in (("nginx-up", "nginx-upstream.in"), ("nginx-proxy", "nginx-proxy.in")):
+        directory = os.path.join(work, folder)
+        text = render("nginx.conf.in", USER_LINE=user_line, DIR=directory,
+                      SITE=render(site, **values).rstrip("\n"))
+        write(os.path.join(directory, "nginx.conf"), text)
+    write(os.path.join(work, "haproxy/haproxy.cfg"), render("haproxy.cfg.in", **values), 0o600)
+    if with_gateway:
+        write(os.path.join(work, "gateway.conf"), render("gateway.conf.in", **values))
+
+
+# ---------------------------------------------------------------- processes
+
+class Servers:
+    """The servers under test, each pinned to the server core; all stopped by stop_all()."""
+
+    def __init__(self, cpu, work):
+        self.cpu, self.work, self.procs = cpu, work, []
+
+    def start(self, argv, log_path):
+        with open(log_path, "w") as out:
+            proc = subprocess.Popen(["taskset", "-c", str(self.cpu)] + argv, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def wait_port(self, name, port, proc, seconds=20):
+        for _ in range(seconds * 10):
+            if proc.poll() is not None:
+                raise BenchError(f"{name} exited during start-up (see logs in {self.work})")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise BenchError(f"{name} did not listen on 127.0.0.1:{port} within {seconds}s")
+
+    def start_nginx(self, folder, port, name):
+        d = os.path.join(self.work, folder)
+        args = ["-p", d + "/", "-e", d + "/error.log", "-c", d + "/nginx.conf"]
+        check = subprocess.run(["nginx", "-t", "-q"] + args, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+        write(os.path.join(d, "check.log"), check.stderr)
+        if check.returncode != 0:
+            print(check.stderr, end="", file=sys.stderr)
+            raise BenchError(f"{name}: nginx config test failed")
+        proc = self.start(["nginx"] + args + ["-g", "daemon off;"], os.path.join(d, "stdout.log"))
+        self.wait_port(name, port, proc)
+        return proc
+
+    def start_haproxy(self, port):
+        cfg = os.path.join(self.work, "haproxy/haproxy.cfg")
+        check = subprocess.run(["haproxy", "-c", "-q", "-f", cfg], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+        write(os.path.join(self.work, "haproxy/check.log"), check.stdout)
+        if check.returncode != 0:
+            print(check.stdout, end="", file=sys.stderr)
+            raise BenchError("HAProxy config check failed")
+        proc = self.start(["haproxy", "-db", "-f", cfg], os.path.join(self.work, "haproxy/haproxy.log"))
+        self.wait_port("HAProxy", port, proc)
+        return proc
+
+    def start_gateway(self, binary, port):
+        log_path = os.path.join(self.work, "gateway.log")
+        proc = self.start([binary, "serve", "--config", os.path.join(self.work, "gateway.conf")], log_path)
+        for _ in range(300):
+            if proc.poll() is not None:
+                print("".join(read_text(log_path).splitlines(True)[-20:]), end="", file=sys.stderr)
+                raise BenchError("gateway exited during start-up")
+            if "listening on" in read_text(log_path):
+                break
+            time.sleep(0.1)
+        else:
+            raise BenchError("gateway did not log 'listening on' within 30s")
+        self.wait_port("gateway", port, proc, 5)
+        return proc
+
+    def stop_all(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def alive(proc):
+    return proc is not None and proc.poll() is None
+
+
+def process_tree_pids(pid):
+    """A process and its children (an nginx master's workers)."""
+    pids, todo = [], [str(pid)]
+    while todo:
+        p = todo.pop()
+        if not os.path.exists(f"/proc/{p}"):
+            continue
+        pids.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += f.read().split()
+        except OSError:
+            pass
+    return pids
+
+
+def nginx_worker(master_pid):
+    children = process_tree_pids(master_pid)[1:]
+    return children[0] if children else None
+
+
+def stat_ticks(stat):
+    """(utime, stime) clock ticks from a /proc stat line: fields 14 and 15 of stat(5)."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
+def cpu_ticks(pid):
+    """The process tree's user and kernel ticks, and the process's own by thread group."""
+    user = system = 0
+    for p in process_tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                u, k = stat_ticks(f.read())
+        except (OSError, IndexError, ValueError):
+            continue
+        user, system = user + u, system + k
+    threads = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        tids = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                ticks = sum(stat_ticks(f.read()))
+        except (OSError, IndexError, ValueError):
+            continue
+        group = next((g for prefix, g in THREAD_GROUPS if comm.startswith(prefix)), "other")
+        threads[group] = threads.get(group, 0) + ticks
+    return {"total": user + system, "user": user, "sys": system, "threads": threads}
+
+
+def rss_kb(pid):
+    """(VmRSS, VmHWM) in kB, or (None, None) when the process is gone."""
+    values = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    k, v = line.split(":", 1)
+                    values[k] = int(v.split()[0])
+    except OSError:
+        return None, None
+    return values.get("VmRSS"), values.get("VmHWM")
+
+
+def mib(kb):
+    return "n/a" if kb is None else f"{kb / 1024:.1f} MiB"
+
+
+def reset_hwm(pid):
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------- HTTP
+
+def request(url, token=None, method="GET", body=None):
+    """(status, headers, body) of one request on a new connection; OSError when it fails."""
+    u = urllib.parse.urlsplit(url)
+    headers = {"Authorization": "Bearer " + token} if token else {}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        conn.request(method, u.path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    except http.client.HTTPException as e:
+        raise OSError(str(e))
+    finally:
+        conn.close()
+
+
+def status_of(url, token=None):
+    """The HTTP status as text, "000" when there was no answer (as curl prints it)."""
+    try:
+        return str(request(url, token)[0])
+    except OSError:
+        return "000"
+
+
+# ---------------------------------------------------------------- wrk runs and their summaries
 
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
 SUFFIX = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
 
 
-def parse_wrk(text: str) -> dict:
-    out = {"rps": None, "p50_ms": None, "p99_ms": None, "non2xx": 0, "socket_errors": 0,
-           "requests": None}
+def parse_wrk(text):
+    out = {"rps": None, "p50_ms": None, "p99_ms": None, "non2xx": 0, "socket_errors": 0, "requests": None}
     m = re.search(r"^Requests/sec:\s+([\d.]+)([kMG]?)", text, re.M)
     if m:
         out["rps"] = float(m.group(1)) * SUFFIX[m.group(2)]
@@ -139,132 +511,114 @@ def parse_wrk(text: str) -> dict:
     return out
 
 
-def cmd_parse_wrk(args):
-    print(json.dumps(parse_wrk(open(args.file).read())))
+def slug(name):
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def process_tree_pids(pid):
-    """A process and its children (an nginx master's workers)."""
-    pids, todo = [], [str(pid)]
-    while todo:
-        p = todo.pop()
-        if not os.path.exists(f"/proc/{p}"):
-            continue
-        pids.append(p)
-        try:
-            with open(f"/proc/{p}/task/{p}/children") as f:
-                todo += f.read().split()
-        except OSError:
-            pass
-    return pids
+@dataclass
+class Contender:
+    name: str
+    base: str  # http://127.0.0.1:PORT
+    proc: subprocess.Popen
+
+    @property
+    def url(self):
+        return self.base + PATH_UNDER_TEST
 
 
-def process_tree_ticks(pid):
-    """(utime, stime) clock ticks of a process and its children."""
-    user = system = 0
-    for p in process_tree_pids(pid):
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                u, k = stat_ticks_split(f.read())
-        except (OSError, IndexError, ValueError):
-            continue
-        user, system = user + u, system + k
-    return user, system
+class LoadRuns:
+    """Runs wrk against a contender while counting its CPU time and system calls, and keeps the
+    records (also appended to runs.jsonl in the work dir)."""
 
+    def __init__(self, s, work, count_syscalls, auth_ok):
+        self.s, self.work, self.count_syscalls, self.auth_ok = s, work, count_syscalls, auth_ok
+        self.records = []
+        self.jsonl = os.path.join(work, "runs.jsonl")
+        write(self.jsonl, "")
 
-def stat_ticks_split(stat):
-    fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[11]), int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+    def wrk(self, conns, duration, url, token, out=None):
+        """One wrk run pinned to the client core; with `out`, measured: latency percentiles on,
+        the output kept in that file and returned."""
+        argv = ["taskset", "-c", str(self.s.client_cpu), "wrk", "-t1", f"-c{conns}", f"-d{duration}",
+                "-H", "Authorization: Bearer " + token, url]
+        if out is None:
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return ""
+        with open(out, "w") as f:
+            subprocess.run(argv + ["--latency"], stdout=f, stderr=subprocess.STDOUT)
+        return read_text(out)
 
+    def run(self, c, conns, rep, group, token):
+        out = os.path.join(self.work, "wrk", f"{group}-{slug(c.name)}-c{conns}-r{rep}.txt")
+        precheck = status_of(c.url, token)
+        if not self.auth_ok.get(c.name, True):
+            precheck = "auth-checks-failed"
+        text, before, after, calls = "", None, None, None
+        if not alive(c.proc):
+            precheck = "process-dead"
+            write(out, "")
+        else:
+            if self.s.warmup != "0s":
+                self.wrk(conns, self.s.warmup, c.url, token)
+            perf = None
+            if self.count_syscalls:
+                argv = ["taskset", "-c", str(self.s.client_cpu), "perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter",
+                        "-o", out + ".syscalls", "-p", ",".join(process_tree_pids(c.proc.pid))]
+                perf = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                before = cpu_ticks(c.proc.pid)
+                text = self.wrk(conns, self.s.duration, c.url, token, out)
+                after = cpu_ticks(c.proc.pid)
+            finally:
+                if perf:
+                    perf.send_signal(signal.SIGINT)
+                    perf.wait()
+            if perf:
+                calls = perf_syscalls(out + ".syscalls")
+        self.record(c.name, conns, rep, group, out, text, precheck, before, after, calls)
 
-def stat_ticks(stat):
-    return sum(stat_ticks_split(stat))
-
-
-# The gateway's threads by the names it gives them: SwiftNIO's event loops and the libcurl transport.
-THREAD_GROUPS = (("NIO-ELT-", "event loop"), ("curl-", "libcurl transport"))
-
-
-def thread_ticks(pid):
-    """utime + stime per thread group of one process (see THREAD_GROUPS; the rest is "other")."""
-    groups = {}
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return groups
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                comm = f.read().strip()
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                ticks = stat_ticks(f.read())
-        except (OSError, IndexError, ValueError):
-            continue
-        name = next((g for prefix, g in THREAD_GROUPS if comm.startswith(prefix)), "other")
-        groups[name] = groups.get(name, 0) + ticks
-    return groups
-
-
-def cmd_tree_pids(args):
-    print(",".join(process_tree_pids(args.pid)))
-
-
-def cmd_cpu_ticks(args):
-    """JSON: the process tree's total ticks and, with --threads, the process's own by thread group."""
-    user, system = process_tree_ticks(args.pid)
-    out = {"total": user + system, "user": user, "sys": system}
-    if args.threads:
-        out["threads"] = thread_ticks(args.pid)
-    print(json.dumps(out, separators=(",", ":")))
-
-
-def cmd_record(args):
-    try:
-        text = open(args.wrk).read()
-    except OSError:
-        text = ""
-    rec = parse_wrk(text)
-    rec.update({"contender": args.contender, "conns": args.conns, "rep": args.rep,
-                "group": args.group, "precheck": args.precheck, "wrk_file": args.wrk})
-    # CPU time the contender's own processes spent per request: steadier than req/s on a shared machine.
-    rec["cpu_us_per_req"] = None
-    rec["cpu_threads_us_per_req"] = None
-    if args.cpu_before and args.cpu_after and rec["requests"]:
-        before, after = json.loads(args.cpu_before), json.loads(args.cpu_after)
-        per_req = lambda ticks: ticks * 1e6 / os.sysconf("SC_CLK_TCK") / rec["requests"]
-        rec["cpu_us_per_req"] = per_req(after["total"] - before["total"])
-        for part in ("user", "sys"):
-            if part in after and part in before:
-                rec[f"cpu_{part}_us_per_req"] = per_req(after[part] - before[part])
-    rec["syscalls_per_req"] = None
-    if args.syscalls and rec["requests"]:
-        rec["syscalls_per_req"] = int(args.syscalls) / rec["requests"]
-        if "threads" in after:
+    def record(self, name, conns, rep, group, out, text, precheck, before, after, calls):
+        rec = parse_wrk(text)
+        rec.update({"contender": name, "conns": conns, "rep": rep, "group": group, "precheck": precheck,
+                    "wrk_file": out, "cpu_us_per_req": None, "cpu_threads_us_per_req": None,
+                    "syscalls_per_req": None})
+        if before and after and rec["requests"]:
+            per_req = lambda ticks: ticks * 1e6 / os.sysconf("SC_CLK_TCK") / rec["requests"]
+            rec["cpu_us_per_req"] = per_req(after["total"] - before["total"])
+            rec["cpu_user_us_per_req"] = per_req(after["user"] - before["user"])
+            rec["cpu_sys_us_per_req"] = per_req(after["sys"] - before["sys"])
             rec["cpu_threads_us_per_req"] = {
-                g: per_req(t - before.get("threads", {}).get(g, 0)) for g, t in after["threads"].items()}
-    with open(args.out, "a") as f:
-        f.write(json.dumps(rec) + "\n")
-    status = "ok"
-    if rec["rps"] is None:
-        status = "wrk produced no result"
-    elif rec["non2xx"]:
-        status = f"INVALID: {rec['non2xx']} non-2xx/3xx"
-    elif args.precheck != "200":
-        status = f"INVALID: precheck status {args.precheck}"
-    fmt = lambda v: "-" if v is None else f"{v:.2f}"
-    print(f"  {args.contender:<22} c={args.conns:<4} rep {args.rep}: "
-          f"{fmt(rec['rps'])} req/s, p50 {fmt(rec['p50_ms'])} ms, p99 {fmt(rec['p99_ms'])} ms,"
-          f" CPU {fmt(rec['cpu_us_per_req'])} µs/req"
-          f"{'' if not rec['socket_errors'] else ', socket errors: ' + rec['socket_errors_detail']}"
-          f" [{status}]", file=sys.stderr)
+                g: per_req(t - before["threads"].get(g, 0)) for g, t in after["threads"].items()}
+        if calls is not None and rec["requests"]:
+            rec["syscalls_per_req"] = calls / rec["requests"]
+        self.records.append(rec)
+        with open(self.jsonl, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        status = "ok"
+        if rec["rps"] is None:
+            status = "wrk produced no result"
+        elif rec["non2xx"]:
+            status = f"INVALID: {rec['non2xx']} non-2xx/3xx"
+        elif precheck != "200":
+            status = f"INVALID: precheck status {precheck}"
+        f2 = lambda v: "-" if v is None else f"{v:.2f}"
+        errors = f", socket errors: {rec['socket_errors_detail']}" if rec["socket_errors"] else ""
+        print(f"  {name:<22} c={conns:<4} rep {rep}: {f2(rec['rps'])} req/s, p50 {f2(rec['p50_ms'])} ms,"
+              f" p99 {f2(rec['p99_ms'])} ms, CPU {f2(rec['cpu_us_per_req'])} µs/req{errors} [{status}]",
+              file=sys.stderr, flush=True)
 
 
-def load_runs(path):
-    runs = []
-    if os.path.exists(path):
+def perf_syscalls(path):
+    """The raw_syscalls:sys_enter count from a `perf stat -x,` output file, or None."""
+    try:
         with open(path) as f:
-            runs = [json.loads(line) for line in f if line.strip()]
-    return runs
+            for line in f:
+                fields = line.strip().split(",")
+                if len(fields) > 2 and fields[2] == "raw_syscalls:sys_enter" and fields[0].isdigit():
+                    return int(fields[0])
+    except OSError:
+        pass
+    return None
 
 
 def median_of(runs, key):
@@ -274,51 +628,41 @@ def median_of(runs, key):
 
 
 def summarize(runs, group):
-    """(contender, conns) -> dict(rps, p50, p99, n, problems) using the median of the repeats."""
-    order, summary = [], {}
+    """(contender, conns) -> the medians of its repeats and what went wrong, in first-run order."""
+    summary = {}
     for r in runs:
-        if r.get("group", "main") != group:
-            continue
-        k = (r["contender"], r["conns"])
-        if k not in summary:
-            order.append(k)
-            summary[k] = {"runs": []}
-        summary[k]["runs"].append(r)
-    for k, s in summary.items():
+        if r["group"] == group:
+            summary.setdefault((r["contender"], r["conns"]), {"runs": []})["runs"].append(r)
+    for s in summary.values():
         rs = s["runs"]
         good = [r for r in rs if r["rps"] is not None]
-        med = lambda key: median_of(good, key)
         problems = []
         non2xx = sum(r["non2xx"] for r in rs)
         if non2xx:
             problems.append(f"{non2xx} non-2xx/3xx")
-        bad_pre = sorted({r["precheck"] for r in rs if r.get("precheck") not in (None, "200")})
+        bad_pre = sorted({r["precheck"] for r in rs if r["precheck"] != "200"})
         if bad_pre:
             problems.append("precheck status " + "/".join(bad_pre))
         if len(good) < len(rs):
             problems.append(f"{len(rs) - len(good)} run(s) without result")
-        sockerr = sum(r["socket_errors"] for r in rs)
-        s.update({"rps": med("rps"), "p50": med("p50_ms"), "p99": med("p99_ms"), "cpu": med("cpu_us_per_req"),
-                  "cpu_user": med("cpu_user_us_per_req"), "cpu_sys": med("cpu_sys_us_per_req"),
-                  "syscalls": med("syscalls_per_req"),
-                  "n": len(good), "problems": problems, "socket_errors": sockerr,
+        s.update({"rps": median_of(good, "rps"), "p50": median_of(good, "p50_ms"), "p99": median_of(good, "p99_ms"),
+                  "cpu": median_of(good, "cpu_us_per_req"), "cpu_user": median_of(good, "cpu_user_us_per_req"),
+                  "cpu_sys": median_of(good, "cpu_sys_us_per_req"), "syscalls": median_of(good, "syscalls_per_req"),
+                  "problems": problems, "socket_errors": sum(r["socket_errors"] for r in rs),
                   "all_rps": [r["rps"] for r in good]})
-    return order, summary
+        s["valid"] = not problems and s["rps"] is not None
+    return summary
 
 
-def refs(runs, upstream_name, haproxy_name):
-    """Median req/s of the upstream and of HAProxy per connection count (main group, valid only)."""
-    _, summary = summarize(runs, "main")
-    ref_up, ref_ha = {}, {}
-    for (c, n), s in summary.items():
-        if s["problems"] or s["rps"] is None:
-            continue
-        if c == upstream_name:
-            ref_up[n] = s["rps"]
-        if c == haproxy_name:
-            ref_ha[n] = s["rps"]
-            ref_ha[("cpu", n)] = s.get("cpu")
-    return ref_up, ref_ha
+def references(main_rows):
+    """Median req/s of the upstream and of HAProxy, and HAProxy's CPU per request, by connections."""
+    ref = {"upstream": {}, "haproxy": {}, "haproxy_cpu": {}}
+    for (c, n), s in main_rows.items():
+        if s["valid"] and c == UPSTREAM:
+            ref["upstream"][n] = s["rps"]
+        if s["valid"] and c == HAPROXY:
+            ref["haproxy"][n], ref["haproxy_cpu"][n] = s["rps"], s["cpu"]
+    return ref
 
 
 def fmt(v, d=2):
@@ -329,230 +673,382 @@ def ratio(a, b):
     return "–" if (a is None or not b) else f"{a / b:.2f}"
 
 
-def cmd_table(args):
-    runs = load_runs(args.runs)
-    order, summary = summarize(runs, args.group)
-    ref_up, ref_ha = refs(runs, args.upstream_name, args.haproxy_name)
-    lines = ["| contender | conns | req/s (median) | p50 ms | p99 ms | × upstream | × HAProxy | CPU µs/req | CPU × HAProxy | repeats (req/s) | notes |",
+def repeats(s):
+    return " / ".join(f"{x:,.0f}" for x in s["all_rps"]) or "–"
+
+
+def results_table(main_rows):
+    ref = references(main_rows)
+    lines = ["| contender | conns | req/s (median) | p50 ms | p99 ms | × upstream | × HAProxy | CPU µs/req"
+             " | CPU × HAProxy | repeats (req/s) | notes |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    order = list(main_rows)
     for k in sorted(order, key=lambda k: (k[1], order.index(k))):
         c, n = k
-        s = summary[k]
-        notes = list(s["problems"])
-        if s["socket_errors"]:
-            notes.append(f"{s['socket_errors']} socket errors")
-        valid = not s["problems"] and s["rps"] is not None
-        name = c if valid else f"{c} **INVALID**"
+        s = main_rows[k]
+        notes = s["problems"] + ([f"{s['socket_errors']} socket errors"] if s["socket_errors"] else [])
+        valid = s["valid"]
         lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
-            name, n, fmt(s["rps"], 0), fmt(s["p50"]), fmt(s["p99"]),
-            ratio(s["rps"], ref_up.get(n)) if valid else "–",
-            ratio(s["rps"], ref_ha.get(n)) if valid else "–",
-            fmt(s["cpu"], 1), ratio(s["cpu"], ref_ha.get(("cpu", n))) if valid else "–",
-            " / ".join(f"{x:,.0f}" for x in s["all_rps"]) or "–",
-            "; ".join(notes)))
-    print("\n".join(lines))
+            c if valid else f"{c} **INVALID**", n, fmt(s["rps"], 0), fmt(s["p50"]), fmt(s["p99"]),
+            ratio(s["rps"], ref["upstream"].get(n)) if valid else "–",
+            ratio(s["rps"], ref["haproxy"].get(n)) if valid else "–",
+            fmt(s["cpu"], 1), ratio(s["cpu"], ref["haproxy_cpu"].get(n)) if valid else "–",
+            repeats(s), "; ".join(notes)))
+    return lines
 
 
-def cmd_renewal_lines(args):
-    """One line per connection count for the renewal-heavy group, compared with the gateway's
-    valid-token row, the upstream and HAProxy."""
-    runs = load_runs(args.runs)
-    order, summary = summarize(runs, "renewal")
-    _, main = summarize(runs, "main")
-    ref_up, ref_ha = refs(runs, args.upstream_name, args.haproxy_name)
-    for k in order:
-        c, n = k
-        s = summary[k]
-        gw = main.get((args.gateway_name, n))
-        gw_rps = gw["rps"] if gw and not gw["problems"] else None
-        valid = not s["problems"] and s["rps"] is not None
+def renewal_lines(main_rows, renewal):
+    """One line per connection count for the renewal-heavy runs, against the gateway's valid-token
+    row, the upstream and HAProxy."""
+    ref = references(main_rows)
+    lines = []
+    for (c, n), s in renewal.items():
+        gw = main_rows.get((GATEWAY, n))
         line = (f"- renewal-heavy (every request carries an expired, renewable token), {n} connections: "
                 f"{fmt(s['rps'], 0)} req/s, p50 {fmt(s['p50'])} ms, p99 {fmt(s['p99'])} ms, CPU {fmt(s['cpu'], 1)} µs/req")
-        if valid:
-            line += (f"; × gateway valid-token {ratio(s['rps'], gw_rps)}, × upstream {ratio(s['rps'], ref_up.get(n))},"
-                     f" × HAProxy {ratio(s['rps'], ref_ha.get(n))}")
+        if s["valid"]:
+            line += (f"; × gateway valid-token {ratio(s['rps'], gw['rps'] if gw and not gw['problems'] else None)},"
+                     f" × upstream {ratio(s['rps'], ref['upstream'].get(n))}, × HAProxy {ratio(s['rps'], ref['haproxy'].get(n))}")
         else:
             line += " — **INVALID**: " + "; ".join(s["problems"] or ["no result"])
-        line += " (repeats: " + (" / ".join(f"{x:,.0f}" for x in s["all_rps"]) or "–") + ")"
-        print(line)
+        lines.append(line + f" (repeats: {repeats(s)})")
+    return lines
 
 
-def cmd_thread_lines(args):
+def thread_lines(main_rows):
     """Where the gateway's CPU per request goes, by thread, next to HAProxy's whole process."""
-    runs = load_runs(args.runs)
-    _, main = summarize(runs, "main")
-    for (c, n), s in main.items():
-        if c != args.gateway_name:
-            continue
+    lines = []
+    for (c, n), s in main_rows.items():
         per = [r["cpu_threads_us_per_req"] for r in s["runs"] if r.get("cpu_threads_us_per_req")]
-        if not per:
+        if c != GATEWAY or not per:
             continue
         names = sorted({g for p in per for g in p}, key=lambda g: (g == "other", g))
         parts = [f"{g} {statistics.median([p.get(g, 0) for p in per]):.1f}" for g in names]
-        ha = main.get((args.haproxy_name, n))
         line = f"- auth-gateway CPU by thread, {n} connections (median µs/req): " + ", ".join(parts)
+        ha = main_rows.get((HAPROXY, n))
         if ha and ha["cpu"] is not None:
             line += f"; HAProxy's whole process {ha['cpu']:.1f}"
-        print(line)
+        lines.append(line)
+    return lines
 
 
-def cmd_cpu_lines(args):
+def cpu_lines(main_rows):
     """Every contender's CPU per request split into user space and kernel, and its system calls per request."""
-    runs = load_runs(args.runs)
-    _, main = summarize(runs, "main")
-    for n in sorted({n for (_, n) in main}):
+    lines = []
+    for n in sorted({n for (_, n) in main_rows}):
         parts = []
-        for (c, m), s in main.items():
-            if m != n:
+        for (c, m), s in main_rows.items():
+            if m != n or s["cpu_user"] is None or s["cpu_sys"] is None:
                 continue
-            user, system, calls = s["cpu_user"], s["cpu_sys"], s["syscalls"]
-            if user is None or system is None:
-                continue
-            part = f"{c} {user:.1f} + {system:.1f}"
-            if calls is not None:
-                part += f" ({calls:.1f} syscalls)"
-            parts.append(part)
+            calls = "" if s["syscalls"] is None else f" ({s['syscalls']:.1f} syscalls)"
+            parts.append(f"{c} {s['cpu_user']:.1f} + {s['cpu_sys']:.1f}{calls}")
         if parts:
-            print(f"- CPU per request, user space + kernel (median µs; system calls per request), {n} connections: "
-                  + "; ".join(parts))
+            lines.append(f"- CPU per request, user space + kernel (median µs; system calls per request), {n} connections: "
+                         + "; ".join(parts))
+    return lines
 
 
-# ---------------------------------------------------------------- RSS / stream
+# ---------------------------------------------------------------- streaming
 
-def rss(pid):
-    vals = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    k, v = line.split(":", 1)
-                    vals[k] = int(v.split()[0])
-    except OSError:
-        return None, None
-    return vals.get("VmRSS"), vals.get("VmHWM")
-
-
-def cmd_rss(args):
-    r, h = rss(args.pid)
-    if r is None:
-        sys.exit(1)
-    print(r, h)
-
-
-def cmd_reset_hwm(args):
-    try:
-        with open(f"/proc/{args.pid}/clear_refs", "w") as f:
-            f.write("5")
-    except OSError as e:
-        print(f"cannot reset VmHWM of {args.pid}: {e}", file=sys.stderr)
-        sys.exit(1)
-
-
-def cmd_stream(args):
-    cmd = ["curl", "-sS", "-o", "/dev/null", "--max-time", str(args.max_time),
-           "-w", "%{http_code} %{size_download} %{speed_download} %{time_total}"]
-    if args.token:
-        cmd += ["-H", "Authorization: Bearer " + args.token]
-    cmd.append(args.url)
-    if args.cpu is not None:
-        cmd = ["taskset", "-c", str(args.cpu)] + cmd
+def stream(url, token, cpu, proc, out):
+    """Download url with curl (pinned to the client core) to /dev/null while sampling the
+    process's RSS; the result is also written to `out` as JSON."""
+    argv = ["taskset", "-c", str(cpu), "curl", "-sS", "-o", "/dev/null", "--max-time", "600",
+            "-w", "%{http_code} %{size_download} %{speed_download} %{time_total}",
+            "-H", "Authorization: Bearer " + token, url]
     peak = 0
     start = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while p.poll() is None:
-        if args.pid:
-            r, _ = rss(args.pid)
-            if r is not None:
-                peak = max(peak, r)
+        if proc:
+            peak = max(peak, rss_kb(proc.pid)[0] or 0)
         time.sleep(0.02)
-    out, err = p.communicate()
-    elapsed = time.monotonic() - start
-    res = {"curl_exit": p.returncode, "curl_stderr": err.strip(), "elapsed_s": elapsed}
-    parts = out.split()
+    stdout, stderr = p.communicate()
+    res = {"curl_exit": p.returncode, "curl_stderr": stderr.strip(), "elapsed_s": time.monotonic() - start}
+    parts = stdout.split()
     if len(parts) == 4:
-        res.update({"http_code": parts[0], "bytes": int(parts[1]),
-                    "speed_MBps": float(parts[2]) / 1e6, "time_s": float(parts[3])})
-    if args.pid:
-        r, h = rss(args.pid)
-        res.update({"sampled_peak_rss_kb": peak or None, "rss_after_kb": r, "hwm_after_kb": h})
-    print(json.dumps(res))
+        res.update({"http_code": parts[0], "bytes": int(parts[1]), "speed_MBps": float(parts[2]) / 1e6,
+                    "time_s": float(parts[3])})
+    if proc:
+        current, hwm = rss_kb(proc.pid)
+        res.update({"sampled_peak_rss_kb": peak or None, "rss_after_kb": current, "hwm_after_kb": hwm})
+    write(out, json.dumps(res) + "\n")
+    return res
+
+
+def stream_line(name, results, want):
+    good = lambda r: r.get("http_code") == "200" and r.get("bytes") == want and r.get("curl_exit") == 0
+    ok = [r for r in results if good(r)]
+    bad = [r for r in results if not good(r)]
+    size = f"{want / 2**30:g} GiB" if want >= 2**30 else f"{want / 2**20:g} MiB"
+    line = f"- {size} streamed via {name}: "
+    if ok:
+        speeds = sorted(r["speed_MBps"] for r in ok)
+        line += (f"{statistics.median(speeds):.0f} MB/s (median of {len(ok)}: "
+                 + " / ".join(f"{v:.0f}" for v in speeds) + ")")
+    else:
+        line += "no result"
+    if bad:
+        r = bad[0]
+        line += (f" — **FAILED** {len(bad)} of {len(results)} (curl exit {r.get('curl_exit')}:"
+                 f" {r.get('curl_stderr') or 'short or non-200'})")
+    hwm = [r["hwm_after_kb"] for r in results if r.get("hwm_after_kb")]
+    if hwm:
+        line += (f"; peak RSS {max(hwm) / 1024:.1f} MiB (VmHWM, reset before the downloads),"
+                 f" sampled VmRSS max {max((r.get('sampled_peak_rss_kb') or 0) for r in results) / 1024:.1f} MiB")
+    return line
+
+
+# ---------------------------------------------------------------- the bench
+
+def token_checks(contenders, key, token):
+    """HAProxy and the gateway must accept the valid token and reject the rest: a Markdown table
+    and, per contender, whether every check passed."""
+    cases = (("valid HS256 access token", token, "200"),
+             ("no Authorization header", None, "401"),
+             ("bad signature (other key)", mint(key, bad_key=True), "401"),
+             ("header alg HS512, HS256 signature", mint(key, header_alg="HS512"), "401"),
+             ("alg HS512 (correctly signed)", mint(key, alg="HS512"), "401"),
+             ("alg none, empty signature", mint(key, alg="none"), "401"),
+             ("expired (exp = now - 60s)", mint(key, exp_in=-60), "401"),
+             ("token_type refresh", mint(key, token_type="refresh"), "401"))
+    checked = [c for c in contenders if c.name in (HAPROXY, GATEWAY)]
+    lines = ["| token | expected | " + " | ".join(c.name for c in checked) + " |",
+             "|---|---|" + "---|" * len(checked)]
+    ok = {c.name: True for c in checked}
+    for what, tok, want in cases:
+        row = f"| {what} | {want} |"
+        for c in checked:
+            got = status_of(c.url, tok)
+            row += f" {got} |" if got == want else f" **{got}** (FAIL) |"
+            ok[c.name] = ok[c.name] and got == want
+        lines.append(row)
+    return lines, ok
+
+
+def renewal_runs(s, work, load, gateway):
+    """Log in, let the 2 s access token expire, check that the gateway renews it, then load the
+    gateway with that expired token: every request is renewed or handed its successor."""
+    if gateway is None:
+        return ["- renewal: not run (BENCH_SKIP_GATEWAY=1)"]
+    if not alive(gateway.proc):
+        return ["- renewal: not available (gateway process died)"]
+    log("renewal-heavy: logging in")
+    try:
+        status, _, body = request(gateway.base + "/auth/login", method="POST",
+                                  body=json.dumps({"username": "bench", "password": "bench"}))
+    except OSError:
+        status, body = "000", b""
+    write(os.path.join(work, "login.json"), body.decode(errors="replace"))
+    expired = None
+    if status == 201:
+        try:
+            expired = json.loads(body)["token"]["access"]
+        except (ValueError, KeyError, TypeError):
+            pass
+    if not expired:
+        return [f"- renewal: not available (POST /auth/login answered {status}, expected 201 with token.access)"]
+    log("renewal-heavy: waiting 3 s for the 2 s access token to expire")
+    time.sleep(3)
+
+    def renewed():
+        try:
+            status, headers, _ = request(gateway.url, expired)
+            return str(status), headers.get("X-Access-Token") is not None
+        except OSError:
+            return "000", False
+    status, has_token = renewed()
+    if status != "200" or not has_token:
+        return [f"- renewal: not available (expired token got status {status}{'' if has_token else ', no X-Access-Token'})"]
+    for n in s.connections:
+        for rep in range(1, s.repeats + 1):
+            load.run(gateway, n, rep, "renewal", expired)
+    lines = renewal_lines(summarize(load.records, "main"), summarize(load.records, "renewal"))
+    status, has_token = renewed()
+    lines.append(f"- renewal after the runs: the same expired token still gets {status}"
+                 + (" with X-Access-Token" if has_token else " WITHOUT X-Access-Token"))
+    return lines
+
+
+def start_contenders(s, servers, gateway_bin, haproxy_version):
+    """The servers under test, started and listening, in the order they are measured."""
+    def contender(name, what, start):
+        log(f"starting {what} on 127.0.0.1:{s.ports[name]} (cpu {s.server_cpu})")
+        return Contender(name, f"http://127.0.0.1:{s.ports[name]}", start())
+    contenders = [
+        contender(UPSTREAM, "nginx upstream", lambda: servers.start_nginx("nginx-up", s.ports[UPSTREAM], "nginx upstream")),
+        contender(NGINX_PROXY, "nginx proxy", lambda: servers.start_nginx("nginx-proxy", s.ports[NGINX_PROXY], "nginx proxy")),
+        contender(HAPROXY, f"HAProxy {haproxy_version}", lambda: servers.start_haproxy(s.ports[HAPROXY]))]
+    if gateway_bin:
+        contenders.append(contender(GATEWAY, "auth-gateway", lambda: servers.start_gateway(gateway_bin, s.ports[GATEWAY])))
+    return contenders
+
+
+def rss_line(by_name, idle_rss):
+    """Peak RSS (VmHWM) of every server; nginx: its worker process."""
+    hwm = lambda pid: mib(rss_kb(pid)[1]) if pid else "n/a"
+    line = (f"- peak RSS (VmHWM) after the valid-token load: nginx upstream worker {hwm(nginx_worker(by_name[UPSTREAM].proc.pid))},"
+            f" nginx proxy worker {hwm(nginx_worker(by_name[NGINX_PROXY].proc.pid))}, HAProxy {hwm(by_name[HAPROXY].proc.pid)}")
+    gateway = by_name.get(GATEWAY)
+    if gateway and alive(gateway.proc):
+        line += f", **auth-gateway {hwm(gateway.proc.pid)}** (idle after start: {mib(idle_rss)})"
+    elif gateway:
+        line += ", auth-gateway: process died during the load runs"
+    return line
+
+
+def streaming(s, work, token, streamed, big):
+    """Each contender streams the big file `repeats` times, interleaved; a line each with the median.
+    The file is read once first, so that no contender pays for filling the page cache (the first one
+    did: the upstream alone measured ~240 MB/s, the proxies in front of it after it ~600)."""
+    gateway = next((c for c in streamed if c.name == GATEWAY), None)
+    log(f"streaming {s.stream_size} × {s.repeats}: " + ", ".join(
+        {UPSTREAM: "upstream alone", HAPROXY: "HAProxy", GATEWAY: "auth-gateway"}[c.name] for c in streamed))
+    with open(big, "rb") as f:
+        while f.read(1 << 20):
+            pass
+    if gateway and alive(gateway.proc) and not reset_hwm(gateway.proc.pid):
+        log("could not reset VmHWM; the stream's peak RSS includes earlier load")
+    results = {c.name: [] for c in streamed}
+    for rep in range(1, s.repeats + 1):
+        for c in streamed:
+            if c is gateway and not alive(c.proc):
+                continue
+            out = os.path.join(work, f"stream-{slug(c.name)}-r{rep}.json")
+            results[c.name].append(stream(c.base + "/big", token, s.client_cpu, c.proc if c is gateway else None, out))
+    size = os.stat(big).st_size
+    lines = [stream_line(c.name, results[c.name], size) for c in streamed if c is not gateway or alive(c.proc)]
+    if gateway and not alive(gateway.proc):
+        lines.append("- stream via auth-gateway: not run (gateway process died)")
+    return lines
+
+
+def report_header(s, tools, loadavg):
+    model = next((line.split(":", 1)[1].strip() for line in read_text("/proc/cpuinfo").splitlines()
+                  if line.startswith("model name")), "")
+    return [
+        f"# auth-gateway bench — {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        "",
+        f"Machine: {os.cpu_count()} cores ({model}), kernel {os.uname().release}; load average before the run: {loadavg}.",
+        f"Servers pinned to core {s.server_cpu} (taskset), wrk/curl on core {s.client_cpu}. nginx {tools['nginx']} (1 worker),"
+        f" HAProxy {tools['haproxy']} (nbthread 1), wrk {tools['wrk']} (-t1). Keep-alive everywhere, also to the upstream.",
+        f"Each cell: median of {s.repeats} run(s) of {s.duration} after a {s.warmup} warm-up, contenders interleaved;"
+        f" request: GET {PATH_UNDER_TEST} with `Authorization: Bearer <HS256 access token>` (ignored by the upstream and nginx).",
+        "HAProxy checks: jwt_verify HS256 signature, header alg = HS256, token_type = access, exp > now (not iss).",
+        "Ratios compare median req/s. A row is INVALID when a pre-check curl was not 200, wrk saw non-2xx/3xx responses,"
+        " or the contender failed the token checks below."]
+
+
+def bench(s, work, servers):
+    tools = versions()
+    count_syscalls = perf_counts_syscalls()
+    loadavg = " ".join(read_text("/proc/loadavg").split()[:3])
+    # raise the fd limit as far as allowed (256 connections + upstream pools); the servers inherit it
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        pass
+    for sub in ("wrk", "nginx-up/tmp", "nginx-proxy/tmp", "haproxy", "checks"):
+        os.makedirs(os.path.join(work, sub), exist_ok=True)
+    log(f"work dir: {work}")
+    busy = ports_busy(s.ports.values())
+    if busy:
+        raise BenchError(f"a bench port is busy (set BENCH_PORT_BASE to use other ports): {', '.join(busy)}")
+    gateway_bin = build_gateway(s, work)
+
+    key = write_secret(os.path.join(work, "secret.key"))
+    token = mint(key)
+    write(os.path.join(work, "token.txt"), token + "\n")
+    big = os.path.join(work, "big.bin")
+    if subprocess.run(["truncate", "-s", s.stream_size, big]).returncode != 0:
+        raise BenchError(f"truncate -s {s.stream_size} failed (BENCH_STREAM_SIZE)")
+    write_configs(work, s.ports, key, gateway_bin is not None)
+
+    contenders = start_contenders(s, servers, gateway_bin, tools["haproxy"])
+    by_name = {c.name: c for c in contenders}
+    gateway = by_name.get(GATEWAY)
+    idle_rss = None
+    if gateway:
+        time.sleep(0.5)
+        idle_rss = rss_kb(gateway.proc.pid)[0]
+
+    log("token checks (HAProxy must reject bad signature, wrong alg, expired, wrong token_type):")
+    check_lines, auth_ok = token_checks(contenders, key, token)
+    write(os.path.join(work, "checks/token-checks.md"), "\n".join(check_lines) + "\n")
+    print("\n".join(check_lines), file=sys.stderr)
+    for c in contenders:
+        if not auth_ok.get(c.name, True):
+            what = "HAProxy's" if c.name == HAPROXY else "the gateway's"
+            log(f"WARNING: {what} token checks failed: its rows are marked INVALID")
+
+    load = LoadRuns(s, work, count_syscalls, auth_ok)
+    total = len(s.connections) * s.repeats * len(contenders)
+    log(f"load: {len(contenders)} contenders × {s.repeats} repeats × connections "
+        f"[{' '.join(map(str, s.connections))}]: {total} runs of {s.duration} (+{s.warmup} warm-up)")
+    for n in s.connections:
+        for rep in range(1, s.repeats + 1):
+            for c in contenders:
+                load.run(c, n, rep, "main", token)
+
+    memory = rss_line(by_name, idle_rss)
+    renewal = renewal_runs(s, work, load, gateway)
+    if gateway and alive(gateway.proc) and any(r["group"] == "renewal" for r in load.records):
+        memory += f"; auth-gateway VmHWM after the renewal runs: {mib(rss_kb(gateway.proc.pid)[1])}"
+    streamed = [c for c in contenders if c.name != NGINX_PROXY]
+    main_rows = summarize(load.records, "main")
+    report = [*report_header(s, tools, loadavg),
+              "", *results_table(main_rows), "", *thread_lines(main_rows), *cpu_lines(main_rows), "",
+              "Token checks (status codes; one curl each):", "", *check_lines, "",
+              *renewal, memory, *streaming(s, work, token, streamed, big)]
+    if not gateway:
+        report += ["", "auth-gateway rows skipped (BENCH_SKIP_GATEWAY=1)."]
+    results_md = os.path.join(work, "results.md")
+    write(results_md, "\n".join(report) + "\n")
+    log(f"done: {results_md}")
+    print("\n".join(report), flush=True)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-
-    p = sub.add_parser("ports-free"); p.add_argument("ports", nargs="+"); p.set_defaults(f=cmd_ports_free)
-    p = sub.add_parser("secret"); p.add_argument("file"); p.set_defaults(f=cmd_secret)
-
-    p = sub.add_parser("mint", help="mint an HS* JWT")
-    p.add_argument("--key-file", required=True)
-    p.add_argument("--alg", default="HS256", help="signing algorithm: HS256/HS384/HS512/none")
-    p.add_argument("--header-alg", help="lie in the header's alg (default: --alg)")
-    p.add_argument("--exp-in", type=int, default=3600, help="exp = now + this (negative = expired)")
-    p.add_argument("--token-type", default="access")
-    p.add_argument("--iss", default="auth-gateway")
-    p.add_argument("--sid")
-    p.add_argument("--bad-key", action="store_true", help="sign with a random other key")
-    p.set_defaults(f=cmd_mint)
-
-    p = sub.add_parser("json-get"); p.add_argument("pointer"); p.add_argument("file", nargs="?")
-    p.set_defaults(f=cmd_json_get)
-    p = sub.add_parser("parse-wrk"); p.add_argument("file"); p.set_defaults(f=cmd_parse_wrk)
-
-    p = sub.add_parser("tree-pids", help="a process and its children, comma-separated")
-    p.add_argument("pid", type=int)
-    p.set_defaults(f=cmd_tree_pids)
-
-    p = sub.add_parser("cpu-ticks", help="utime+stime ticks of a process and its children (JSON)")
-    p.add_argument("pid", type=int)
-    p.add_argument("--threads", action="store_true", help="also the process's own ticks by thread group")
-    p.set_defaults(f=cmd_cpu_ticks)
-
-    p = sub.add_parser("record")
-    p.add_argument("--out", required=True); p.add_argument("--contender", required=True)
-    p.add_argument("--conns", type=int, required=True); p.add_argument("--rep", type=int, required=True)
-    p.add_argument("--wrk", required=True); p.add_argument("--precheck", default="200")
-    p.add_argument("--group", default="main")
-    p.add_argument("--cpu-before", help="`cpu-ticks` of the contender before the measured run")
-    p.add_argument("--cpu-after", help="`cpu-ticks` of the contender after the measured run")
-    p.add_argument("--syscalls", help="system calls the contender's processes made during the measured run")
-    p.set_defaults(f=cmd_record)
-
-    p = sub.add_parser("table")
-    p.add_argument("--runs", required=True); p.add_argument("--group", default="main")
-    p.add_argument("--upstream-name", default="nginx upstream alone")
-    p.add_argument("--haproxy-name", default="HAProxy 2.6 jwt_verify")
-    p.set_defaults(f=cmd_table)
-
-    p = sub.add_parser("renewal-lines")
-    p.add_argument("--runs", required=True)
-    p.add_argument("--upstream-name", default="nginx upstream alone")
-    p.add_argument("--haproxy-name", default="HAProxy 2.6 jwt_verify")
-    p.add_argument("--gateway-name", default="auth-gateway (required)")
-    p.set_defaults(f=cmd_renewal_lines)
-
-    p = sub.add_parser("thread-lines")
-    p.add_argument("--runs", required=True)
-    p.add_argument("--haproxy-name", default="HAProxy 2.6 jwt_verify")
-    p.add_argument("--gateway-name", default="auth-gateway (required)")
-    p.set_defaults(f=cmd_thread_lines)
-
-    p = sub.add_parser("cpu-lines")
-    p.add_argument("--runs", required=True)
-    p.set_defaults(f=cmd_cpu_lines)
-
-    p = sub.add_parser("rss"); p.add_argument("pid"); p.set_defaults(f=cmd_rss)
-    p = sub.add_parser("reset-hwm"); p.add_argument("pid"); p.set_defaults(f=cmd_reset_hwm)
-
-    p = sub.add_parser("stream")
-    p.add_argument("--url", required=True); p.add_argument("--token")
-    p.add_argument("--pid"); p.add_argument("--cpu")
-    p.add_argument("--max-time", type=int, default=600)
-    p.set_defaults(f=cmd_stream)
-
+    ap = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, usage=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    args.f(args)
+    # SIGTERM unwinds like Ctrl-C does, so that the servers are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    work, servers, rc = None, None, 0
+    try:
+        s = Settings.read(os.environ, args.quick)
+        ensure_tools(s.no_install)
+        if (os.cpu_count() or 1) < 2:
+            raise BenchError(f"need at least 2 cores (have {os.cpu_count()}): servers and load generator get one each")
+        if s.server_cpu == s.client_cpu:
+            raise BenchError("BENCH_SERVER_CPU and BENCH_CLIENT_CPU must differ")
+        work = os.path.abspath(s.out or os.path.join(ROOT, "bench-results", time.strftime("run-%Y%m%d-%H%M%S")))
+        os.makedirs(work, exist_ok=True)
+        servers = Servers(s.server_cpu, work)
+        bench(s, work, servers)
+    except BenchError as e:
+        log(f"ERROR: {e}")
+        rc = 1
+    except KeyboardInterrupt:
+        rc = 130
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else 1
+    except Exception:
+        rc = 1  # a bug: the traceback follows the cleanup
+        raise
+    finally:
+        if servers:
+            servers.stop_all()
+        if work:
+            try:
+                os.remove(os.path.join(work, "big.bin"))
+            except OSError:
+                pass
+            if rc != 0:
+                log(f"exit status {rc}; logs in {work}")
+    sys.exit(rc)
 
 
 if __name__ == "__main__":
