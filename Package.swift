@@ -3,7 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "auth-gateway",
-    platforms: [.macOS(.v15)],
+    // Linux only: the transport drives libcurl from its own epoll loop (no platform list: SwiftPM has no
+    // way to say "Linux", and naming macOS would promise a build that cannot work).
     products: [
         .executable(name: "gateway", targets: ["gateway"]),
         .library(name: "GatewayCore", targets: ["GatewayCore"]),
@@ -20,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // ServerQuiescingHelper: graceful shutdown (the listener closes, connections finish and close).
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         .systemLibrary(
@@ -44,6 +47,7 @@ let package = Package(
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
             ]
         ),
         .executableTarget(

@@ -3,16 +3,16 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import ServiceLifecycle
+import NIOExtras
 
-/// The listener: SwiftNIO's HTTP/1.1 server pipeline in front of `ProxyHandler`, run as a ServiceLifecycle service.
-/// On graceful shutdown it stops accepting, lets in-flight requests finish (bounded by `shutdown_timeout`), then returns.
-public final class GatewayServer<Upstream: UpstreamClient>: Service, Sendable {
+/// The listener: SwiftNIO's HTTP/1.1 server pipeline in front of `ProxyHandler`. `shutdown` stops accepting and
+/// lets in-flight requests finish (bounded by `shutdown_timeout`).
+public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
     public let runtime: GatewayRuntime
     private let upstream: Upstream
     private let endpoints: GatewayEndpoints
     private let group: any EventLoopGroup
-    private let connections = ConnectionRegistry()
+    private let quiescing: ServerQuiescingHelper
     private let listener = NIOLockedValueBox<(any Channel)?>(nil)
     private let onListening: @Sendable (SocketAddress) -> Void
     /// `server.max_connections` as decided at start-up (see `DescriptorBudget`).
@@ -27,6 +27,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Service, Sendable {
         self.upstream = upstream
         self.endpoints = endpoints
         self.group = group
+        self.quiescing = ServerQuiescingHelper(group: group)
         self.onListening = onListening
     }
 
@@ -40,7 +41,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Service, Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         let listen = runtime.config.server.listen
-        let runtime = self.runtime, upstream = self.upstream, endpoints = self.endpoints, connections = self.connections
+        let runtime = self.runtime, upstream = self.upstream, endpoints = self.endpoints, quiescing = self.quiescing
         let maxConnections = self.maxConnections, openConnections = self.openConnections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -52,6 +53,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Service, Sendable {
                     // Out of descriptors (EMFILE/ENFILE), accepting again at once would spin: back off instead.
                     try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler(shouldForwardIOErrorCaught: false))
                     try channel.pipeline.syncOperations.addHandler(ConnectionLimiter(limit: maxConnections, gauge: openConnections))
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -59,8 +61,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Service, Sendable {
             // A client that half-closes after its request still gets the answer (ProxyHandler closes after it).
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
-                connections.add(channel)
-                return channel.eventLoop.makeCompletedFuture {
+                channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     // Pipelining is handled by ProxyHandler (it keeps reading instead of toggling read interest
                     // per request); response heads are built from parsed, well-formed header lines.
@@ -81,55 +82,29 @@ public final class GatewayServer<Upstream: UpstreamClient>: Service, Sendable {
         return address
     }
 
-    /// Stops accepting, asks every connection to finish its current request and close, and waits up to `timeout`.
+    /// Stops accepting, asks every connection to finish its current request and close (NIOExtras'
+    /// `ServerQuiescingHelper`: the listener closes, each connection gets `ChannelShouldQuiesceEvent`), and waits
+    /// until they have all closed or `timeout` has passed. Connections still open then are closed with the
+    /// event loops (`Gateway.close`).
     public func shutdown(timeout: Duration) async {
-        if let channel = listener.withLockedValue({ $0 }) {
-            try? await channel.close()
-        }
-        connections.quiesceAll()
-        let deadline = ContinuousClock.now + timeout
-        while connections.count > 0 && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        connections.closeAll()
-        while connections.count > 0 && ContinuousClock.now < deadline + .seconds(1) {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-    }
-
-    public func run() async throws {
-        let address = try await start()
-        runtime.logger.debug("accepting connections", metadata: ["address": "\(address)"])
-        try? await gracefulShutdown()
-        runtime.logger.info("shutting down: draining in-flight requests")
-        await shutdown(timeout: runtime.config.server.shutdownTimeout)
-    }
-}
-
-/// Open client connections, for the graceful drain.
-final class ConnectionRegistry: Sendable {
-    private let channels = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
-
-    func add(_ channel: any Channel) {
-        let id = ObjectIdentifier(channel)
-        channels.withLockedValue { $0[id] = channel }
-        channel.closeFuture.whenComplete { [self] _ in
-            _ = channels.withLockedValue { $0.removeValue(forKey: id) }
-        }
-    }
-
-    var count: Int { channels.withLockedValue { $0.count } }
-
-    /// ProxyHandler closes idle connections now and busy ones after their current response.
-    func quiesceAll() {
-        for channel in channels.withLockedValue({ Array($0.values) }) {
-            channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-        }
-    }
-
-    func closeAll() {
-        for channel in channels.withLockedValue({ Array($0.values) }) {
-            channel.close(promise: nil)
+        guard listener.withLockedValue({ $0 }) != nil else { return }
+        let loop = group.next()
+        let drained = loop.makePromise(of: Void.self)
+        quiescing.initiateShutdown(promise: drained)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumed = NIOLockedValueBox(false)
+            let resumeOnce: @Sendable () -> Void = {
+                let first = resumed.withLockedValue { done in
+                    defer { done = true }
+                    return !done
+                }
+                if first { continuation.resume() }
+            }
+            let timer = loop.scheduleTask(in: TimeAmount(timeout)) { resumeOnce() }
+            drained.futureResult.whenComplete { _ in
+                timer.cancel()
+                resumeOnce()
+            }
         }
     }
 }

@@ -1,0 +1,22 @@
+import NIOCore
+import NIOHTTP1
+
+/// A response the gateway writes itself (errors, health, its own endpoints).
+public struct LocalResponse: Sendable {
+    public var status: HTTPResponseStatus
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer
+
+    public init(status: HTTPResponseStatus, json: String, headers: HTTPHeaders = [:]) {
+        self.status = status
+        self.headers = headers
+        self.body = ByteBuffer(string: json)
+    }
+
+    /// A body passed through as it is (its content type, if any, is in `headers`).
+    public init(status: HTTPResponseStatus, body: ByteBuffer, headers: HTTPHeaders) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
