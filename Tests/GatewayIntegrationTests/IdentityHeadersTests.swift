@@ -53,7 +53,7 @@ struct IdentityHeadersTests {
         let verify = try RawResponseUpstream(response: Array(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(user.utf8.count)\r\nConnection: close\r\n\r\n\(user)".utf8))
         defer { verify.close() }
-        try await withAuthGateway({ $0.verifyURL = verify.baseURL + "/auth/verify-credentials" }) { _, gw in
+        try await withAuthGateway({ $0.auth["verify_url"] = TestConfig.quoted(verify.baseURL + "/auth/verify-credentials") }) { _, gw in
             let response = try await gw.loginResponse()
             #expect(response.status == 502, "\(response.status) \(response.bodyText)")
             #expect(response.errorCode == "upstream_unavailable", "\(response.bodyText)")

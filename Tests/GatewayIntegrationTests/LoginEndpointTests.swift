@@ -158,7 +158,7 @@ struct LoginEndpointTests {
     @Test("verify_url unreachable: 502 upstream_unavailable")
     func verifyURLUnreachable() async throws {
         let port = try deadPort()
-        try await withAuthGateway({ $0.verifyURL = "http://127.0.0.1:\(port)/auth/verify-credentials" }) { _, gw in
+        try await withAuthGateway({ $0.auth["verify_url"] = TestConfig.quoted("http://127.0.0.1:\(port)/auth/verify-credentials") }) { _, gw in
             let response = try await gw.loginResponse()
             #expect(response.status == 502, "\(response.bodyText)")
             #expect(response.errorCode == "upstream_unavailable")

@@ -30,7 +30,7 @@ struct PostgresOutageTests {
             relayed.host = "127.0.0.1"
             relayed.port = relay.port
             let relayedURL = try #require(relayed.string)
-            try await withAuthGateway({ $0.store = ["url": "\"\(relayedURL)\""] }) { _, gateway in
+            try await withAuthGateway({ $0.store = ["url": TestConfig.quoted(relayedURL)] }) { _, gateway in
                 try await body(relay, gateway)
             }
         } catch {

@@ -16,9 +16,9 @@ struct SharedStoreTests {
         defer { shared.remove() }
         let clock = MovableClock()
         try await withUpstream { upstream in
-            var config = AuthTestConfig(upstream)
-            config.store = ["url": "\"\(url)\""]
-            config.tokens["secret_file"] = "\"\(shared.path)/secret.key\""
+            var config = TestConfig.auth(upstream: upstream.baseURL)
+            config.store = ["url": TestConfig.quoted(url)]
+            config.tokens["secret_file"] = TestConfig.quoted("\(shared.path)/secret.key")
             let a = try await AuthGateway.start(config, clock: clock, threads: 2)
             let b: AuthGateway
             do {

@@ -5,28 +5,23 @@ import GatewayCore
 import Testing
 
 final class AuthGateway: Sendable {
-    let gateway: Gateway
-    let port: Int
-    let directory: TemporaryDirectory
+    let running: InProcessGateway
     let clock: MovableClock
 
-    private init(gateway: Gateway, port: Int, directory: TemporaryDirectory, clock: MovableClock) {
-        self.gateway = gateway
-        self.port = port
-        self.directory = directory
+    var gateway: Gateway { running.gateway }
+    var port: Int { running.port }
+    var directory: TemporaryDirectory { running.directory }
+
+    private init(running: InProcessGateway, clock: MovableClock) {
+        self.running = running
         self.clock = clock
     }
 
-    static func start(_ config: AuthTestConfig, clock: MovableClock = MovableClock(), threads: Int = 1) async throws -> AuthGateway {
-        let started = try await InProcessGateway.start(config.text, threads: threads, clock: clock.function)
-        return AuthGateway(gateway: started.gateway, port: started.port, directory: started.directory, clock: clock)
+    static func start(_ config: TestConfig, clock: MovableClock = MovableClock(), threads: Int = 1) async throws -> AuthGateway {
+        AuthGateway(running: try await InProcessGateway.start(config.text, threads: threads, clock: clock.function), clock: clock)
     }
 
-    func stop() async {
-        await gateway.server.shutdown(timeout: .seconds(1))
-        await gateway.close()
-        directory.remove()
-    }
+    func stop() async { await running.stop() }
 
     var store: any SessionStore { gateway.store }
     var databasePath: String { directory.url.appendingPathComponent("gateway.db").path }
@@ -100,11 +95,11 @@ struct LoginTokens: Sendable {
 /// Runs `body` with a fresh TestUpstream and an auth gateway in front of it; `configure` adjusts the config.
 func withAuthGateway<T>(
     clock: MovableClock = MovableClock(), threads: Int = 1,
-    _ configure: (inout AuthTestConfig) -> Void = { _ in },
+    _ configure: (inout TestConfig) -> Void = { _ in },
     _ body: (TestUpstream, AuthGateway) async throws -> T
 ) async throws -> T {
     try await withUpstream { upstream in
-        var config = AuthTestConfig(upstream)
+        var config = TestConfig.auth(upstream: upstream.baseURL)
         configure(&config)
         let gateway = try await AuthGateway.start(config, clock: clock, threads: threads)
         do {

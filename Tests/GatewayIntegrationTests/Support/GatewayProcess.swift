@@ -165,3 +165,10 @@ func withGatewayProcess<T>(
     let port = try await child.waitUntilListening()
     return try await body(child, port)
 }
+
+/// `withGatewayProcess` on the config `config` renders.
+func withGatewayProcess<T>(
+    _ config: TestConfig, _ values: [String: String] = [:], _ body: (GatewayProcess, Int) async throws -> T
+) async throws -> T {
+    try await withGatewayProcess(config.text, values, body)
+}

@@ -77,6 +77,11 @@ func withGateway<T>(_ toml: String, _ values: [String: String] = [:], _ body: (I
     }
 }
 
+/// Runs `body` against an in-process gateway started from `config`, stopping it afterwards whatever happens.
+func withGateway<T>(_ config: TestConfig, _ values: [String: String] = [:], _ body: (InProcessGateway) async throws -> T) async throws -> T {
+    try await withGateway(config.text, values, body)
+}
+
 /// The common case: one TestUpstream named `api` at `${UPSTREAM}` and a gateway in front of it.
 func withUpstreamAndGateway<T>(_ toml: String, _ body: (TestUpstream, InProcessGateway) async throws -> T) async throws -> T {
     try await withUpstream { upstream in
@@ -84,4 +89,9 @@ func withUpstreamAndGateway<T>(_ toml: String, _ body: (TestUpstream, InProcessG
             try await body(upstream, gateway)
         }
     }
+}
+
+/// The common case: one TestUpstream named `api` at `${UPSTREAM}` and a gateway in front of it.
+func withUpstreamAndGateway<T>(_ config: TestConfig, _ body: (TestUpstream, InProcessGateway) async throws -> T) async throws -> T {
+    try await withUpstreamAndGateway(config.text, body)
 }

@@ -1,21 +1,10 @@
-/// Config snippets shared by the suites. Every gateway listens on an ephemeral port.
+/// The config texts the suites shared before TestConfig, kept so a suite written against them still builds.
 enum TestConfigs {
     /// A listener on an ephemeral port and one upstream `api` at `${UPSTREAM}`; routes are appended.
-    static let apiUpstream = """
-        [server]
-        listen = "127.0.0.1:0"
-
-        [[upstreams]]
-        name = "api"
-        targets = ["${UPSTREAM}"]
-        """
+    @available(*, deprecated, message: "use TestConfig.apiUpstream(routes…)")
+    static let apiUpstream = TestConfig.apiUpstream().text
 
     /// One upstream `api` at `${UPSTREAM}` and one public route for everything.
-    static let publicCatchAll = apiUpstream + """
-
-        [[routes]]
-        path = "/"
-        upstream = "api"
-        auth = "public"
-        """
+    @available(*, deprecated, message: "use TestConfig.publicCatchAll")
+    static let publicCatchAll = TestConfig.publicCatchAll.text
 }
