@@ -4,34 +4,20 @@ import Testing
 
 @Suite("Command line")
 struct CommandLineTests {
-    static let valid = """
-        [server]
-        listen = "127.0.0.1:0"
-
-        [[upstreams]]
-        name = "api"
-        targets = ["http://127.0.0.1:9000"]
-
-        [[upstreams]]
-        name = "static"
-        targets = ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]
-
-        [[routes]]
-        path = "/public/"
-        upstream = "static"
-        auth = "public"
-        strip_prefix = "/public"
-
-        [[routes]]
-        path = "/api/"
-        upstream = "api"
-        auth = "public"
-        methods = ["GET", "POST"]
-        """
+    static let valid = TestConfig(
+        upstreams: [
+            .init("api", targets: ["http://127.0.0.1:9000"]),
+            .init("static", targets: ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]),
+        ],
+        routes: [
+            .init("/public/", upstream: "static", auth: "public", ["strip_prefix": #""/public""#]),
+            .init("/api/", auth: "public", ["methods": #"["GET", "POST"]"#]),
+        ]
+    )
 
     @Test func serveLogsTheListeningAddressAndServes() async throws {
         try await withUpstream { upstream in
-            try await withGatewayProcess(TestConfigs.publicCatchAll, ["UPSTREAM": upstream.baseURL]) { child, port in
+            try await withGatewayProcess(.publicCatchAll, ["UPSTREAM": upstream.baseURL]) { child, port in
                 #expect(port > 0)
                 #expect(child.stderr.contains("listening on 127.0.0.1:\(port)"), "stderr:\n\(child.stderr)")
                 let health = try await HTTPTestClient.get("/healthz", port: port)
@@ -46,7 +32,7 @@ struct CommandLineTests {
     /// `scripts/bench` splits the gateway's CPU by thread name; profilers and `top -H` show the same names.
     @Test func serveNamesItsEventLoopAndTransportThreads() async throws {
         try await withUpstream { upstream in
-            try await withGatewayProcess(TestConfigs.publicCatchAll, ["UPSTREAM": upstream.baseURL]) { child, port in
+            try await withGatewayProcess(.publicCatchAll, ["UPSTREAM": upstream.baseURL]) { child, port in
                 let through = try await HTTPTestClient.get("/through", port: port)
                 #expect(through.status == 200)
                 let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child.pid)/task")
@@ -60,8 +46,8 @@ struct CommandLineTests {
 
     @Test func serveExitsOneWhenTheAddressIsInUse() async throws {
         try await withUpstream { occupant in
-            let config = TestConfigs.publicCatchAll.replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:\(occupant.port)")
-            let outcome = try await GatewayProcess.run(["serve", "--config", "${CONFIG}"], config: config, values: ["UPSTREAM": occupant.baseURL])
+            let config = TestConfig.publicCatchAll.with { $0.server["listen"] = TestConfig.quoted("127.0.0.1:\(occupant.port)") }
+            let outcome = try await GatewayProcess.run(["serve", "--config", "${CONFIG}"], config: config.text, values: ["UPSTREAM": occupant.baseURL])
             #expect(outcome.status == 1 && !outcome.signalled, "stderr:\n\(outcome.stderr)")
             #expect(outcome.stderr.contains("127.0.0.1:\(occupant.port)"), "the address is not named; stderr:\n\(outcome.stderr)")
             #expect(!outcome.stderr.contains("listening on"))
@@ -69,15 +55,15 @@ struct CommandLineTests {
     }
 
     @Test func serveExitsOneOnAnInvalidConfig() async throws {
-        let config = TestConfigs.publicCatchAll + "\nbogus_key = 1\n"
-        let outcome = try await GatewayProcess.run(["serve", "--config", "${CONFIG}"], config: config, values: ["UPSTREAM": "http://127.0.0.1:9"])
+        let config = TestConfig.publicCatchAll.with { $0.routes[0].options["bogus_key"] = "1" }
+        let outcome = try await GatewayProcess.run(["serve", "--config", "${CONFIG}"], config: config.text, values: ["UPSTREAM": "http://127.0.0.1:9"])
         #expect(outcome.status == 1 && !outcome.signalled, "stderr:\n\(outcome.stderr)")
         #expect(outcome.stderr.contains("bogus_key"))
         #expect(!outcome.stderr.contains("listening on"))
     }
 
     @Test func checkPrintsTheRouteTableForAValidConfig() async throws {
-        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: Self.valid)
+        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: Self.valid.text)
         #expect(outcome.status == 0, "stderr:\n\(outcome.stderr)")
         let routeLines = outcome.stdoutLines.filter { $0.contains("/public/") || $0.contains("/api/") }
         #expect(routeLines.count == 2, "stdout:\n\(outcome.stdout)")
@@ -88,8 +74,8 @@ struct CommandLineTests {
     }
 
     @Test func checkNamesTheFileAndAnUnknownKey() async throws {
-        let config = Self.valid.replacingOccurrences(of: "strip_prefix = \"/public\"", with: "strip_prefx = \"/public\"")
-        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config)
+        let config = Self.valid.with { $0.routes[0].options = ["strip_prefx": #""/public""#] }
+        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config.text)
         #expect(outcome.status == 1, "stdout:\n\(outcome.stdout)\nstderr:\n\(outcome.stderr)")
         let problem = outcome.stderrLines.first { $0.contains("routes[0].strip_prefx") }
         #expect(problem != nil, "no line names routes[0].strip_prefx; stderr:\n\(outcome.stderr)")
@@ -98,9 +84,8 @@ struct CommandLineTests {
     }
 
     @Test func checkReportsABadValueAsSpecShows() async throws {
-        let config = Self.valid.replacingOccurrences(of: "auth = \"public\"\nmethods", with: "auth = \"requird\"\nmethods")
-        #expect(config.contains("requird"))
-        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config)
+        let config = Self.valid.with { $0.routes[1].auth = "requird" }
+        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config.text)
         #expect(outcome.status == 1)
         let expected = #"gateway.conf: routes[1].auth: expected required, optional or public, got "requird""#
         #expect(outcome.stderrLines.contains { $0.hasSuffix(expected) || $0.contains(expected + " ") },
@@ -108,11 +93,12 @@ struct CommandLineTests {
     }
 
     @Test func checkPrintsOneLinePerProblem() async throws {
-        let config = Self.valid
-            .replacingOccurrences(of: "auth = \"public\"\nmethods", with: "auth = \"requird\"\nmethods")
-            .replacingOccurrences(of: "upstream = \"static\"", with: "upstream = \"nowhere\"")
-            .replacingOccurrences(of: "[server]\n", with: "[server]\nidle_timeout = \"soon\"\n")
-        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config)
+        let config = Self.valid.with {
+            $0.routes[1].auth = "requird"
+            $0.routes[0].upstream = "nowhere"
+            $0.server["idle_timeout"] = #""soon""#
+        }
+        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config.text)
         #expect(outcome.status == 1)
         let lines = outcome.stderrLines
         #expect(lines.count == 3, "stderr:\n\(outcome.stderr)")
@@ -130,37 +116,38 @@ struct CommandLineTests {
 
     @Test func checkReadsGatewayConfigFromTheEnvironmentThenTheWorkingDirectory() async throws {
         // ./gateway.conf in the working directory.
-        let local = try await GatewayProcess.run(["check"], config: Self.valid)
+        let local = try await GatewayProcess.run(["check"], config: Self.valid.text)
         #expect(local.status == 0, "stderr:\n\(local.stderr)")
         #expect(local.stdout.contains("/api/"))
 
         // $GATEWAY_CONFIG wins over ./gateway.conf.
         let other = try TemporaryDirectory()
         defer { other.remove() }
-        let path = try other.write("elsewhere.conf", Self.valid.replacingOccurrences(of: "/api/", with: "/from-env/"))
-        let fromEnvironment = try await GatewayProcess.run(["check"], config: Self.valid, environment: ["GATEWAY_CONFIG": path])
+        let path = try other.write("elsewhere.conf", Self.valid.with { $0.routes[1].path = "/from-env/" }.text)
+        let fromEnvironment = try await GatewayProcess.run(["check"], config: Self.valid.text, environment: ["GATEWAY_CONFIG": path])
         #expect(fromEnvironment.status == 0, "stderr:\n\(fromEnvironment.stderr)")
         #expect(fromEnvironment.stdout.contains("/from-env/"))
     }
 
     @Test func environmentVariablesAreSubstituted() async throws {
-        let config = Self.valid.replacingOccurrences(of: "http://127.0.0.1:9000", with: "${TEST_API_TARGET}")
+        let config = Self.valid.with { $0.upstreams[0].targets = ["${TEST_API_TARGET}"] }
         let substituted = try await GatewayProcess.run(
-            ["check", "--config", "${CONFIG}"], config: config, environment: ["TEST_API_TARGET": "http://10.1.2.3:8000"]
+            ["check", "--config", "${CONFIG}"], config: config.text, environment: ["TEST_API_TARGET": "http://10.1.2.3:8000"]
         )
         #expect(substituted.status == 0, "stderr:\n\(substituted.stderr)")
         #expect(substituted.stdout.contains("10.1.2.3:8000"))
 
-        let missing = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config)
+        let missing = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config.text)
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("TEST_API_TARGET"), "stderr:\n\(missing.stderr)")
     }
 
     @Test func checkRejectsDuplicateRoutePathsAndBadSizes() async throws {
-        let config = Self.valid
-            .replacingOccurrences(of: "path = \"/api/\"", with: "path = \"/public/\"")
-            .replacingOccurrences(of: "[server]\n", with: "[server]\nmax_body_bytes = \"10 potatoes\"\n")
-        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config)
+        let config = Self.valid.with {
+            $0.routes[1].path = "/public/"
+            $0.server["max_body_bytes"] = #""10 potatoes""#
+        }
+        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config.text)
         #expect(outcome.status == 1)
         #expect(outcome.stderrLines.contains { $0.contains("routes[1].path") }, "stderr:\n\(outcome.stderr)")
         #expect(outcome.stderrLines.contains { $0.contains("server.max_body_bytes") }, "stderr:\n\(outcome.stderr)")

@@ -6,16 +6,7 @@ import Testing
 @Suite("Connection limit")
 struct ConnectionLimitTests {
     @Test func atTheLimitNewConnectionsWaitUntilOneCloses() async throws {
-        let config = TestConfigs.apiUpstream.replacingOccurrences(of: #"listen = "127.0.0.1:0""#, with: """
-            listen = "127.0.0.1:0"
-            max_connections = 3
-            """) + """
-
-            [[routes]]
-            path = "/"
-            upstream = "api"
-            auth = "public"
-            """
+        let config = TestConfig.publicCatchAll.with { $0.server["max_connections"] = "3" }
         try await withUpstreamAndGateway(config) { _, gateway in
             #expect(gateway.gateway.server.maxConnections == 3)
             var held: [RawHTTPConnection] = []
@@ -42,7 +33,7 @@ struct ConnectionLimitTests {
     }
 
     @Test func theDefaultFitsTheDescriptorLimit() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { _, gateway in
             var limit = rlimit()
             getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
             #expect(gateway.gateway.server.maxConnections <= Int(limit.rlim_cur))
@@ -51,21 +42,12 @@ struct ConnectionLimitTests {
     }
 
     @Test func aConfiguredLimitThatDoesNotFitIsAStartupError() async throws {
-        let config = TestConfigs.apiUpstream.replacingOccurrences(of: #"listen = "127.0.0.1:0""#, with: """
-            listen = "127.0.0.1:0"
-            max_connections = 1000000
-            """) + """
-
-            [[routes]]
-            path = "/"
-            upstream = "api"
-            auth = "public"
-            """
+        let config = TestConfig.publicCatchAll.with { $0.server["max_connections"] = "1000000" }
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         // Only meaningful where the hard limit is below a million descriptors (as here: 20,000).
         guard limit.rlim_max < 1_000_000 else { return }
-        let outcome = try await GatewayProcess.run(["serve", "--config", "${CONFIG}"], config: config, values: ["UPSTREAM": "http://127.0.0.1:9"])
+        let outcome = try await GatewayProcess.run(["serve", "--config", "${CONFIG}"], config: config.text, values: ["UPSTREAM": "http://127.0.0.1:9"])
         #expect(outcome.status == 1)
         #expect(outcome.stderr.contains("max_connections"))
         #expect(outcome.stderrLines.count == 1, "one line: \(outcome.stderr)")

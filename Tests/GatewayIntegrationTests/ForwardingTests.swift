@@ -6,7 +6,7 @@ import Testing
 struct ForwardingTests {
     @Test(arguments: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
     func forwardsTheMethod(method: String) async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let body: [UInt8]? = ["POST", "PUT", "PATCH"].contains(method) ? Array("payload".utf8) : nil
             let response = try await HTTPTestClient.exchange(RequestBytes.make(method, "/things/1", body: body), port: gateway.port)
             #expect(response.status == 200)
@@ -18,7 +18,7 @@ struct ForwardingTests {
     }
 
     @Test func forwardsPathAndQueryByteForByte() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let target = "/public/a%2Fb/%7euser/caf%C3%A9;v=1/x+y,z?q=a%20b&path=%2F..%2F&empty=&k=1&k=2&sym=!$'()*,;:@/?"
             let response = try await HTTPTestClient.get(target, port: gateway.port)
             #expect(response.status == 200)
@@ -28,7 +28,7 @@ struct ForwardingTests {
     }
 
     @Test func percentEncodedDotsAreNotDecoded() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let target = "/files/%2e%2e/%2E%2E/secret?x=%2e"
             let response = try await HTTPTestClient.get(target, port: gateway.port)
             #expect(response.status == 200)
@@ -37,7 +37,7 @@ struct ForwardingTests {
     }
 
     @Test func emptyQueryAndTrailingSlashArePreserved() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             for target in ["/dir/?", "/dir/", "/dir//double//slash/"] {
                 let response = try await HTTPTestClient.get(target, port: gateway.port)
                 #expect(response.status == 200)
@@ -47,7 +47,7 @@ struct ForwardingTests {
     }
 
     @Test func forwardsTheRequestBodyAndContentType() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let body = (0..<4096).map { UInt8($0 % 256) }
             let request = RequestBytes.make(
                 "POST", "/upload?x=1", headers: [("Content-Type", "application/octet-stream")], body: body
@@ -63,7 +63,7 @@ struct ForwardingTests {
     }
 
     @Test func forwardsAChunkedRequestBody() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let request = "POST /chunked HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"
                 + "5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"
             let response = try await HTTPTestClient.exchange(Array(request.utf8), port: gateway.port)
@@ -75,7 +75,7 @@ struct ForwardingTests {
     }
 
     @Test func passesTheUpstreamStatusAndBodyBack() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { _, gateway in
             for code in [201, 204, 302, 304, 404, 418, 500, 503] {
                 let response = try await HTTPTestClient.get("/status/\(code)", port: gateway.port)
                 #expect(response.status == code)
@@ -87,7 +87,7 @@ struct ForwardingTests {
     }
 
     @Test func expectContinueIsAnsweredAndTheBodyForwarded() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send(
@@ -104,20 +104,10 @@ struct ForwardingTests {
     }
 
     @Test func stripPrefixIsRemovedBeforeForwarding() async throws {
-        let config = TestConfigs.apiUpstream + """
-
-            [[routes]]
-            path = "/svc/"
-            upstream = "api"
-            auth = "public"
-            strip_prefix = "/svc"
-
-            [[routes]]
-            path = "/whole/"
-            upstream = "api"
-            auth = "public"
-            strip_prefix = "/whole/"
-            """
+        let config = TestConfig.apiUpstream(
+            .init("/svc/", auth: "public", ["strip_prefix": #""/svc""#]),
+            .init("/whole/", auth: "public", ["strip_prefix": #""/whole/""#])
+        )
         try await withUpstreamAndGateway(config) { upstream, gateway in
             let first = try await HTTPTestClient.get("/svc/items/1?x=%41&y", port: gateway.port)
             #expect(first.status == 200)
@@ -131,7 +121,7 @@ struct ForwardingTests {
 
     @Test func upstreamTargetBasePathIsPrefixed() async throws {
         try await withUpstream { upstream in
-            let config = TestConfigs.publicCatchAll.replacingOccurrences(of: "${UPSTREAM}", with: "${UPSTREAM}/base")
+            let config = TestConfig.publicCatchAll.with { $0.upstreams[0].targets = ["${UPSTREAM}/base"] }
             try await withGateway(config, ["UPSTREAM": upstream.baseURL]) { gateway in
                 let response = try await HTTPTestClient.get("/x/y?q=1", port: gateway.port)
                 #expect(response.status == 200)
@@ -142,24 +132,11 @@ struct ForwardingTests {
 
     @Test func hostHeaderIsTheClientsUnlessConfigured() async throws {
         try await withUpstream { upstream in
-            try await withGateway(TestConfigs.publicCatchAll, ["UPSTREAM": upstream.baseURL]) { gateway in
+            try await withGateway(.publicCatchAll, ["UPSTREAM": upstream.baseURL]) { gateway in
                 _ = try await HTTPTestClient.exchange(RequestBytes.make("GET", "/h", host: "shop.example:8443"), port: gateway.port)
                 #expect(upstream.lastRequest?.headers("host") == ["shop.example:8443"])
             }
-            let configured = """
-                [server]
-                listen = "127.0.0.1:0"
-
-                [[upstreams]]
-                name = "api"
-                targets = ["${UPSTREAM}"]
-                host = "api.internal"
-
-                [[routes]]
-                path = "/"
-                upstream = "api"
-                auth = "public"
-                """
+            let configured = TestConfig.publicCatchAll.with { $0.upstreams[0].options["host"] = #""api.internal""# }
             try await withGateway(configured, ["UPSTREAM": upstream.baseURL]) { gateway in
                 _ = try await HTTPTestClient.exchange(RequestBytes.make("GET", "/h", host: "shop.example"), port: gateway.port)
                 #expect(upstream.lastRequest?.headers("host") == ["api.internal"])
@@ -168,7 +145,7 @@ struct ForwardingTests {
     }
 
     @Test func publicRouteLeavesAuthorizationUntouched() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             for value in ["Bearer not.a.jwt", "Basic YWxpY2U6d29uZGVybGFuZA=="] {
                 let response = try await HTTPTestClient.get("/p", port: gateway.port, headers: [("Authorization", value)])
                 #expect(response.status == 200)

@@ -80,30 +80,20 @@ struct HTTPSUpstreamTests {
         }
     }
 
-    static func config(target: String) -> String {
-        """
-        [server]
-        listen = "127.0.0.1:0"
-        [tokens]
-        secret_file = "${TMP}/secret.key"
-        [store]
-        url = "sqlite:${TMP}/gateway.db"
-        [[upstreams]]
-        name = "tls"
-        targets = ["\(target)"]
-        connect_timeout = "2s"
-        [[routes]]
-        path = "/"
-        upstream = "tls"
-        auth = "public"
-        """
+    static func config(target: String) -> TestConfig {
+        var config = TestConfig()
+        config.tokens = ["secret_file": #""${TMP}/secret.key""#]
+        config.store = ["url": #""sqlite:${TMP}/gateway.db""#]
+        config.upstreams = [.init("tls", targets: [target], ["connect_timeout": #""2s""#])]
+        config.routes = [.init("/", upstream: "tls", auth: "public")]
+        return config
     }
 
     @Test func httpsTargetIsReachedWhenItsCAIsTrusted() async throws {
         let upstream = try await TLSUpstream.start()
         defer { upstream.stop() }
         let gateway = try GatewayProcess.launch(["serve", "--config", "${CONFIG}"],
-                                                config: Self.config(target: "https://localhost:\(upstream.port)"),
+                                                config: Self.config(target: "https://localhost:\(upstream.port)").text,
                                                 environment: ["CURL_CA_BUNDLE": upstream.caFile])
         defer { gateway.cleanUp() }
         let port = try await gateway.waitUntilListening()
@@ -116,7 +106,7 @@ struct HTTPSUpstreamTests {
         let upstream = try await TLSUpstream.start()
         defer { upstream.stop() }
         let gateway = try GatewayProcess.launch(["serve", "--config", "${CONFIG}"],
-                                                config: Self.config(target: "https://localhost:\(upstream.port)"),
+                                                config: Self.config(target: "https://localhost:\(upstream.port)").text,
                                                 environment: ["CURL_CA_BUNDLE": "", "SSL_CERT_FILE": ""])
         defer { gateway.cleanUp() }
         let port = try await gateway.waitUntilListening()

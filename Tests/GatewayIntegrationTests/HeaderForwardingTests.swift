@@ -6,7 +6,7 @@ import Testing
 @Suite("Header forwarding")
 struct HeaderForwardingTests {
     @Test func hopByHopRequestHeadersAreDropped() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let request = RequestBytes.make("GET", "/hop", headers: [
                 ("Connection", "keep-alive, X-Client-Hop"),
                 ("X-Client-Hop", "secret-for-this-hop"),
@@ -32,7 +32,7 @@ struct HeaderForwardingTests {
     }
 
     @Test func hopByHopResponseHeadersAreDropped() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { _, gateway in
             let response = try await HTTPTestClient.get("/hop-headers", port: gateway.port)
             #expect(response.status == 200)
             #expect(response.bodyText == "ok")
@@ -54,7 +54,7 @@ struct HeaderForwardingTests {
         bytes += Array(": no\r\nX Spaced: no\r\nX-Split: a\rInjected: 1\r\nConnection: close\r\n\r\nok".utf8)
         let upstream = try RawResponseUpstream(response: bytes)
         defer { upstream.close() }
-        try await withGatewayProcess(UpstreamFailureTests.config(targets: "\"\(upstream.baseURL)\"")) { _, port in
+        try await withGatewayProcess(.publicCatchAll, ["UPSTREAM": upstream.baseURL]) { _, port in
             for _ in 0..<2 {
                 let response = try await HTTPTestClient.get("/odd-header", port: port)
                 #expect(response.status == 200)
@@ -68,7 +68,7 @@ struct HeaderForwardingTests {
     }
 
     @Test func xForwardedForIsAppended() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             _ = try await HTTPTestClient.get("/xff", port: gateway.port)
             #expect(upstream.lastRequest?.headers("x-forwarded-for") == ["127.0.0.1"])
 
@@ -79,7 +79,7 @@ struct HeaderForwardingTests {
     }
 
     @Test func xForwardedProtoAndHostAreTheGatewaysView() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let request = RequestBytes.make("GET", "/xfp", host: "shop.example:8443", headers: [
                 ("X-Forwarded-Proto", "https"),
                 ("X-Forwarded-Host", "evil.example"),
@@ -92,14 +92,14 @@ struct HeaderForwardingTests {
     }
 
     @Test func xRequestIdIsKept() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             _ = try await HTTPTestClient.get("/rid", port: gateway.port, headers: [("X-Request-Id", "req-abc-123")])
             #expect(upstream.lastRequest?.headers("x-request-id") == ["req-abc-123"])
         }
     }
 
     @Test func xRequestIdIsGeneratedWhenMissing() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             _ = try await HTTPTestClient.get("/rid", port: gateway.port)
             _ = try await HTTPTestClient.get("/rid", port: gateway.port)
             let ids = upstream.requests.map { $0.headers("x-request-id") }
@@ -110,7 +110,7 @@ struct HeaderForwardingTests {
     }
 
     @Test func identityHeadersFromTheClientAreRemovedInAnySpelling() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let spoofed: [(String, String)] = [
                 ("X-Auth-User-Id", "1"),
                 ("x-auth-user-id", "2"),
@@ -133,14 +133,9 @@ struct HeaderForwardingTests {
     }
 
     @Test func configuredIdentityHeaderNamesAreRemoved() async throws {
-        let config = TestConfigs.publicCatchAll + """
-
-
-            [headers]
-            user_id = "X-User"
-            session_id = "X-Session"
-            claims = "X-Claims"
-            """
+        let config = TestConfig.publicCatchAll.with {
+            $0.headers = ["user_id": #""X-User""#, "session_id": #""X-Session""#, "claims": #""X-Claims""#]
+        }
         try await withUpstreamAndGateway(config) { upstream, gateway in
             let response = try await HTTPTestClient.get("/who", port: gateway.port, headers: [
                 ("x_user", "1"), ("X-SESSION", "2"), ("x-claims", "3"),

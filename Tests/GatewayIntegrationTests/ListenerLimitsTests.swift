@@ -4,27 +4,15 @@ import Testing
 
 @Suite("Listener limits")
 struct ListenerLimitsTests {
-    static func config(_ server: String) -> String {
-        """
-        [server]
-        listen = "127.0.0.1:0"
-        \(server)
-
-        [[upstreams]]
-        name = "api"
-        targets = ["${UPSTREAM}"]
-
-        [[routes]]
-        path = "/"
-        upstream = "api"
-        auth = "public"
-        """
+    /// The public catch-all with one more `[server]` key.
+    static func config(_ key: String, _ value: String) -> TestConfig {
+        .publicCatchAll.with { $0.server[key] = value }
     }
 
     // MARK: max_header_bytes
 
     @Test func requestHeadOverMaxHeaderBytesIs431() async throws {
-        try await withUpstreamAndGateway(Self.config(#"max_header_bytes = "1KiB""#)) { upstream, gateway in
+        try await withUpstreamAndGateway(Self.config("max_header_bytes", #""1KiB""#)) { upstream, gateway in
             let small = try await HTTPTestClient.get("/fits", port: gateway.port, headers: [("X-Pad", String(repeating: "a", count: 600))])
             #expect(small.status == 200)
 
@@ -40,7 +28,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func headOfExactlyMaxHeaderBytesIsAccepted() async throws {
-        try await withUpstreamAndGateway(Self.config(#"max_header_bytes = 1024"#)) { upstream, gateway in
+        try await withUpstreamAndGateway(Self.config("max_header_bytes", "1024")) { upstream, gateway in
             func head(totalBytes: Int) -> [UInt8] {
                 let bare = RequestBytes.make("GET", "/edge", headers: [("X-Pad", "")])
                 return RequestBytes.make("GET", "/edge", headers: [("X-Pad", String(repeating: "p", count: totalBytes - bare.count))])
@@ -55,7 +43,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func manySmallHeadersOverTheLimitAre431() async throws {
-        try await withUpstreamAndGateway(Self.config(#"max_header_bytes = "2KiB""#)) { upstream, gateway in
+        try await withUpstreamAndGateway(Self.config("max_header_bytes", #""2KiB""#)) { upstream, gateway in
             let headers = (0..<200).map { ("X-H\($0)", "v") }
             let response = try await HTTPTestClient.exchange(RequestBytes.make("GET", "/many", headers: headers), port: gateway.port)
             #expect(response.status == 431)
@@ -65,7 +53,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func hugeRequestHeadWithDefaultLimitIs431() async throws {
-        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             // 100 KiB: over the default 16 KiB and over NIO's own parser limit.
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
@@ -80,7 +68,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func longRequestLineCountsTowardsTheHead() async throws {
-        try await withUpstreamAndGateway(Self.config(#"max_header_bytes = "1KiB""#)) { upstream, gateway in
+        try await withUpstreamAndGateway(Self.config("max_header_bytes", #""1KiB""#)) { upstream, gateway in
             let target = "/long?" + String(repeating: "q", count: 3000)
             let response = try await HTTPTestClient.get(target, port: gateway.port)
             #expect(response.status == 431)
@@ -91,7 +79,7 @@ struct ListenerLimitsTests {
     // MARK: max_body_bytes
 
     @Test func contentLengthOverMaxBodyBytesIs413WithoutReadingTheBody() async throws {
-        try await withUpstreamAndGateway(Self.config(#"max_body_bytes = "1KiB""#)) { upstream, gateway in
+        try await withUpstreamAndGateway(Self.config("max_body_bytes", #""1KiB""#)) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             // Only the head: the answer must not wait for a body that is too large anyway.
@@ -105,7 +93,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func afterAn413TheGatewayHalfClosesAndDrainsWhatTheClientStillSendsThenCloses() async throws {
-        try await withUpstreamAndGateway(Self.config(#"max_body_bytes = "1KiB""#)) { upstream, gateway in
+        try await withUpstreamAndGateway(Self.config("max_body_bytes", #""1KiB""#)) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send("POST /big HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 10000000\r\n\r\n")
@@ -145,7 +133,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func bodyOfExactlyMaxBodyBytesIsForwarded() async throws {
-        try await withUpstreamAndGateway(Self.config(#"max_body_bytes = 1024"#)) { upstream, gateway in
+        try await withUpstreamAndGateway(Self.config("max_body_bytes", "1024")) { upstream, gateway in
             let body = [UInt8](repeating: 0x61, count: 1024)
             let response = try await HTTPTestClient.exchange(RequestBytes.make("POST", "/exact", body: body), port: gateway.port)
             #expect(response.status == 200)
@@ -160,7 +148,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func chunkedBodyStreamedPastMaxBodyBytesIs413() async throws {
-        try await withUpstreamAndGateway(Self.config(#"max_body_bytes = "64KiB""#)) { upstream, gateway in
+        try await withUpstreamAndGateway(Self.config("max_body_bytes", #""64KiB""#)) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send("POST /stream HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -181,7 +169,7 @@ struct ListenerLimitsTests {
     @Test func idleKeepAliveConnectionIsClosedAfterIdleTimeout() async throws {
         // 2 s, not less: with every suite running at once on 2 cores, the test itself can be held up for
         // hundreds of milliseconds between connecting and sending, which a short timeout rightly punishes.
-        try await withUpstreamAndGateway(Self.config(#"idle_timeout = "2s""#)) { _, gateway in
+        try await withUpstreamAndGateway(Self.config("idle_timeout", #""2s""#)) { _, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             // Measured from before the request: the response, and so the idle period, starts after it.
@@ -198,7 +186,7 @@ struct ListenerLimitsTests {
         // 5 s leaves room for a test held up under full-suite load: the test's tasks wait for the cooperative
         // pool while the gateway's event loop goes on, so the test sees the response (and starts counting
         // the idle period) later than the gateway does.
-        try await withUpstreamAndGateway(Self.config(#"idle_timeout = "5s""#)) { _, gateway in
+        try await withUpstreamAndGateway(Self.config("idle_timeout", #""5s""#)) { _, gateway in
             // The upstream takes longer than idle_timeout: the connection is busy, not idle.
             let (connection, _) = try await RawHTTPConnection.connectAndSendPromptly(
                 port: gateway.port, RequestBytes.make("GET", "/slow?ms=6000"), idleTimeout: .seconds(5))
@@ -221,7 +209,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func connectionThatNeverSendsIsClosedAfterIdleTimeout() async throws {
-        try await withUpstreamAndGateway(Self.config(#"idle_timeout = "300ms""#)) { _, gateway in
+        try await withUpstreamAndGateway(Self.config("idle_timeout", #""300ms""#)) { _, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             #expect(await connection.waitForPeerClose(timeout: .seconds(3)))
@@ -229,7 +217,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func slowRequestHeadIsBoundedByIdleTimeout() async throws {
-        try await withUpstreamAndGateway(Self.config(#"idle_timeout = "400ms""#)) { upstream, gateway in
+        try await withUpstreamAndGateway(Self.config("idle_timeout", #""400ms""#)) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             let start = ContinuousClock.now
@@ -247,7 +235,7 @@ struct ListenerLimitsTests {
     // MARK: malformed requests and smuggling shapes
 
     @Test func contentLengthWithTransferEncodingIs400AndClosed() async throws {
-        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             // The classic CL.TE shape: a front end reading Content-Length would see a second request.
@@ -266,7 +254,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func transferEncodingBeforeContentLengthIs400AndClosed() async throws {
-        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             let request = "POST /front HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n"
@@ -281,7 +269,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func twoDifferingContentLengthsAre400AndClosed() async throws {
-        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             let request = "POST /front HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 5\r\nContent-Length: 30\r\n\r\n"
@@ -297,7 +285,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func commaSeparatedDifferingContentLengthsAre400() async throws {
-        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send("POST /front HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 5, 7\r\n\r\nhello")
@@ -309,7 +297,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func unknownTransferEncodingIsRefused() async throws {
-        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send("POST /front HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n")
@@ -332,7 +320,7 @@ struct ListenerLimitsTests {
         "Transfer-Encoding: chunked, chunked",
     ])
     func invalidFramingHeaderIs400AndClosed(header: String) async throws {
-        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send("POST /front HTTP/1.1\r\nHost: gateway.test\r\n\(header)\r\n\r\nhello")
@@ -344,7 +332,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func malformedChunkSizeIs400AndNothingCompleteReachesTheUpstream() async throws {
-        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send(
@@ -361,7 +349,7 @@ struct ListenerLimitsTests {
     @Test func twoHostHeadersAre400() async throws {
         // RFC 9112 §3.2: a server MUST answer 400 to more than one Host line; the gateway derives
         // X-Forwarded-Host and the upstream Host from it, so ambiguity here is a header-injection vector.
-        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send("GET /two-hosts HTTP/1.1\r\nHost: good.example\r\nHost: evil.example\r\n\r\n")
@@ -374,7 +362,7 @@ struct ListenerLimitsTests {
 
     @Test func http11RequestWithoutHostIs400() async throws {
         // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
-        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let response = try await HTTPTestClient.exchange(Array("GET /no-host HTTP/1.1\r\n\r\n".utf8), port: gateway.port)
             #expect(response.status == 400, "no Host header got \(response.status)")
             #expect(response.errorCode == "bad_request")
@@ -384,7 +372,7 @@ struct ListenerLimitsTests {
 
     @Test func obsoleteLineFoldingIsRejectedOrUnfolded() async throws {
         // RFC 9112 §5.2: reject with 400, or replace the fold with spaces before passing the message on.
-        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let response = try await HTTPTestClient.exchange(
                 Array("GET /folded HTTP/1.1\r\nHost: g\r\nX-Folded: first\r\n second\r\n\r\n".utf8), port: gateway.port
             )
@@ -399,7 +387,7 @@ struct ListenerLimitsTests {
     }
 
     @Test func malformedRequestLineIs400AndClosed() async throws {
-        try await withUpstreamAndGateway(Self.config("")) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send("GET /a b c HTTP/1.1 extra\r\nHost: gateway.test\r\n\r\n")

@@ -7,31 +7,15 @@ import Testing
 
 @Suite("Restart")
 struct RestartTests {
-    static func config(directory: TemporaryDirectory, upstream: TestUpstream) -> String {
-        """
-        [server]
-        listen = "127.0.0.1:0"
-        shutdown_timeout = "1s"
-
-        [tokens]
-        secret_file = "\(directory.path)/secret.key"
-        issuer = "auth-gateway-tests"
-
-        [store]
-        url = "sqlite:\(directory.path)/gateway.db"
-
-        [auth]
-        verify_url = "\(upstream.baseURL)/auth/verify-credentials"
-
-        [[upstreams]]
-        name = "api"
-        targets = ["\(upstream.baseURL)"]
-
-        [[routes]]
-        path = "/api/"
-        upstream = "api"
-        auth = "required"
-        """
+    /// The key and the database in `directory`, which outlives each gateway process.
+    static func config(directory: TemporaryDirectory, upstream: TestUpstream) -> TestConfig {
+        var config = TestConfig.apiUpstream(.init("/api/", auth: "required"))
+        config.server["shutdown_timeout"] = #""1s""#
+        config.tokens = ["secret_file": TestConfig.quoted("\(directory.path)/secret.key"), "issuer": #""auth-gateway-tests""#]
+        config.store = ["url": TestConfig.quoted("sqlite:\(directory.path)/gateway.db")]
+        config.auth = ["verify_url": TestConfig.quoted("\(upstream.baseURL)/auth/verify-credentials")]
+        config.upstreams[0].targets = [upstream.baseURL]
+        return config
     }
 
     static func post(_ path: String, port: Int, body: String) async throws -> HTTPTestResponse {

@@ -5,47 +5,17 @@ import Testing
 @Suite("Routing, 404/405, preflight and health")
 struct RoutingTests {
     /// Two upstreams so the test can tell which route a request took.
-    static let twoUpstreams = """
-        [server]
-        listen = "127.0.0.1:0"
+    static let twoUpstreams = TestConfig(
+        upstreams: [.init("a", targets: ["${A}"]), .init("b", targets: ["${B}"])],
+        routes: [
+            .init("/", upstream: "a", auth: "public"),
+            .init("/api/", upstream: "b", auth: "public"),
+            .init("/api/admin/", upstream: "a", auth: "public"),
+            .init("/public/", upstream: "a", auth: "public"),
+        ]
+    )
 
-        [[upstreams]]
-        name = "a"
-        targets = ["${A}"]
-
-        [[upstreams]]
-        name = "b"
-        targets = ["${B}"]
-
-        [[routes]]
-        path = "/"
-        upstream = "a"
-        auth = "public"
-
-        [[routes]]
-        path = "/api/"
-        upstream = "b"
-        auth = "public"
-
-        [[routes]]
-        path = "/api/admin/"
-        upstream = "a"
-        auth = "public"
-
-        [[routes]]
-        path = "/public/"
-        upstream = "a"
-        auth = "public"
-        """
-
-    static let getOnly = TestConfigs.apiUpstream + """
-
-        [[routes]]
-        path = "/api/"
-        upstream = "api"
-        auth = "public"
-        methods = ["GET"]
-        """
+    static let getOnly = TestConfig.apiUpstream(.init("/api/", auth: "public", ["methods": #"["GET"]"#]))
 
     @Test func longestPrefixWins() async throws {
         try await withUpstream { a in
@@ -80,18 +50,7 @@ struct RoutingTests {
     }
 
     @Test func dotSegmentsCannotSkipARequiredRoutesAuth() async throws {
-        let config = TestConfigs.apiUpstream + """
-
-            [[routes]]
-            path = "/public/"
-            upstream = "api"
-            auth = "public"
-
-            [[routes]]
-            path = "/api/"
-            upstream = "api"
-            auth = "required"
-            """
+        let config = TestConfig.apiUpstream(.init("/public/", auth: "public"), .init("/api/", auth: "required"))
         try await withUpstreamAndGateway(config) { upstream, gateway in
             for target in ["/public/../api/secret", "/public/./../api/secret", "/public/x/../../api/secret"] {
                 let response = try await HTTPTestClient.get(target, port: gateway.port)
@@ -121,7 +80,7 @@ struct RoutingTests {
     }
 
     @Test func aPathClimbingAboveRootIs400() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let response = try await HTTPTestClient.get("/a/../../etc/passwd", port: gateway.port)
             #expect(response.status == 400)
             #expect(response.errorCode == "bad_request")
@@ -200,14 +159,7 @@ struct RoutingTests {
     }
 
     @Test func corsPreflightIsForwardedOnARequiredRouteWhoseMethodsExcludeOptions() async throws {
-        let config = TestConfigs.apiUpstream + """
-
-            [[routes]]
-            path = "/api/"
-            upstream = "api"
-            auth = "required"
-            methods = ["GET", "POST"]
-            """
+        let config = TestConfig.apiUpstream(.init("/api/", auth: "required", ["methods": #"["GET", "POST"]"#]))
         try await withUpstreamAndGateway(config) { upstream, gateway in
             let preflight = RequestBytes.make("OPTIONS", "/api/items", headers: [
                 ("Origin", "https://app.example"),
@@ -250,7 +202,7 @@ struct RoutingTests {
     }
 
     @Test func healthzAnswersEvenWithACatchAllRoute() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let get = try await HTTPTestClient.get("/healthz", port: gateway.port)
             #expect(get.status == 200)
             #expect(upstream.requests.isEmpty)

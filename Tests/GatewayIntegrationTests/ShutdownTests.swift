@@ -6,21 +6,8 @@ import Testing
 
 @Suite("Graceful shutdown")
 struct ShutdownTests {
-    static func config(shutdownTimeout: String) -> String {
-        """
-        [server]
-        listen = "127.0.0.1:0"
-        shutdown_timeout = "\(shutdownTimeout)"
-
-        [[upstreams]]
-        name = "api"
-        targets = ["${UPSTREAM}"]
-
-        [[routes]]
-        path = "/"
-        upstream = "api"
-        auth = "public"
-        """
+    static func config(shutdownTimeout: String) -> TestConfig {
+        .publicCatchAll.with { $0.server["shutdown_timeout"] = TestConfig.quoted(shutdownTimeout) }
     }
 
     /// Connect attempts until one is refused; returns whether that happened within `timeout`.

@@ -7,20 +7,7 @@ struct StreamingTests {
     static let hundredMiB = 100 * 1024 * 1024
     static let rssBudget = 32 * 1024 * 1024
 
-    static let bigBodies = """
-        [server]
-        listen = "127.0.0.1:0"
-        max_body_bytes = "200MiB"
-
-        [[upstreams]]
-        name = "api"
-        targets = ["${UPSTREAM}"]
-
-        [[routes]]
-        path = "/"
-        upstream = "api"
-        auth = "public"
-        """
+    static let bigBodies = TestConfig.publicCatchAll.with { $0.server["max_body_bytes"] = #""200MiB""# }
 
     /// Growth of resident memory over `baseline`: the sampled peak, and VmHWM when it rose during the transfer.
     static func growth(baseline: ProcessMemory, sampledPeak: Int, after: ProcessMemory) -> Int {

@@ -4,26 +4,13 @@ import Testing
 
 @Suite("Upstream failures and target selection")
 struct UpstreamFailureTests {
-    static func config(targets: String, upstreamOptions: String = "") -> String {
-        """
-        [server]
-        listen = "127.0.0.1:0"
-
-        [[upstreams]]
-        name = "api"
-        targets = [\(targets)]
-        \(upstreamOptions)
-
-        [[routes]]
-        path = "/"
-        upstream = "api"
-        auth = "public"
-        """
+    static func config(targets: [String], _ options: [String: String] = [:]) -> TestConfig {
+        TestConfig.publicCatchAll.with { $0.upstreams[0] = .init("api", targets: targets, options) }
     }
 
     @Test func deadUpstreamIs502UpstreamUnavailableWithinConnectTimeout() async throws {
         let dead = try deadPort()
-        let config = Self.config(targets: #""http://127.0.0.1:\#(dead)""#, upstreamOptions: #"connect_timeout = "1s""#)
+        let config = Self.config(targets: ["http://127.0.0.1:\(dead)"], ["connect_timeout": #""1s""#])
         try await withGateway(config) { gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
@@ -48,7 +35,7 @@ struct UpstreamFailureTests {
         // Connecting to this listener hangs, as to an unreachable host, until connect_timeout gives up.
         let blackhole = try FullBacklogListener()
         defer { blackhole.close() }
-        let config = Self.config(targets: #""http://127.0.0.1:\#(blackhole.port)""#, upstreamOptions: #"connect_timeout = "1s""#)
+        let config = Self.config(targets: ["http://127.0.0.1:\(blackhole.port)"], ["connect_timeout": #""1s""#])
         try await withGateway(config) { gateway in
             let start = ContinuousClock.now
             let response = try await HTTPTestClient.get("/blackhole", port: gateway.port)
@@ -63,7 +50,7 @@ struct UpstreamFailureTests {
 
     @Test func slowUpstreamIs504UpstreamTimeout() async throws {
         try await withUpstream { upstream in
-            let config = Self.config(targets: #""${UPSTREAM}""#, upstreamOptions: #"timeout = "500ms""#)
+            let config = Self.config(targets: ["${UPSTREAM}"], ["timeout": #""500ms""#])
             try await withGateway(config, ["UPSTREAM": upstream.baseURL]) { gateway in
                 let connection = try await RawHTTPConnection.connect(port: gateway.port)
                 defer { connection.close() }
@@ -89,9 +76,9 @@ struct UpstreamFailureTests {
 
     // One timer serves a connection's idle_timeout and its upstream timeout: neither deadline may act for the other.
 
-    static func config(upstreamTimeout: String, idleTimeout: String) -> String {
-        config(targets: #""${UPSTREAM}""#, upstreamOptions: "timeout = \"\(upstreamTimeout)\"")
-            .replacingOccurrences(of: #"listen = "127.0.0.1:0""#, with: "listen = \"127.0.0.1:0\"\nidle_timeout = \"\(idleTimeout)\"")
+    static func config(upstreamTimeout: String, idleTimeout: String) -> TestConfig {
+        config(targets: ["${UPSTREAM}"], ["timeout": TestConfig.quoted(upstreamTimeout)])
+            .with { $0.server["idle_timeout"] = TestConfig.quoted(idleTimeout) }
     }
 
     @Test func aShorterIdleTimeoutDoesNotCutAWaitForTheUpstreamThatEndsIn504() async throws {
@@ -125,7 +112,7 @@ struct UpstreamFailureTests {
     }
 
     @Test func upstreamThatDiesMidBodyClosesTheClientConnection() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { _, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send(RequestBytes.make("GET", "/die-mid-body"))
@@ -150,9 +137,7 @@ struct UpstreamFailureTests {
     @Test func failoverToTheNextTargetWhenTheFirstIsDead() async throws {
         try await withUpstream { upstream in
             let dead = try deadPort()
-            let config = Self.config(
-                targets: #""http://127.0.0.1:\#(dead)", "${UPSTREAM}""#, upstreamOptions: #"connect_timeout = "1s""#
-            )
+            let config = Self.config(targets: ["http://127.0.0.1:\(dead)", "${UPSTREAM}"], ["connect_timeout": #""1s""#])
             try await withGateway(config, ["UPSTREAM": upstream.baseURL]) { gateway in
                 // Round robin starts on either target; every request must still succeed.
                 for index in 0..<6 {
@@ -171,9 +156,7 @@ struct UpstreamFailureTests {
         let blackhole = try FullBacklogListener()
         defer { blackhole.close() }
         try await withUpstream { upstream in
-            let config = Self.config(
-                targets: #""http://127.0.0.1:\#(blackhole.port)", "${UPSTREAM}""#, upstreamOptions: #"connect_timeout = "500ms""#
-            )
+            let config = Self.config(targets: ["http://127.0.0.1:\(blackhole.port)", "${UPSTREAM}"], ["connect_timeout": #""500ms""#])
             try await withGateway(config, ["UPSTREAM": upstream.baseURL]) { gateway in
                 for index in 0..<2 {
                     let response = try await HTTPTestClient.exchange(
@@ -189,7 +172,7 @@ struct UpstreamFailureTests {
 
     @Test func allTargetsDeadIs502() async throws {
         let first = try deadPort(), second = try deadPort(1)
-        let config = Self.config(targets: #""http://127.0.0.1:\#(first)", "http://127.0.0.1:\#(second)""#)
+        let config = Self.config(targets: ["http://127.0.0.1:\(first)", "http://127.0.0.1:\(second)"])
         try await withGateway(config) { gateway in
             let response = try await HTTPTestClient.get("/none", port: gateway.port)
             #expect(response.status == 502)
@@ -200,7 +183,7 @@ struct UpstreamFailureTests {
     @Test func roundRobinSpreadsRequestsOverTargets() async throws {
         try await withUpstream { a in
             try await withUpstream { b in
-                let config = Self.config(targets: #""${A}", "${B}""#)
+                let config = Self.config(targets: ["${A}", "${B}"])
                 try await withGateway(config, ["A": a.baseURL, "B": b.baseURL]) { gateway in
                     for index in 0..<6 {
                         let response = try await HTTPTestClient.get("/rr/\(index)", port: gateway.port)

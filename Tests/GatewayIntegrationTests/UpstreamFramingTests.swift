@@ -13,28 +13,10 @@ struct UpstreamFramingTests {
         let raw = try RawResponseUpstream(response: Array(response.utf8))
         defer { raw.close() }
         try await withUpstream { healthy in
-            let config = """
-                [server]
-                listen = "127.0.0.1:0"
-
-                [[upstreams]]
-                name = "raw"
-                targets = ["\(raw.baseURL)"]
-
-                [[upstreams]]
-                name = "api"
-                targets = ["${UPSTREAM}"]
-
-                [[routes]]
-                path = "/raw/"
-                upstream = "raw"
-                auth = "public"
-
-                [[routes]]
-                path = "/"
-                upstream = "api"
-                auth = "public"
-                """
+            let config = TestConfig.publicCatchAll.with {
+                $0.upstreams.insert(.init("raw", targets: [raw.baseURL]), at: 0)
+                $0.routes.insert(.init("/raw/", upstream: "raw", auth: "public"), at: 0)
+            }
             try await withGateway(config, ["UPSTREAM": healthy.baseURL]) { gateway in
                 let connection = try await RawHTTPConnection.connect(port: gateway.port)
                 defer { connection.close() }
