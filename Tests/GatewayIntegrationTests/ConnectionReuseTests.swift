@@ -5,7 +5,7 @@ import Testing
 @Suite("Keep-alive, pipelining and upstream connection reuse")
 struct ConnectionReuseTests {
     @Test func keepAliveServesManyRequestsOnOneConnection() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             for index in 0..<5 {
@@ -21,7 +21,7 @@ struct ConnectionReuseTests {
     }
 
     @Test func connectionCloseFromTheClientIsHonoured() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { _, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send(RequestBytes.make("GET", "/bye", headers: [("Connection", "close")]))
@@ -32,7 +32,7 @@ struct ConnectionReuseTests {
     }
 
     @Test func http10WithoutKeepAliveIsClosedAfterTheResponse() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { _, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send("GET /old HTTP/1.0\r\nHost: gateway.test\r\n\r\n")
@@ -43,7 +43,7 @@ struct ConnectionReuseTests {
     }
 
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             // The first is slow upstream, so answering in completion order would swap them.
@@ -64,7 +64,7 @@ struct ConnectionReuseTests {
     }
 
     @Test func twoRequestsInOneWriteGetTwoResponses() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { _, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send(RequestBytes.make("GET", "/a") + RequestBytes.make("GET", "/b"))
@@ -76,7 +76,7 @@ struct ConnectionReuseTests {
     }
 
     @Test func upstreamConnectionsAreReused() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             // Sequential requests on separate client connections, and on one client connection.
             for index in 0..<20 {
                 let response = try await HTTPTestClient.get("/pool/\(index)", port: gateway.port)
@@ -96,7 +96,7 @@ struct ConnectionReuseTests {
     @Test func aPooledConnectionToARestartedUpstreamIsReplacedTransparently() async throws {
         let first = try await TestUpstream.start()
         let port = first.port
-        let config = TestConfigs.publicCatchAll
+        let config = TestConfig.publicCatchAll
         try await withGateway(config, ["UPSTREAM": first.baseURL]) { gateway in
             #expect(try await HTTPTestClient.get("/before", port: gateway.port).status == 200)
             // The pooled upstream connection dies with the upstream; a new one comes up on the same port.
@@ -117,7 +117,7 @@ struct ConnectionReuseTests {
     }
 
     @Test func aClientThatHangsUpMidDownloadLeavesTheGatewayHealthy() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             for _ in 0..<3 {
                 let connection = try await RawHTTPConnection.connect(port: gateway.port)
                 try await connection.send(RequestBytes.make("GET", "/download?bytes=\(64 * 1024 * 1024)"))

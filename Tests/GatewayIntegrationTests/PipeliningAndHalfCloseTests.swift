@@ -6,7 +6,7 @@ import Testing
 @Suite("Pipelining and half-close")
 struct PipeliningAndHalfCloseTests {
     @Test func aMalformedRequestPipelinedBehindAPostGetsItsOwn400AfterThePostsAnswer() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             let post = RequestBytes.make("POST", "/slow?ms=300", headers: [("Content-Type", "text/plain")], body: Array("hello".utf8))
@@ -22,7 +22,7 @@ struct PipeliningAndHalfCloseTests {
     }
 
     @Test func completePipelinedRequestsBeforeAMalformedOneAreAllAnswered() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             let requests = RequestBytes.make("GET", "/slow?ms=200") + RequestBytes.make("GET", "/one") + RequestBytes.make("GET", "/two")
@@ -36,7 +36,7 @@ struct PipeliningAndHalfCloseTests {
     }
 
     @Test func aClientThatHalfClosesAfterItsRequestStillGetsTheAnswer() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send(RequestBytes.make("POST", "/slow?ms=200", headers: [("Content-Type", "text/plain")],
@@ -50,7 +50,7 @@ struct PipeliningAndHalfCloseTests {
     }
 
     @Test func aClientThatHalfClosesMidBodyIsClosedAndItsTransferCancelled() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { _, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send("POST /upload HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 1000\r\n\r\nonly a part")
@@ -61,7 +61,7 @@ struct PipeliningAndHalfCloseTests {
     }
 
     @Test func anIdleConnectionThatHalfClosesIsClosed() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { _, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send(RequestBytes.make("GET", "/first"))

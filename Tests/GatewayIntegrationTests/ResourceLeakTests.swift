@@ -20,7 +20,7 @@ struct ResourceLeakTests {
     }
 
     @Test func proxiedRequestsLeaveNoUpstreamTransferBehind() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { _, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { _, gateway in
             for index in 0..<50 {
                 let response = try await HTTPTestClient.get("/echo/\(index)", port: gateway.port)
                 #expect(response.status == 200)
@@ -32,7 +32,7 @@ struct ResourceLeakTests {
     /// A browser cancelling a download: it reads part of the body and resets the connection. Before the fix,
     /// ~3 in 4 aborts left a paused transfer holding its upstream connection, until every proxied request got 504.
     @Test func abortedDownloadsFreeTheirTransfersAndUpstreamConnections() async throws {
-        try await withUpstreamAndGateway(TestConfigs.publicCatchAll) { upstream, gateway in
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             var generator = SystemRandomNumberGenerator()
             for _ in 0..<120 {
                 let connection = try await RawHTTPConnection.connect(port: gateway.port)
