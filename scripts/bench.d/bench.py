@@ -192,6 +192,20 @@ def ports_busy(ports):
     return busy
 
 
+
+def soak_helper(argv):
+    """`ports-free PORT...` (exit 1 naming the busy ones) and `secret PATH`, for scripts/soak."""
+    if argv[:1] == ["ports-free"]:
+        busy = ports_busy([int(p) for p in argv[1:]])
+        for b in busy:
+            print(f"busy: {b}", file=sys.stderr)
+        return 1 if busy else 0
+    if argv[:1] == ["secret"] and len(argv) == 2:
+        write_secret(argv[1])
+        return 0
+    print("usage: ports-free PORT... | secret PATH", file=sys.stderr)
+    return 2
+
 def build_gateway(s, work):
     """The gateway binary to run, or None with BENCH_SKIP_GATEWAY=1."""
     if s.skip_gateway:
