@@ -2,7 +2,7 @@ import NIOCore
 import NIOHTTP1
 
 /// A response the gateway writes itself (errors, health, its own endpoints).
-public struct LocalResponse: Sendable {
+public struct LocalResponse: Sendable, Equatable {
     public var status: HTTPResponseStatus
     public var headers: HTTPHeaders
     public var body: ByteBuffer
