@@ -53,3 +53,35 @@ struct ReviewFindingsTests {
         #expect(GatewayError.answering(GatewayError.permissionDenied).status == .forbidden)
     }
 }
+
+/// Inputs scripts/fuzz found (Fuzz/crashes/), each pinned as a unit test.
+struct FuzzFindingsTests {
+    @Test func aJSONPointerSplitsOnSlashBytesEvenBeforeACombiningMark() throws {
+        let pointer = try JSONPointer(parsing: "/a/\u{301}b")
+        let document = JSONValue.object(["a": .object(["\u{301}b": .integer(1)])])
+        #expect(pointer.resolve(in: document) == .integer(1))
+    }
+
+    @Test func aTildeBeforeACombiningMarkIsRefusedAndTildeZeroBeforeOneIsAccepted() throws {
+        #expect(throws: (any Error).self) { try JSONPointer(parsing: "/~\u{301}") }
+        let pointer = try JSONPointer(parsing: "/~0\u{301}")
+        #expect(pointer.resolve(in: .object(["~\u{301}": .bool(true)])) == .bool(true))
+    }
+}
+
+extension FuzzFindingsTests {
+    /// A correctly signed token whose `exp` is within `leeway` of Int64.max trapped in `exp + leeway`.
+    @Test func anExpNearTheLargestIntegerWithLeewayIsValidNotATrap() async throws {
+        typealias Support = AuthTestSupport
+        let tokens = Support.tokens(leeway: .seconds(30))
+        let key = try await Support.hmacKey(tokens)
+        var claims = Support.accessClaims()
+        claims["exp"] = .integer(Int64.max - 5)
+        let token = Support.craft(payload: Support.json(claims))
+        let outcome = TokenVerifier(key: key, tokens: tokens).verify(Substring(token), as: .access, now: Support.now)
+        guard case .valid = outcome else {
+            Issue.record("expected .valid, got \(outcome)")
+            return
+        }
+    }
+}

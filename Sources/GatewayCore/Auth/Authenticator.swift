@@ -43,7 +43,7 @@ public struct Authenticator: Sendable {
             return .now(refuse(.accessTokenNotValid(.invalid), route: route))
         }
         // Same rule as the verifier's: expired once now >= exp + leeway.
-        guard nowSeconds >= entry.claims.expiresAt + verifier.leewaySeconds else {
+        guard nowSeconds >= verifier.expiry(of: entry.claims) else {
             return .now(grant(entry.claims, encodedClaims: entry.encodedClaims, route: route, renewedToken: nil))
         }
         // Expired, and verified in every other respect: renewable, perhaps.

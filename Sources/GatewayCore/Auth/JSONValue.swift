@@ -99,22 +99,24 @@ public struct JSONPointer: Sendable, Hashable, CustomStringConvertible {
         guard text.hasPrefix("/") else {
             throw SyntaxError(description: "a JSON pointer starts with \"/\" (or is \"\" for the whole document), got \"\(text)\"")
         }
+        // RFC 6901 works on code points, not on grapheme clusters: split and unescape bytes, so a combining
+        // mark after `/` or `~` cannot glue two tokens together (found by scripts/fuzz).
         var tokens: [String] = []
-        for raw in text.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
-            var token = ""
-            var chars = raw.makeIterator()
-            while let c = chars.next() {
-                guard c == "~" else {
-                    token.append(c)
+        for raw in text.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            var token: [UInt8] = []
+            var bytes = raw.makeIterator()
+            while let b = bytes.next() {
+                guard b == UInt8(ascii: "~") else {
+                    token.append(b)
                     continue
                 }
-                switch chars.next() {
-                case "0": token.append("~")
-                case "1": token.append("/")
+                switch bytes.next() {
+                case UInt8(ascii: "0"): token.append(UInt8(ascii: "~"))
+                case UInt8(ascii: "1"): token.append(UInt8(ascii: "/"))
                 default: throw SyntaxError(description: "\"~\" must be followed by 0 or 1 in JSON pointer \"\(text)\"")
                 }
             }
-            tokens.append(token)
+            tokens.append(String(decoding: token, as: UTF8.self))
         }
         self.init(tokens: tokens, description: text)
     }

@@ -35,6 +35,13 @@ public struct TokenVerifier: Sendable {
         self.userIdClaim = tokens.userIdClaim
     }
 
+    /// When a token with these claims counts as expired: `exp` plus the leeway, saturating (an `exp` near
+    /// Int64.max must not trap; found by scripts/fuzz).
+    func expiry(of claims: TokenClaims) -> Int64 {
+        let (sum, overflow) = claims.expiresAt.addingReportingOverflow(leewaySeconds)
+        return overflow ? .max : sum
+    }
+
     /// Verifies `token` as a `kind` token at `now` (seconds since the epoch).
     public func verify(_ token: Substring, as kind: Kind, now: Int64) -> Outcome {
         let bytes = token.utf8
@@ -78,7 +85,7 @@ public struct TokenVerifier: Sendable {
         }
         if let nbf = claims.notBefore, nbf > now + leewaySeconds { return .invalid(.notYetValid) }
         if let iat = claims.issuedAt, iat > now + leewaySeconds { return .invalid(.notYetValid) }
-        if now >= claims.expiresAt + leewaySeconds { return .expired(claims) }
+        if now >= expiry(of: claims) { return .expired(claims) }
         return .valid(claims)
     }
 
