@@ -6,22 +6,12 @@ import Testing
 
 @Suite("Deadlines")
 struct DeadlineTests {
-    static func config(server: String = "", upstream: String = "") -> String {
-        """
-        [server]
-        listen = "127.0.0.1:0"
-        \(server)
-
-        [[upstreams]]
-        name = "api"
-        targets = ["${UPSTREAM}"]
-        \(upstream)
-
-        [[routes]]
-        path = "/"
-        upstream = "api"
-        auth = "public"
-        """
+    /// The public catch-all with `server` keys added to [server] and `upstream` keys to the upstream.
+    static func config(server: [String: String] = [:], upstream: [String: String] = [:]) -> TestConfig {
+        .publicCatchAll.with {
+            $0.server.merge(server) { _, new in new }
+            $0.upstreams[0].options = upstream
+        }
     }
 
     /// Sends a head announcing `announced` body bytes and `sent` of them, then stalls; returns how long the
@@ -65,7 +55,7 @@ struct DeadlineTests {
     }
 
     @Test func aProxiedUploadThatStallsIsClosedAndItsTransferCancelled() async throws {
-        try await withUpstreamAndGateway(Self.config(server: #"idle_timeout = "1s""#)) { _, gateway in
+        try await withUpstreamAndGateway(Self.config(server: ["idle_timeout": #""1s""#])) { _, gateway in
             let closedAfter = try await Self.stall(port: gateway.port, "POST", "/upload", announced: 1_000_000, sent: 1000)
             #expect(closedAfter != nil)
             #expect(await eventually(timeout: .seconds(5)) { gateway.gateway.upstreamTransfersAlive == 0 })
@@ -75,7 +65,7 @@ struct DeadlineTests {
     @Test func aSlowButSteadyBodyIsNotCutOff() async throws {
         // Each piece comes well within idle_timeout, the whole body takes longer than it. On a loaded machine this
         // test's own sleeps can overshoot; an attempt whose gap reached idle_timeout says nothing and is repeated.
-        try await withUpstreamAndGateway(Self.config(server: #"idle_timeout = "2s""#)) { upstream, gateway in
+        try await withUpstreamAndGateway(Self.config(server: ["idle_timeout": #""2s""#])) { upstream, gateway in
             for attempt in 1...3 {
                 let connection = try await RawHTTPConnection.connect(port: gateway.port)
                 defer { connection.close() }
@@ -108,7 +98,7 @@ struct DeadlineTests {
         let stalling = try RawResponseUpstream(
             response: Array("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789".utf8), holdOpen: .seconds(30))
         defer { stalling.close() }
-        try await withGateway(Self.config(upstream: #"read_timeout = "1s""#), ["UPSTREAM": stalling.baseURL]) { gateway in
+        try await withGateway(Self.config(upstream: ["read_timeout": #""1s""#]), ["UPSTREAM": stalling.baseURL]) { gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send(RequestBytes.make("GET", "/stalls"))
@@ -122,7 +112,7 @@ struct DeadlineTests {
     }
 
     @Test func aClientThatReadsNothingIsClosedAfterSendTimeout() async throws {
-        try await withUpstreamAndGateway(Self.config(server: #"send_timeout = "1s""#)) { _, gateway in
+        try await withUpstreamAndGateway(Self.config(server: ["send_timeout": #""1s""#])) { _, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             try await connection.send(RequestBytes.make("GET", "/files/download?bytes=67108864"))
@@ -135,7 +125,7 @@ struct DeadlineTests {
     }
 
     @Test func aSlowReaderThatKeepsReadingIsNotCutOff() async throws {
-        try await withUpstreamAndGateway(Self.config(server: #"send_timeout = "1s""#)) { _, gateway in
+        try await withUpstreamAndGateway(Self.config(server: ["send_timeout": #""1s""#])) { _, gateway in
             let connection = try await RawHTTPConnection.connect(port: gateway.port)
             defer { connection.close() }
             let size = 4 * 1024 * 1024

@@ -13,17 +13,14 @@ enum JWTParts {
     static func base64URLDecode(_ text: String) -> Data? { base64URLDecode(Substring(text)) }
 
     /// The payload of a compact JWS, decoded as JSON values (integers stay integers).
-    static func payload(_ token: String) throws -> [String: JSONValue] {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let data = base64URLDecode(parts[1]),
-              case .object(let object)? = JSONValue.parse(Array(data))
-        else { throw HTTPTestClientError.malformedResponse("not a JWT: \(token)") }
-        return object
-    }
+    static func payload(_ token: String) throws -> [String: JSONValue] { try object(at: 1, of: token) }
 
-    static func header(_ token: String) throws -> [String: JSONValue] {
+    static func header(_ token: String) throws -> [String: JSONValue] { try object(at: 0, of: token) }
+
+    /// Part `index` of a compact JWS (0 the header, 1 the payload) decoded as a JSON object.
+    private static func object(at index: Int, of token: String) throws -> [String: JSONValue] {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let data = base64URLDecode(parts[0]),
+        guard parts.count == 3, let data = base64URLDecode(parts[index]),
               case .object(let object)? = JSONValue.parse(Array(data))
         else { throw HTTPTestClientError.malformedResponse("not a JWT: \(token)") }
         return object
