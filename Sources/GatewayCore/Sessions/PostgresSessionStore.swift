@@ -38,7 +38,9 @@ public final class PostgresSessionStore: SessionStore {
         self.logger = statements
         self.operationTimeout = operationTimeout
         do {
-            try await PostgresSessionStore.migrate(location, startupParameters: configuration.options.additionalStartupParameters,
+            // The migration's own server-side limits are the start-up ones: gateways starting together on a fresh
+            // database wait for each other's advisory lock longer than one request would.
+            try await PostgresSessionStore.migrate(location, startupParameters: PostgresSessionStore.serverTimeouts(startupTimeout),
                                                    logger: statements, timeout: startupTimeout)
         } catch {
             throw StoreUnavailable("cannot use PostgreSQL store \(location.redacted): \(PostgresSessionStore.reason(error))")
@@ -71,7 +73,9 @@ public final class PostgresSessionStore: SessionStore {
                 if try await tablesExist(connection, logger: logger) { return }
                 try await connection.withTransaction(logger: logger) { connection in
                     for statement in PostgresSessionStore.schema {
-                        try await connection.query(statement, logger: logger)
+                        // Read to the end: a statement's error (a lock wait cancelled) surfaces here, not as
+                        // "current transaction is aborted" on the next one.
+                        _ = try await PostgresSessionStore.count(connection.query(statement, logger: logger))
                     }
                 }
             }
