@@ -26,21 +26,17 @@ enum CookieFuzz {
         func create(_ session: Session) async throws {}
         func session(id: String) async throws -> Session? { nil }
         func wasReplaced(refreshJTI jti: String, sessionID: String) async throws -> Bool { false }
-        func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: Int64) async throws -> Bool { false }
-        func revoke(sessionID: String, at now: Int64) async throws -> Bool {
+        func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: UnixTime) async throws -> Bool { false }
+        func revoke(sessionID: String, at now: UnixTime) async throws -> Bool {
             revoked.withLockedValue { $0.append(sessionID) }
             return true
         }
-        func purge(endedBefore cutoff: Int64) async throws -> Int { 0 }
-        func session(id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Session?> { eventLoop.makeSucceededFuture(nil) }
-        func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: Int64,
-                    on eventLoop: any EventLoop) -> EventLoopFuture<Bool> { eventLoop.makeSucceededFuture(false) }
+        func purge(endedBefore cutoff: UnixTime) async throws -> Int { 0 }
         func ping() async throws {}
         func close() async throws {}
     }
 
     static let store = RecordingStore()
-    static let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
     static let setup = TokenFuzz.setups[0]
     static let deliveries: [RefreshDelivery] = [.cookie, .both, .body]
     static let cookieNames = ["refresh", "rt", "__Host-refresh", "a.b-c_d"]
@@ -52,8 +48,8 @@ enum CookieFuzz {
             config.auth.refreshDelivery = delivery
             config.auth.cookieName = name
             return TokenEndpoints(config: config, store: store, issuer: setup.issuer, verifier: setup.verifier,
-                                  clock: { TokenFuzz.now * 1000 }, logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                  checkCredentials: { _, _, loop in loop.makeFailedFuture(GatewayError.upstreamUnavailable) })
+                                  clock: .fixed(UnixTime(seconds: TokenFuzz.now)), logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                  checkCredentials: { _, _ in throw GatewayError.upstreamUnavailable })
         }
     }
 
@@ -132,7 +128,11 @@ enum CookieFuzz {
         store.revoked.withLockedValue { $0.removeAll() }
         let got: Expected
         do {
-            let response = try endpoints[endpointIndex].logout(head, body: ByteBuffer(bytes: body ?? []), on: loop).wait()
+            let endpoint = endpoints[endpointIndex], requestBody = ByteBuffer(bytes: body ?? [])
+            let outcome = fuzzBlocking { () async -> Result<LocalResponse, any Error> in
+                do { return .success(try await endpoint.logout(head, body: requestBody)) } catch { return .failure(error) }
+            }
+            let response = try outcome.get()
             let revoked = store.revoked.withLockedValue { $0 }
             fuzzCheck(response.status == .noContent && revoked.count == 1, "logout answered \(response.status), revoking \(revoked)")
             fuzzCheck(response.headers["set-cookie"].count == (delivery.usesCookie ? 1 : 0), "logout's Set-Cookie: \(response.headers["set-cookie"])")
@@ -170,7 +170,7 @@ enum CookieFuzz {
 
     static func outcome(of token: String?) -> Expected {
         guard let token else { return .failure(.notAuthenticated) }
-        switch setup.verifier.verify(Substring(token), as: .refresh, now: TokenFuzz.now) {
+        switch setup.verifier.verify(Substring(token), as: .refresh, atSecond: TokenFuzz.now) {
         case .valid(let claims), .expired(let claims):
             return claims.sessionID.map(Expected.revoked) ?? .failure(.accessTokenNotValid(.invalid))
         case .invalid:

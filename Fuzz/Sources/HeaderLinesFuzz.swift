@@ -80,19 +80,33 @@ enum HeaderLinesFuzz {
     // MARK: UpstreamRequestBuilder
 
     static let identityNames = ["X-Auth-User-Id", "X-Auth-Session-Id", "X-Auth-Claims"]
-    static let builder = UpstreamRequestBuilder(identityHeaders: identityNames)
+    static let builder = UpstreamRequestBuilder(headers: IdentityHeadersConfig())
 
     static func requestHeaders(_ reader: inout FuzzReader) {
         let flags = reader.byte()
         var context = UpstreamRequestBuilder.Context()
         context.clientAddress = flags & 1 != 0 ? "192.0.2.7" : nil
         context.scheme = flags & 2 != 0 ? "https" : "http"
-        context.authorization = [nil, "", "Bearer renewed.token.x"][Int(flags >> 2 & 3) % 3]
         context.configuredHost = flags & 16 != 0 ? "upstream.internal" : ""
         context.requestID = { "generated-request-id" }
+        var who: Identity?
         if flags & 32 != 0 {
             // The gateway's own values can hold anything a credential check answered (a user id with CR LF).
-            context.identity = [(identityNames[0], string(reader.chunk(upTo: 0xFF))), (identityNames[1], "sid-1")]
+            let payload: [String: JSONValue] = ["token_type": .string("access"), "exp": .integer(1),
+                                                "sub": .string(string(reader.chunk(upTo: 0xFF))), "sid": .string("sid-1")]
+            who = TokenClaims(payload: payload, userIdClaim: "user_id").map { Identity(claims: $0) }
+        }
+        // Model of SPEC §5.4: which Authorization goes upstream (nil: the client's), which identity headers.
+        let choice = Int(flags >> 2 & 3) % 3
+        var authorization: String?
+        var identity: [(String, String)] = []
+        if let who {
+            context.auth = choice == 2 ? .renewed(who, token: "renewed.token.x") : .authenticated(who)
+            authorization = choice == 2 ? "Bearer renewed.token.x" : nil
+            identity = [(identityNames[0], who.claims.subject), (identityNames[1], "sid-1"), (identityNames[2], who.encodedClaims)]
+        } else {
+            context.auth = .anonymous(keepsAuthorization: choice != 1)
+            authorization = choice == 1 ? "" : nil
         }
         let fields = FuzzHeaders.fields(reader.remaining())
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: HTTPHeaders(fields))
@@ -100,7 +114,7 @@ enum HeaderLinesFuzz {
 
         fuzzCheck(lines.packed.filter { $0 == 0 }.count == lines.count, "\(lines.count) lines but \(lines.packed.filter { $0 == 0 }.count) NULs")
         fuzzCheck(!lines.packed.contains(0x0D) && !lines.packed.contains(0x0A), "a header line holds CR or LF: \(lines.lines)")
-        let expected = model(fields, context)
+        let expected = model(fields, context, authorization: authorization, identity: identity)
         let got = lines.lines.map { Array($0.utf8) }
         fuzzCheck(got == expected, "upstream header lines\n  \(lines.lines)\nexpected (SPEC §5.4)\n  \(expected.map { string($0) })\nfor fields \(fields)")
     }
@@ -112,7 +126,8 @@ enum HeaderLinesFuzz {
             || ["connection", "keep-alive", "te", "trailer", "trailers", "transfer-encoding", "upgrade"].contains { Array($0.utf8) == name }
     }
 
-    static func model(_ fields: [(String, String)], _ context: UpstreamRequestBuilder.Context) -> [[UInt8]] {
+    static func model(_ fields: [(String, String)], _ context: UpstreamRequestBuilder.Context, authorization: String?,
+                      identity: [(String, String)]) -> [[UInt8]] {
         var listed: Set<[UInt8]> = []
         for (name, value) in fields where lower(name) == Array("connection".utf8) {
             for token in fuzzSplit(value.utf8, on: UInt8(ascii: ",")) {
@@ -142,13 +157,13 @@ enum HeaderLinesFuzz {
                 sawAccept = true
                 if !removed { out.append(line(name, value)) }
             case "authorization":
-                if context.authorization == nil, !removed { out.append(line(name, value)) }
+                if authorization == nil, !removed { out.append(line(name, value)) }
             default:
                 if !removed { out.append(line(name, value)) }
             }
         }
-        if let authorization = context.authorization, !authorization.isEmpty { out.append(sanitized(("Authorization: " + authorization).utf8)) }
-        for (name, value) in context.identity { out.append(line(name, value)) }
+        if let authorization, !authorization.isEmpty { out.append(sanitized(("Authorization: " + authorization).utf8)) }
+        for (name, value) in identity { out.append(line(name, value)) }
         out.append(sanitized(("Host: " + (context.configuredHost.isEmpty ? clientHost ?? "127.0.0.1:9000" : context.configuredHost)).utf8))
         switch (forwardedFor, context.clientAddress) {
         case (let f?, let c?): out.append(sanitized("X-Forwarded-For: \(f), \(c)".utf8))

@@ -68,8 +68,8 @@ enum TokenFuzz {
     static let cache: VerifiedTokenCache = {
         let cache = VerifiedTokenCache(budgetBytes: 64 * 1024, shards: 4)
         for (i, kind, token) in validTokens {
-            switch setups[i].verifier.verify(Substring(token), as: kind, now: now) {
-            case .valid(let claims), .expired(let claims): cache.insert(.init(token: token, claims: claims, encodedClaims: ""))
+            switch setups[i].verifier.verify(Substring(token), as: kind, atSecond: now) {
+            case .valid(let claims), .expired(let claims): cache.insert(.init(token: token, identity: Identity(claims: claims, encodedClaims: "")))
             case .invalid(let reason): fatalError("set-up token did not verify: \(reason)")
             }
         }
@@ -181,7 +181,7 @@ enum TokenFuzz {
         if expected == .overflow && !FuzzKnownIssues.strict {
             return  // Fuzz/crashes/token-exp-plus-leeway-overflows: reported, not fixed yet
         }
-        let outcome = setup.verifier.verify(token, as: kind, now: now)
+        let outcome = setup.verifier.verify(token, as: kind, atSecond: now)
         let got: Expected
         switch outcome {
         case .valid(let claims), .expired(let claims):
@@ -233,7 +233,7 @@ enum TokenFuzz {
         }
         guard signature != original else { return }
         let mutated = String(parts[0]) + "." + String(parts[1]) + "." + FuzzBase64URL.encode(signature)
-        let outcome = setups[index].verifier.verify(Substring(mutated), as: kind, now: now)
+        let outcome = setups[index].verifier.verify(Substring(mutated), as: kind, atSecond: now)
         let expected: TokenVerifier.Outcome = signature.isEmpty ? .invalid(.malformed) : .invalid(.signature)
         fuzzCheck(outcome == expected, "signature bytes \(original) changed to \(signature): \(outcome), expected \(expected)")
         fuzzCheck(cache.lookup(Substring(mutated)) == nil, "a token with changed signature bytes is a cache hit")
@@ -256,8 +256,8 @@ enum TokenFuzz {
             (.refresh, try! setup.issuer.refreshToken(for: subject, jti: jti, issuedAt: now - 5, expiresAt: now + 300)),
         ]
         for (kind, token) in tokens {
-            guard case .valid(let c) = setup.verifier.verify(Substring(token), as: kind, now: now) else {
-                fuzzCheck(false, "issued \(kind) token for \(subject) does not verify: \(setup.verifier.verify(Substring(token), as: kind, now: now))")
+            guard case .valid(let c) = setup.verifier.verify(Substring(token), as: kind, atSecond: now) else {
+                fuzzCheck(false, "issued \(kind) token for \(subject) does not verify: \(setup.verifier.verify(Substring(token), as: kind, atSecond: now))")
                 return
             }
             fuzzCheck(c.tokenType == kind.rawValue && c.subject == subject.userIDString && c.sessionID == sid && c.jti == jti

@@ -69,7 +69,7 @@ struct Serve: AsyncParsableCommand {
             await gateway.close()
             throw ExitCode(1)
         }
-        let janitor = SessionJanitor(store: gateway.store, clock: Gateway.systemClock, logger: logger)
+        let janitor = SessionJanitor(store: gateway.store, logger: logger)
         let group = ServiceGroup(
             services: [DrainOnShutdown(gateway: gateway), janitor],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -117,7 +117,7 @@ struct PostgresSessionStoreTests {
                 return error is StoreUnavailable && text.contains("23505") && !text.contains("INSERT") && !text.contains("\n")
             }
             try await PostgresTestDatabase.execute("DROP TABLE auth_gateway_replaced_refresh_tokens", adminURL: url)
-            let now = T.login + 1000
+            let now = T.login + .milliseconds(1000)
             await #expect {
                 _ = try await store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"),
                                            change: T.change(refresh: "R2", access: "A2", at: now), now: now)
@@ -150,7 +150,7 @@ struct PostgresSessionStoreTests {
                     }
                     for await _ in locked { break }
                     let started = ContinuousClock.now
-                    let now = T.login + 1000
+                    let now = T.login + .milliseconds(1000)
                     await #expect(throws: StoreUnavailable.self) {
                         _ = try await store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"),
                                                    change: T.change(refresh: "R2", access: "A2", at: now), now: now)
@@ -294,7 +294,7 @@ struct PostgresSessionStoreTests {
             let a = try await PostgresTestDatabase.store(url)
             let b = try await PostgresTestDatabase.store(url)
             try await a.create(T.session())
-            let now = T.login + 1000
+            let now = T.login + .milliseconds(1000)
             let outcomes = try await withThrowingTaskGroup(of: (String, Bool).self) { group in
                 for i in 0..<40 {
                     let store = i.isMultiple(of: 2) ? a : b
@@ -313,9 +313,9 @@ struct PostgresSessionStoreTests {
             #expect(fromA.refreshJTI == winners.first)
             #expect(try await b.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
             // Revoked through one gateway: the other cannot change it any more.
-            #expect(try await a.revoke(sessionID: "sid-1", at: now + 1))
+            #expect(try await a.revoke(sessionID: "sid-1", at: now + .milliseconds(1)))
             #expect(try await !b.update(sessionID: "sid-1", expecting: .refreshJTI(fromA.refreshJTI),
-                                        change: T.change(refresh: "R-late", access: "A-late", at: now + 2), now: now + 2))
+                                        change: T.change(refresh: "R-late", access: "A-late", at: now + .milliseconds(2)), now: now + .milliseconds(2)))
             try await a.close()
             try await b.close()
         }

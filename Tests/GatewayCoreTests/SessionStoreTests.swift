@@ -11,21 +11,22 @@ import Testing
 /// locking on SQLite. One fresh database per test.
 struct SessionStoreTests {
     typealias S = AuthTestSupport
-    static let login: Int64 = 1_750_000_000_000
-    static let day: Int64 = 86_400_000
+    static let login = UnixTime(milliseconds: 1_750_000_000_000)
+    static let day = Duration.seconds(86_400)
 
     static func session(id: String = "sid-1", userID: JSONValue = .integer(42), claims: [String: JSONValue] = [:]) -> Session {
         Session(
             id: id, userID: userID, claims: claims, createdAt: login, expiresAt: login + day,
-            maxExpiresAt: login + 30 * day, refreshJTI: "R1",
-            access: AccessLineage(jti: "A1", issuedAt: login / 1000, expiresAt: login / 1000 + 300)
+            maxExpiresAt: login + day * 30, refreshJTI: "R1",
+            access: AccessLineage(jti: "A1", issuedAt: login, expiresAt: login + .seconds(300))
         )
     }
 
-    static func change(refresh: String? = nil, access: String, at now: Int64, expiresAt: Int64? = nil) -> SessionChange {
-        SessionChange(
+    static func change(refresh: String? = nil, access: String, at now: UnixTime, expiresAt: UnixTime? = nil) -> SessionChange {
+        let issuedAt = UnixTime(seconds: now.seconds)
+        return SessionChange(
             newRefreshJTI: refresh,
-            newAccess: AccessLineage(jti: access, issuedAt: now / 1000, expiresAt: now / 1000 + 300),
+            newAccess: AccessLineage(jti: access, issuedAt: issuedAt, expiresAt: issuedAt + .seconds(300)),
             expiresAt: expiresAt ?? now + day
         )
     }
@@ -101,9 +102,9 @@ struct SessionStoreTests {
     @Test(arguments: StoreKind.available) func optionalFieldsRoundTrip(_ kind: StoreKind) async throws {
         try await Self.withStore(kind) { store in
             var session = Self.session()
-            session.revokedAt = Self.login + 5
+            session.revokedAt = Self.login + .milliseconds(5)
             session.previousAccessJTI = "A0"
-            session.accessReplacedAt = Self.login + 3
+            session.accessReplacedAt = Self.login + .milliseconds(3)
             try await store.create(session)
             #expect(try await store.session(id: "sid-1") == session)
         }
@@ -121,7 +122,7 @@ struct SessionStoreTests {
     @Test(arguments: StoreKind.available) func updateSucceedsOnceWithTheRightExpectation(_ kind: StoreKind) async throws {
         try await Self.withStore(kind) { store in
             try await store.create(Self.session())
-            let now = Self.login + 1000
+            let now = Self.login + .milliseconds(1000)
             #expect(try await store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now))
             #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R3", access: "A3", at: now), now: now))
             let read = try #require(try await store.session(id: "sid-1"))
@@ -133,7 +134,7 @@ struct SessionStoreTests {
     @Test(arguments: StoreKind.available) func accessExpectationIsCompareAndSetToo(_ kind: StoreKind) async throws {
         try await Self.withStore(kind) { store in
             try await store.create(Self.session())
-            let now = Self.login + 1000
+            let now = Self.login + .milliseconds(1000)
             #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: now), now: now))
             #expect(try await !store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A3", at: now), now: now))
             #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A2"), change: Self.change(access: "A3", at: now), now: now))
@@ -145,7 +146,7 @@ struct SessionStoreTests {
         try await Self.withStore(kind) { store in
             let session = Self.session()
             try await store.create(session)
-            let now = Self.login + 1000
+            let now = Self.login + .milliseconds(1000)
             #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("A1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now))
             #expect(try await !store.update(sessionID: "sid-1", expecting: .accessJTI("R1"), change: Self.change(access: "A2", at: now), now: now))
             #expect(try await !store.update(sessionID: "other", expecting: .refreshJTI("R1"), change: Self.change(access: "A2", at: now), now: now))
@@ -160,7 +161,7 @@ struct SessionStoreTests {
             try await store.create(Self.session())
             try await store.create(Self.session(id: "sid-2"))
             #expect(try await !store.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
-            let now = Self.login + 1000
+            let now = Self.login + .milliseconds(1000)
             #expect(try await store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now))
             #expect(try await store.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
             #expect(try await !store.wasReplaced(refreshJTI: "R2", sessionID: "sid-1"))
@@ -172,7 +173,7 @@ struct SessionStoreTests {
     @Test(arguments: StoreKind.available) func failedCompareAndSetRecordsNothing(_ kind: StoreKind) async throws {
         try await Self.withStore(kind) { store in
             try await store.create(Self.session())
-            let now = Self.login + 1000
+            let now = Self.login + .milliseconds(1000)
             #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("WRONG"), change: Self.change(refresh: "R9", access: "A9", at: now), now: now))
             #expect(try await !store.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
             #expect(try await store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now))
@@ -186,7 +187,7 @@ struct SessionStoreTests {
     @Test(arguments: StoreKind.available) func accessOnlyChangeDoesNotRotateTheRefreshToken(_ kind: StoreKind) async throws {
         try await Self.withStore(kind) { store in
             try await store.create(Self.session())
-            let now = Self.login + 1000
+            let now = Self.login + .milliseconds(1000)
             #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: now), now: now))
             #expect(try await store.session(id: "sid-1")?.refreshJTI == "R1")
             #expect(try await !store.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
@@ -198,7 +199,7 @@ struct SessionStoreTests {
     @Test(arguments: StoreKind.available) func accessAdvanceMovesLatestToPrevious(_ kind: StoreKind) async throws {
         try await Self.withStore(kind) { store in
             try await store.create(Self.session())
-            let now = Self.login + 400_000
+            let now = Self.login + .milliseconds(400_000)
             let change = Self.change(access: "A2", at: now)
             #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: change, now: now))
             let read = try #require(try await store.session(id: "sid-1"))
@@ -207,9 +208,9 @@ struct SessionStoreTests {
             #expect(read.accessReplacedAt == now)
             #expect(read.expiresAt == change.expiresAt)
             #expect(read.createdAt == Self.login)
-            #expect(read.maxExpiresAt == Self.login + 30 * Self.day)
+            #expect(read.maxExpiresAt == Self.login + Self.day * 30)
 
-            let later = now + 5000
+            let later = now + .milliseconds(5000)
             #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A2"), change: Self.change(access: "A3", at: later), now: later))
             let again = try #require(try await store.session(id: "sid-1"))
             #expect(again.previousAccessJTI == "A2")
@@ -220,20 +221,20 @@ struct SessionStoreTests {
     @Test(arguments: StoreKind.available) func expiryIsCappedAtMaxExpiresAt(_ kind: StoreKind) async throws {
         try await Self.withStore(kind) { store in
             try await store.create(Self.session())
-            let now = Self.login + 1000
-            let change = Self.change(access: "A2", at: now, expiresAt: Self.login + 365 * Self.day)
+            let now = Self.login + .milliseconds(1000)
+            let change = Self.change(access: "A2", at: now, expiresAt: Self.login + Self.day * 365)
             #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: change, now: now))
-            #expect(try await store.session(id: "sid-1")?.expiresAt == Self.login + 30 * Self.day)
+            #expect(try await store.session(id: "sid-1")?.expiresAt == Self.login + Self.day * 30)
         }
     }
 
     @Test(arguments: StoreKind.available) func updateOnARevokedSessionFails(_ kind: StoreKind) async throws {
         try await Self.withStore(kind) { store in
             try await store.create(Self.session())
-            let now = Self.login + 1000
+            let now = Self.login + .milliseconds(1000)
             #expect(try await store.revoke(sessionID: "sid-1", at: now))
-            #expect(try await !store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: now), now: now + 1))
-            #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now + 1))
+            #expect(try await !store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: now), now: now + .milliseconds(1)))
+            #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now + .milliseconds(1)))
             #expect(try await !store.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
             #expect(try await store.session(id: "sid-1")?.access.jti == "A1")
         }
@@ -244,10 +245,10 @@ struct SessionStoreTests {
             try await store.create(Self.session())
             let end = Self.login + Self.day
             #expect(try await !store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: end), now: end))
-            #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: end + 1), now: end + 1))
+            #expect(try await !store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: end + .milliseconds(1)), now: end + .milliseconds(1)))
             #expect(try await !store.wasReplaced(refreshJTI: "R1", sessionID: "sid-1"))
             // One millisecond earlier it is still alive.
-            #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: end - 1), now: end - 1))
+            #expect(try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: end - .milliseconds(1)), now: end - .milliseconds(1)))
         }
     }
 
@@ -256,9 +257,9 @@ struct SessionStoreTests {
     @Test(arguments: StoreKind.available) func revokeIsIdempotentAndKeepsTheFirstTime(_ kind: StoreKind) async throws {
         try await Self.withStore(kind) { store in
             try await store.create(Self.session())
-            #expect(try await store.revoke(sessionID: "sid-1", at: Self.login + 100))
-            #expect(try await store.revoke(sessionID: "sid-1", at: Self.login + 200))
-            #expect(try await store.session(id: "sid-1")?.revokedAt == Self.login + 100)
+            #expect(try await store.revoke(sessionID: "sid-1", at: Self.login + .milliseconds(100)))
+            #expect(try await store.revoke(sessionID: "sid-1", at: Self.login + .milliseconds(200)))
+            #expect(try await store.session(id: "sid-1")?.revokedAt == Self.login + .milliseconds(100))
         }
     }
 
@@ -275,7 +276,7 @@ struct SessionStoreTests {
     @Test(arguments: StoreKind.available) func fiftyConcurrentUpdatesWithOneExpectationHaveOneWinner(_ kind: StoreKind) async throws {
         try await Self.withStore(kind) { store in
             try await store.create(Self.session())
-            let now = Self.login + 1000
+            let now = Self.login + .milliseconds(1000)
             let winners = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
                 for i in 0..<50 {
                     group.addTask {
@@ -300,46 +301,14 @@ struct SessionStoreTests {
         }
     }
 
-    // MARK: - the event-loop API (renewal's path)
-
-    @Test(arguments: StoreKind.available) func eventLoopReadsAndWritesAnswerOnTheCallersLoopWithTheSameCompareAndSet(_ kind: StoreKind) async throws {
-        let loop = MultiThreadedEventLoopGroup.singleton.next()
-        try await Self.withStore(kind) { store in
-            let session = Self.session()
-            try await store.create(session)
-            let read = store.session(id: "sid-1", on: loop).map { ($0, loop.inEventLoop) }
-            let (found, onLoop) = try await read.get()
-            #expect(found == session)
-            #expect(onLoop)
-            #expect(try await store.session(id: "nope", on: loop).get() == nil)
-
-            let now = Self.login + 1000
-            let attempts = (0..<20).map { i in
-                store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A-\(i)", at: now), now: now, on: loop)
-                    .map { ($0, loop.inEventLoop) }
-            }
-            var winners = 0
-            for attempt in attempts {
-                let (applied, onLoop) = try await attempt.get()
-                #expect(onLoop)
-                if applied { winners += 1 }
-            }
-            #expect(winners == 1)
-            let after = try #require(try await store.session(id: "sid-1", on: loop).get())
-            #expect(after.previousAccessJTI == "A1")
-            #expect(after.access.jti.hasPrefix("A-"))
-        }
-    }
-
-    @Test func eventLoopReadOnAClosedStoreIsStoreUnavailable() async throws {
-        let loop = MultiThreadedEventLoopGroup.singleton.next()
+    @Test func readsAndWritesOnAClosedStoreAreStoreUnavailable() async throws {
         try await Self.withStore { store, _ in
             try await store.create(Self.session())
             try await store.close()
-            await #expect(throws: StoreUnavailable.self) { try await store.session(id: "sid-1", on: loop).get() }
-            let now = Self.login + 1000
+            await #expect(throws: StoreUnavailable.self) { try await store.session(id: "sid-1") }
+            let now = Self.login + .milliseconds(1000)
             await #expect(throws: StoreUnavailable.self) {
-                try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: now), now: now, on: loop).get()
+                try await store.update(sessionID: "sid-1", expecting: .accessJTI("A1"), change: Self.change(access: "A2", at: now), now: now)
             }
         }
     }
@@ -350,7 +319,7 @@ struct SessionStoreTests {
         let dir = try S.temporaryDirectory()
         defer { S.removeDirectory(dir) }
         let path = dir + "/gateway.db"
-        let now = Self.login + 1000
+        let now = Self.login + .milliseconds(1000)
         let first = try SQLiteSessionStore(path: path)
         try await first.create(Self.session(claims: ["role": .string("admin")]))
         #expect(try await first.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: now), now: now))
@@ -444,18 +413,18 @@ struct SessionStoreTests {
         try await Self.withStore(kind) { store in
             try await store.create(Self.session(id: "live"))
             var expired = Self.session(id: "expired")
-            expired.expiresAt = Self.login + 1000
+            expired.expiresAt = Self.login + .milliseconds(1000)
             try await store.create(expired)
             try await store.create(Self.session(id: "revoked"))
-            try await store.revoke(sessionID: "revoked", at: Self.login + 2000)
+            try await store.revoke(sessionID: "revoked", at: Self.login + .milliseconds(2000))
             _ = try await store.update(sessionID: "revoked", expecting: .refreshJTI("R1"), change: Self.change(refresh: "R2", access: "A2", at: Self.login), now: Self.login)
 
-            let removed = try await store.purge(endedBefore: Self.login + 5000)
+            let removed = try await store.purge(endedBefore: Self.login + .milliseconds(5000))
             #expect(removed == 2)
             #expect(try await store.session(id: "live") != nil)
             #expect(try await store.session(id: "expired") == nil)
             #expect(try await store.session(id: "revoked") == nil)
-            #expect(try await store.purge(endedBefore: Self.login + 5000) == 0)
+            #expect(try await store.purge(endedBefore: Self.login + .milliseconds(5000)) == 0)
         }
     }
 
@@ -464,10 +433,10 @@ struct SessionStoreTests {
             var ended = Self.session(id: "ended")
             ended.expiresAt = Self.login
             try await store.create(ended)
-            let janitor = SessionJanitor(store: store, clock: { Self.login + Self.day - 1 }, retention: .seconds(86_400), logger: Logger(label: "test"))
+            let janitor = SessionJanitor(store: store, clock: .fixed(Self.login + Self.day - .milliseconds(1)), retention: .seconds(86_400), logger: Logger(label: "test"))
             await janitor.sweep()
             #expect(try await store.session(id: "ended") != nil, "kept within the retention")
-            let later = SessionJanitor(store: store, clock: { Self.login + Self.day + 1 }, retention: .seconds(86_400), logger: Logger(label: "test"))
+            let later = SessionJanitor(store: store, clock: .fixed(Self.login + Self.day + .milliseconds(1)), retention: .seconds(86_400), logger: Logger(label: "test"))
             await later.sweep()
             #expect(try await store.session(id: "ended") == nil)
         }

@@ -267,7 +267,7 @@ struct SigningKeyTests {
             let config = tokens(algorithm, privateKeyFile: algorithm == .es256 ? "a.pem" : "b.pem")
             let key = try await SigningKey.load(config, relativeTo: dir)
             let token = try TokenIssuer(key: key, tokens: config).accessToken(for: subject, jti: "j", issuedAt: S.now, expiresAt: S.now + 60)
-            guard case .valid = TokenVerifier(key: key, tokens: config).verify(Substring(token), as: .access, now: S.now) else {
+            guard case .valid = TokenVerifier(key: key, tokens: config).verify(Substring(token), as: .access, atSecond: S.now) else {
                 Issue.record("\(algorithm) token must verify with its own key")
                 continue
             }

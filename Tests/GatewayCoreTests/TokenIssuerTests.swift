@@ -88,7 +88,7 @@ struct TokenIssuerTests {
         let tokens = S.tokens(audience: "api.example")
         let key = try await S.hmacKey(tokens)
         let token = try TokenIssuer(key: key, tokens: tokens).refreshToken(for: Self.subject, jti: "r", issuedAt: now, expiresAt: now + 60)
-        guard case .valid = TokenVerifier(key: key, tokens: tokens).verify(Substring(token), as: .refresh, now: now) else {
+        guard case .valid = TokenVerifier(key: key, tokens: tokens).verify(Substring(token), as: .refresh, atSecond: now) else {
             Issue.record("a refresh token issued with an audience configured must verify")
             return
         }

@@ -113,7 +113,7 @@ struct TokenVerifierTests {
     }
 
     func verify(_ token: String, as kind: TokenVerifier.Kind = .access, at now: Int64? = nil, tokens: TokensConfig = S.tokens()) async throws -> TokenVerifier.Outcome {
-        try await verifier(tokens).verify(Substring(token), as: kind, now: now ?? self.now)
+        try await verifier(tokens).verify(Substring(token), as: kind, atSecond: now ?? self.now)
     }
 
     func crafted(_ change: (inout [String: JSONValue]) -> Void = { _ in }) -> String {
@@ -135,7 +135,7 @@ struct TokenVerifierTests {
         let issuer = TokenIssuer(key: key, tokens: tokens)
         let subject = TokenIssuer.Subject(sessionID: "sid-9", userID: .integer(42), claims: ["role": .string("admin")])
         let token = try issuer.accessToken(for: subject, jti: "jti-9", issuedAt: now, expiresAt: now + 300)
-        let outcome = TokenVerifier(key: key, tokens: tokens).verify(Substring(token), as: .access, now: now)
+        let outcome = TokenVerifier(key: key, tokens: tokens).verify(Substring(token), as: .access, atSecond: now)
         guard case .valid(let claims) = outcome else {
             Issue.record("expected .valid, got \(outcome)")
             return
@@ -156,7 +156,7 @@ struct TokenVerifierTests {
         let key = try await S.hmacKey(tokens)
         let subject = TokenIssuer.Subject(sessionID: "sid-9", userID: .string("u-7"), claims: [:])
         let token = try TokenIssuer(key: key, tokens: tokens).refreshToken(for: subject, jti: "r-1", issuedAt: now, expiresAt: now + 86400)
-        let outcome = TokenVerifier(key: key, tokens: tokens).verify(Substring(token), as: .refresh, now: now)
+        let outcome = TokenVerifier(key: key, tokens: tokens).verify(Substring(token), as: .refresh, atSecond: now)
         guard case .valid(let claims) = outcome else {
             Issue.record("expected .valid, got \(outcome)")
             return
@@ -222,9 +222,9 @@ struct TokenVerifierTests {
         let key = try await S.hmacKey(tokens, secret: secret64)
         let verifier = TokenVerifier(key: key, tokens: tokens)
         let hs256 = S.craft(payload: S.json(S.accessClaims(now: now)), secret: secret64, alg: "HS256")
-        #expect(verifier.verify(Substring(hs256), as: .access, now: now) == .invalid(.algorithm))
+        #expect(verifier.verify(Substring(hs256), as: .access, atSecond: now) == .invalid(.algorithm))
         let hs512 = S.craft(header: #"{"alg":"HS512","typ":"JWT"}"#, payload: S.json(S.accessClaims(now: now)), secret: secret64, alg: "HS512")
-        guard case .valid = verifier.verify(Substring(hs512), as: .access, now: now) else {
+        guard case .valid = verifier.verify(Substring(hs512), as: .access, atSecond: now) else {
             Issue.record("an HS512 token on an HS512 config must verify")
             return
         }
@@ -269,8 +269,8 @@ struct TokenVerifierTests {
         let subject = TokenIssuer.Subject(sessionID: "s", userID: .integer(1), claims: [:])
         let access = try issuer.accessToken(for: subject, jti: "a", issuedAt: now, expiresAt: now + 60)
         let refresh = try issuer.refreshToken(for: subject, jti: "r", issuedAt: now, expiresAt: now + 60)
-        #expect(verifier.verify(Substring(refresh), as: .access, now: now) == .invalid(.tokenType))
-        #expect(verifier.verify(Substring(access), as: .refresh, now: now) == .invalid(.tokenType))
+        #expect(verifier.verify(Substring(refresh), as: .access, atSecond: now) == .invalid(.tokenType))
+        #expect(verifier.verify(Substring(access), as: .refresh, atSecond: now) == .invalid(.tokenType))
     }
 
     @Test func missingTokenTypeIsInvalid() async throws {

@@ -6,7 +6,10 @@ import Testing
 /// The request the upstream sees (SPEC §5.4): hop-by-hop headers dropped, identity headers stripped,
 /// X-Forwarded-* and X-Request-Id set, Host chosen, the URL built byte for byte.
 struct UpstreamRequestBuilderTests {
-    static let builder = UpstreamRequestBuilder(identityHeaders: ["X-Auth-User-Id", "X-Auth-Session-Id", "X-Auth-Claims"])
+    static let builder = UpstreamRequestBuilder(headers: IdentityHeadersConfig())
+    static let identity = Identity(claims: TokenClaims(
+        payload: ["token_type": .string("access"), "exp": .integer(2_000_000_000), "sub": .string("42"), "sid": .string("s-1")],
+        userIdClaim: "user_id")!)
     static let authority = "127.0.0.1:9000"
 
     static func head(_ headers: [(String, String)], method: HTTPMethod = .GET, uri: String = "/api/x") -> HTTPRequestHead {
@@ -14,14 +17,13 @@ struct UpstreamRequestBuilderTests {
     }
 
     static func context(
-        clientAddress: String? = "192.0.2.7", scheme: String = "http", authorization: String? = nil,
-        identity: [(String, String)] = [], configuredHost: String = ""
+        clientAddress: String? = "192.0.2.7", scheme: String = "http",
+        auth: AuthOutcome = .anonymous(keepsAuthorization: true), configuredHost: String = ""
     ) -> UpstreamRequestBuilder.Context {
         var context = UpstreamRequestBuilder.Context()
         context.clientAddress = clientAddress
         context.scheme = scheme
-        context.authorization = authorization
-        context.identity = identity
+        context.auth = auth
         context.configuredHost = configuredHost
         context.requestID = { "generated-id" }
         return context
@@ -119,14 +121,36 @@ struct UpstreamRequestBuilderTests {
     @Test func gatewayIdentityReplacesTheClientsClaim() {
         let lines = Self.lines(
             [("X-Auth-User-Id", "1"), ("x_auth_user_id", "admin")],
-            context: Self.context(identity: [("X-Auth-User-Id", "42"), ("X-Auth-Session-Id", "s-1")]))
+            context: Self.context(auth: .authenticated(Self.identity)))
         #expect(Self.lines(named: "X-Auth-User-Id", in: lines) == ["X-Auth-User-Id: 42"])
         #expect(Self.lines(named: "X-Auth-Session-Id", in: lines) == ["X-Auth-Session-Id: s-1"])
+        #expect(Self.lines(named: "X-Auth-Claims", in: lines) == ["X-Auth-Claims: " + Self.identity.encodedClaims])
         #expect(Self.lines(named: "x_auth_user_id", in: lines).isEmpty)
     }
 
+    @Test func anonymousRequestsCarryNoIdentity() {
+        for auth in [AuthOutcome.anonymous(keepsAuthorization: true), .anonymous(keepsAuthorization: false)] {
+            let lines = Self.lines([("X-Auth-User-Id", "1")], context: Self.context(auth: auth))
+            #expect(lines.filter { $0.lowercased().hasPrefix("x-auth-") }.isEmpty, "\(auth)")
+        }
+    }
+
+    @Test func configuredIdentityNamesAreUsedAndEmptyOnesNotSent() {
+        var headers = IdentityHeadersConfig()
+        headers.userId = "X-User"
+        headers.sessionId = ""
+        let lines = UpstreamRequestBuilder(headers: headers).headerLines(
+            for: Self.head([]), targetAuthority: Self.authority, context: Self.context(auth: .renewed(Self.identity, token: "new"))
+        ).lines
+        #expect(Self.lines(named: "X-User", in: lines) == ["X-User: 42"])
+        #expect(lines.filter { $0.lowercased().contains("session") }.isEmpty)
+        #expect(Self.lines(named: "X-Auth-Claims", in: lines).count == 1)
+    }
+
     @Test func builderNormalisesConfiguredIdentityNamesToo() {
-        let builder = UpstreamRequestBuilder(identityHeaders: ["X_Remote_User"])
+        var headers = IdentityHeadersConfig()
+        headers.userId = "X_Remote_User"
+        let builder = UpstreamRequestBuilder(headers: headers)
         let lines = builder.headerLines(
             for: Self.head([("x-remote-user", "root"), ("X-Other", "1")]), targetAuthority: Self.authority, context: Self.context()
         ).lines
@@ -141,14 +165,35 @@ struct UpstreamRequestBuilderTests {
         #expect(Self.lines(named: "Authorization", in: lines) == ["Authorization: Bearer old"])
     }
 
+    @Test func anAuthenticatedRequestKeepsTheClientsAuthorization() {
+        let lines = Self.lines([("Authorization", "Bearer old")], context: Self.context(auth: .authenticated(Self.identity)))
+        #expect(Self.lines(named: "Authorization", in: lines) == ["Authorization: Bearer old"])
+    }
+
     @Test func renewedAuthorizationReplacesTheClients() {
-        let lines = Self.lines([("Authorization", "Bearer old")], context: Self.context(authorization: "Bearer new"))
+        let lines = Self.lines([("Authorization", "Bearer old")], context: Self.context(auth: .renewed(Self.identity, token: "new")))
         #expect(Self.lines(named: "Authorization", in: lines) == ["Authorization: Bearer new"])
     }
 
-    @Test func emptyReplacementAuthorizationDropsTheClients() {
-        let lines = Self.lines([("Authorization", "Bearer old")], context: Self.context(authorization: ""))
+    @Test func aRefusedTokenOnAnAnonymousRouteIsNotPassedOn() {
+        let lines = Self.lines([("Authorization", "Bearer old")], context: Self.context(auth: .anonymous(keepsAuthorization: false)))
         #expect(Self.lines(named: "Authorization", in: lines).isEmpty)
+    }
+
+    @Test func forwardAuthorizationFalseDropsTheTokenRenewedOrNot() {
+        var headers = IdentityHeadersConfig()
+        headers.forwardAuthorization = false
+        let builder = UpstreamRequestBuilder(headers: headers)
+        for auth in [AuthOutcome.authenticated(Self.identity), .renewed(Self.identity, token: "new")] {
+            let lines = builder.headerLines(for: Self.head([("Authorization", "Bearer old")]), targetAuthority: Self.authority,
+                                            context: Self.context(auth: auth)).lines
+            #expect(Self.lines(named: "Authorization", in: lines).isEmpty, "\(auth)")
+            #expect(Self.lines(named: "X-Auth-User-Id", in: lines) == ["X-Auth-User-Id: 42"])
+        }
+        // Another scheme on an optional route is the client's business, passed on as it came.
+        let other = builder.headerLines(for: Self.head([("Authorization", "Basic abc")]), targetAuthority: Self.authority,
+                                        context: Self.context()).lines
+        #expect(Self.lines(named: "Authorization", in: other) == ["Authorization: Basic abc"])
     }
 
     // MARK: - X-Forwarded-*

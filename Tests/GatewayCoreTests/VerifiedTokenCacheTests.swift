@@ -7,7 +7,7 @@ struct VerifiedTokenCacheTests {
                                     userIdClaim: "user_id")!
 
     static func entry(_ token: String) -> VerifiedTokenCache.Entry {
-        VerifiedTokenCache.Entry(token: token, claims: claims, encodedClaims: "e30")
+        VerifiedTokenCache.Entry(token: token, identity: Identity(claims: claims, encodedClaims: "e30"))
     }
 
     @Test func aTokenIsFoundByItsBytesAlsoAsASliceOfALargerHeader() {
@@ -30,7 +30,7 @@ struct VerifiedTokenCacheTests {
     }
 
     static func entry(_ token: String, claimsBytes: Int) -> VerifiedTokenCache.Entry {
-        VerifiedTokenCache.Entry(token: token, claims: claims, encodedClaims: String(repeating: "x", count: claimsBytes))
+        VerifiedTokenCache.Entry(token: token, identity: Identity(claims: claims, encodedClaims: String(repeating: "x", count: claimsBytes)))
     }
 
     @Test func aFullShardStartsOverInsteadOfGrowing() {

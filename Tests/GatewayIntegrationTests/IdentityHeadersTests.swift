@@ -65,11 +65,10 @@ struct IdentityHeadersTests {
         try await withAuthGateway { upstream, gw in
             // A token the gateway's own key signed, for a user id that login would now refuse (one issued before
             // that rule, or by a signer sharing the key).
-            let now = gw.clock.nowSeconds
-            let subject = Session(id: "s-1", userID: .string("7\r\nX-Injected: yes\u{0}X-Evil: 1"), claims: [:], createdAt: 0,
-                                  expiresAt: 0, maxExpiresAt: 0, refreshJTI: "", access: AccessLineage(jti: "", issuedAt: 0, expiresAt: 0)).subject
-            let token = try gw.gateway.issuer.accessToken(for: subject, jti: "0123456789abcdef0123456789abcdef",
-                                                          issuedAt: now, expiresAt: now + 60)
+            let now = gw.clock.now
+            let subject = TokenIssuer.Subject(sessionID: "s-1", userID: .string("7\r\nX-Injected: yes\u{0}X-Evil: 1"), claims: [:])
+            let token = try gw.gateway.issuer.accessToken(
+                for: subject, lineage: AccessLineage(jti: "0123456789abcdef0123456789abcdef", issuedAt: now, expiresAt: now + .seconds(60))).token
             let response = try await gw.get("/api/echo", token: token)
             #expect(response.status == 200, "\(response.status) \(response.bodyText)")
             let received = try #require(upstream.lastRequest)

@@ -41,9 +41,9 @@ import Testing
     func accessToken(_ tokens: TokensConfig, directory: String) async throws -> String {
         let key = try await SigningKey.load(tokens, relativeTo: directory)
         let issuer = TokenIssuer(key: key, tokens: tokens)
-        let now = Int64(Date().timeIntervalSince1970)
+        let now = WallClock.system.now()
         let subject = TokenIssuer.Subject(sessionID: "s-1", userID: .integer(42), claims: ["role": .string("admin")])
-        return try issuer.accessToken(for: subject, jti: "j-1", issuedAt: now, expiresAt: now + 300)
+        return try issuer.accessToken(for: subject, lineage: AccessLineage(jti: "j-1", issuedAt: now, expiresAt: now + .seconds(300))).token
     }
 
     @Test func pyjwtAcceptsHS256AccessTokens() async throws {

@@ -102,7 +102,7 @@ struct LoginEndpointTests {
             #expect(session.refreshJTI == refreshJTI)
             #expect(session.userID == .integer(42))
             #expect(session.revokedAt == nil)
-            #expect(session.expiresAt == gw.clock.now + 3_600_000)
+            #expect(session.expiresAt == gw.clock.now + .seconds(3600))
         }
     }
 

@@ -42,7 +42,7 @@ struct RefreshEndpointTests {
             let session = try await gw.session(of: access)
             #expect(session.refreshJTI == newPayload["jti"]?.stringValue)
             #expect(session.access.jti == claims.jti)
-            #expect(session.expiresAt == gw.clock.now + 3_600_000, "refresh slides the session to now + refresh_ttl")
+            #expect(session.expiresAt == gw.clock.now + .seconds(3600), "refresh slides the session to now + refresh_ttl")
 
             // The new refresh token refreshes again.
             let again = try await gw.refresh(newRefresh)
@@ -104,12 +104,11 @@ struct RefreshEndpointTests {
     func unknownRefreshTokens() async throws {
         try await withAuthGateway { _, gw in
             let login = try await gw.login()
-            let now = gw.clock.nowSeconds
+            let now = gw.clock.now
             let sid = try #require(try JWTParts.payload(login.access)["sid"]?.stringValue)
             func mint(sessionID: String) throws -> String {
-                let subject = Session(id: sessionID, userID: .integer(42), claims: [:], createdAt: 0, expiresAt: 0, maxExpiresAt: 0,
-                                      refreshJTI: "", access: AccessLineage(jti: "", issuedAt: 0, expiresAt: 0)).subject
-                return try gw.gateway.issuer.refreshToken(for: subject, jti: "0123456789abcdef0123456789abcdef", issuedAt: now, expiresAt: now + 3600)
+                let subject = TokenIssuer.Subject(sessionID: sessionID, userID: .integer(42), claims: [:])
+                return try gw.gateway.issuer.refreshToken(for: subject, jti: "0123456789abcdef0123456789abcdef", issuedAt: now, expiresAt: now + .seconds(3600))
             }
             for (name, token) in [("no such session", try mint(sessionID: "no-such-session")), ("unknown jti", try mint(sessionID: sid))] {
                 guard case .valid = gw.verify(token, as: .refresh) else {
@@ -209,17 +208,17 @@ struct RefreshEndpointTests {
                 #expect(response.status == 200, "refresh \(step) at +\(step * 50) min: \(response.bodyText)")
                 refresh = try #require(response.json?["refresh"]?.stringValue)
                 let exp = try #require(try TokenClaimsProbe.exp(refresh))
-                #expect(exp * 1000 <= loginAt + 3 * 3_600_000, "refresh token exp past login + session_max_age")
+                #expect(UnixTime(seconds: exp) <= loginAt + .seconds(3 * 3600), "refresh token exp past login + session_max_age")
             }
             let session = try await gw.session(of: login.access)
-            #expect(session.expiresAt == loginAt + 3 * 3_600_000, "at +150 min the session ends at the cap, not at +210 min")
+            #expect(session.expiresAt == loginAt + .seconds(3 * 3600), "at +150 min the session ends at the cap, not at +210 min")
 
-            gw.clock.set(milliseconds: loginAt + 3 * 3_600_000 - 60_000)
+            gw.clock.set(loginAt + .seconds(3 * 3600 - 60))
             let beforeCap = try await gw.refresh(refresh)
             #expect(beforeCap.status == 200, "a minute before the cap: \(beforeCap.bodyText)")
             refresh = try #require(beforeCap.json?["refresh"]?.stringValue)
 
-            gw.clock.set(milliseconds: loginAt + 3 * 3_600_000 + 1000)
+            gw.clock.set(loginAt + .seconds(3 * 3600 + 1))
             let pastCap = try await gw.refresh(refresh)
             #expect(pastCap.status == 401)
             #expect(pastCap.json == refreshTokenNotValidBody("Token is expired"), "\(pastCap.bodyText)")

@@ -63,7 +63,7 @@ struct RenewalTests {
             #expect(session.access.jti == new["jti"]?.stringValue)
             #expect(session.previousAccessJTI == old["jti"]?.stringValue)
             #expect(session.accessReplacedAt == gw.clock.now)
-            #expect(session.expiresAt == gw.clock.now + 3_600_000, "renewal slides the session")
+            #expect(session.expiresAt == gw.clock.now + .seconds(3600), "renewal slides the session")
 
             // The renewed token is used like any other: no further renewal.
             let next = try await gw.get("/api/echo", token: token)
@@ -214,10 +214,10 @@ struct RenewalTests {
     func unknownSession() async throws {
         try await withAuthGateway { _, gw in
             _ = try await gw.login()
-            let now = gw.clock.nowSeconds
-            let subject = Session(id: "no-such-session", userID: .integer(42), claims: [:], createdAt: 0, expiresAt: 0, maxExpiresAt: 0,
-                                  refreshJTI: "", access: AccessLineage(jti: "", issuedAt: 0, expiresAt: 0)).subject
-            let token = try gw.gateway.issuer.accessToken(for: subject, jti: "0123456789abcdef0123456789abcdef", issuedAt: now - 120, expiresAt: now - 60)
+            let now = gw.clock.now
+            let subject = TokenIssuer.Subject(sessionID: "no-such-session", userID: .integer(42), claims: [:])
+            let token = try gw.gateway.issuer.accessToken(
+                for: subject, lineage: AccessLineage(jti: "0123456789abcdef0123456789abcdef", issuedAt: now - .seconds(120), expiresAt: now - .seconds(60))).token
             guard case .expired = gw.verify(token) else {
                 Issue.record("the minted token should be expired: \(gw.verify(token))")
                 return
@@ -235,13 +235,13 @@ struct RenewalTests {
             let loginAt = gw.clock.now
             var token = try await gw.login().access
             for minute in [50, 100] {
-                gw.clock.set(milliseconds: loginAt + Int64(minute) * 60_000)
+                gw.clock.set(loginAt + .seconds(minute * 60))
                 let response = try await gw.get("/api/echo", token: token)
                 token = try Self.renewedToken(response)
             }
             let session = try await gw.session(of: token)
-            #expect(session.expiresAt == loginAt + 2 * 3_600_000, "slides to min(now + refresh_ttl, login + session_max_age)")
-            gw.clock.set(milliseconds: loginAt + 2 * 3_600_000 + 1000)
+            #expect(session.expiresAt == loginAt + .seconds(2 * 3600), "slides to min(now + refresh_ttl, login + session_max_age)")
+            gw.clock.set(loginAt + .seconds(2 * 3600 + 1))
             expectAccessTokenRefused(try await gw.get("/api/echo", token: token), message: "Token is expired")
         }
     }
@@ -335,9 +335,9 @@ struct RenewalTests {
                 #expect(response.status == 200, "renewal \(step) at +\(step * 4) min: \(response.bodyText)")
                 token = try Self.renewedToken(response)
                 let session = try await gw.session(of: token)
-                #expect(session.expiresAt == gw.clock.now + 5 * 60_000)
+                #expect(session.expiresAt == gw.clock.now + .seconds(5 * 60))
             }
-            #expect(gw.clock.now - loginAt == 16 * 60_000)
+            #expect(gw.clock.now.since(loginAt) == .seconds(16 * 60))
             gw.clock.advance(.seconds(5 * 60 + 1))
             expectAccessTokenRefused(try await gw.get("/api/echo", token: token), message: "Token is expired")
         }

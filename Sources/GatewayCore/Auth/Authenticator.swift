@@ -1,120 +1,86 @@
-import ExtrasBase64
-import NIOCore
 import NIOHTTP1
 
-/// Applies a route's auth mode to a request (SPEC §5.1): forwards with identity, renews, or denies.
-/// A valid token is decided synchronously, without the store.
+/// Applies a route's auth mode to a request (SPEC §5.1) and returns a typed outcome. A valid token is decided at
+/// once, without the store; only an expired token that may renew takes the `later` step, through the one
+/// `RenewalCoordinator`.
 public struct Authenticator: Sendable {
     let verifier: TokenVerifier
     let renewal: RenewalCoordinator?
-    let renewalConfig: RenewalConfig
-    let headers: IdentityHeadersConfig
-    let clock: @Sendable () -> Int64
+    let renewalEnabled: Bool
+    let clock: WallClock
     let cache = VerifiedTokenCache()
 
-    /// `clock` returns milliseconds since the epoch.
-    public init(verifier: TokenVerifier, renewal: RenewalCoordinator?, config: GatewayConfig, clock: @escaping @Sendable () -> Int64) {
+    public init(verifier: TokenVerifier, renewal: RenewalCoordinator?, config: GatewayConfig, clock: WallClock) {
         self.verifier = verifier
         self.renewal = renewal
-        self.renewalConfig = config.renewal
-        self.headers = config.headers
+        self.renewalEnabled = config.renewal.enabled
         self.clock = clock
     }
 
-    public func authorize(_ head: HTTPRequestHead, route: Route, isPreflight: Bool, on eventLoop: any EventLoop) -> Deferred<AuthDecision> {
+    public func authorize(_ head: HTTPRequestHead, route: Route, isPreflight: Bool) -> Deferred<AuthOutcome> {
         let credential = BearerCredential(headers: head.headers)
-        if credential == .duplicated { return .now(.deny(.badRequest)) }
-        if isPreflight || route.auth == .public { return .now(.forward(.anonymous)) }
+        if credential == .duplicated { return .now(.denied(.badRequest)) }
+        if isPreflight || route.auth == .public { return .now(.anonymous(keepsAuthorization: true)) }
 
         let token: Substring
         switch credential {
         case .none, .otherScheme, .duplicated:
             // Another scheme is passed upstream untouched on optional routes.
-            return .now(route.auth == .required ? .deny(.notAuthenticated) : .forward(.anonymous))
+            return .now(route.auth == .required ? .denied(.notAuthenticated) : .anonymous(keepsAuthorization: true))
         case .malformed:
             return .now(refuse(.badAuthorizationHeader, route: route))
         case .token(let t):
             token = t
         }
 
-        let now = clock()
-        let nowSeconds = now / 1000
-        guard let entry = cache.lookup(token) ?? verifiedAndCached(token, now: nowSeconds) else {
+        let now = clock.now()
+        guard let identity = cache.lookup(token)?.identity ?? verifiedAndCached(token, now: now) else {
             return .now(refuse(.accessTokenNotValid(.invalid), route: route))
         }
-        // Same rule as the verifier's: expired once now >= exp + leeway.
-        guard nowSeconds >= verifier.expiry(of: entry.claims) else {
-            return .now(grant(entry.claims, encodedClaims: entry.encodedClaims, route: route, renewedToken: nil))
+        guard verifier.hasExpired(identity.claims, at: now) else {
+            return .now(grant(identity, route: route, renewedToken: nil))
         }
         // Expired, and verified in every other respect: renewable, perhaps.
-        let claims = entry.claims
-        guard let renewal, renewalConfig.enabled, route.renew,
-              renewal.policy.withinWindow(expiresAt: claims.expiresAt, now: now)
-        else { return .now(refuse(.accessTokenNotValid(.expired), route: route)) }
-        let clock = self.clock
-        return .later(renewal.renew(claims, now: clock, on: eventLoop).map { [self] outcome in
-            switch outcome {
-            case .renewed(let newToken, _):
+        let claims = identity.claims
+        guard let renewal, renewalEnabled, route.renew, renewal.policy.withinWindow(expiresAt: claims.expiresAt, now: now) else {
+            return .now(refuse(.accessTokenNotValid(.expired), route: route))
+        }
+        return .later { [self] in
+            switch try await renewal.renew(claims, clock: clock) {
+            case .renewed(let issued):
                 // Every request that shared this renewal, and the client's next one, finds the new token cached.
-                guard let renewed = cache.lookup(newToken[...]) ?? verifiedAndCached(newToken[...], now: clock() / 1000) else {
-                    return refuse(.accessTokenNotValid(.invalid), route: route)
-                }
-                return grant(renewed.claims, encodedClaims: renewed.encodedClaims, route: route, renewedToken: newToken)
+                let identity = Identity(claims: issued.claims)
+                cache.insert(VerifiedTokenCache.Entry(token: issued.token, identity: identity))
+                return grant(identity, route: route, renewedToken: issued.token)
             case .rejected:
                 return refuse(.accessTokenNotValid(.expired), route: route)
             }
-        })
+        }
     }
 
     /// Verifies `token` and caches it when it verifies in every respect but perhaps `exp`: a burst of requests
-    /// carrying one expired token then verifies it once, and so does the token a renewal just minted (a successor
-    /// handed out again within `grace` may itself have expired by now; it is forwarded all the same, SPEC §5.3).
-    private func verifiedAndCached(_ token: Substring, now nowSeconds: Int64) -> VerifiedTokenCache.Entry? {
-        switch verifier.verify(token, as: .access, now: nowSeconds) {
+    /// carrying one expired token then verifies it once (a successor handed out again within `grace` may itself
+    /// have expired by now; it is forwarded all the same, SPEC §5.3).
+    private func verifiedAndCached(_ token: Substring, now: UnixTime) -> Identity? {
+        switch verifier.verify(token, as: .access, now: now) {
         case .valid(let claims), .expired(let claims):
-            let entry = VerifiedTokenCache.Entry(token: String(token), claims: claims, encodedClaims: Authenticator.encode(claims))
-            cache.insert(entry)
-            return entry
+            let identity = Identity(claims: claims)
+            cache.insert(VerifiedTokenCache.Entry(token: String(token), identity: identity))
+            return identity
         case .invalid:
             return nil
         }
     }
 
-    /// A refusal, or anonymous forwarding on an optional route with `on_invalid = "anonymous"`
-    /// (the rejected Authorization header is then not passed on).
-    private func refuse(_ error: GatewayError, route: Route) -> AuthDecision {
-        if route.auth == .optional && route.onInvalid == .anonymous {
-            return .forward(ForwardGrant(authorization: "", identityHeaders: [], responseHeaders: []))
-        }
-        return .deny(error)
+    /// A refusal, or anonymous forwarding on an optional route with `on_invalid = "anonymous"` (the rejected
+    /// Authorization header is then not passed on).
+    private func refuse(_ error: GatewayError, route: Route) -> AuthOutcome {
+        route.auth == .optional && route.onInvalid == .anonymous ? .anonymous(keepsAuthorization: false) : .denied(error)
     }
 
-    static func encode(_ claims: TokenClaims) -> String {
-        Base64URL.encode(Array(JSONValue.object(claims.all).jsonText.utf8))
-    }
-
-    private func grant(_ claims: TokenClaims, encodedClaims: String, route: Route, renewedToken: String?) -> AuthDecision {
-        var responseHeaders: [(String, String)] = []
-        if let renewedToken {
-            responseHeaders = [(renewalConfig.header, renewedToken), ("Access-Control-Expose-Headers", renewalConfig.header)]
-        }
-        guard RoutePermissions.allows(claims, route: route) else {
-            // The renewed token still reaches the client: the renewal happened even if this call is refused.
-            return renewedToken == nil ? .deny(.permissionDenied) : .denyWithHeaders(.permissionDenied, responseHeaders)
-        }
-        var identity: [(String, String)] = []
-        identity.reserveCapacity(3)
-        if !headers.userId.isEmpty { identity.append((headers.userId, claims.subject)) }
-        if !headers.sessionId.isEmpty, let sid = claims.sessionID { identity.append((headers.sessionId, sid)) }
-        if !headers.claims.isEmpty { identity.append((headers.claims, encodedClaims)) }
-        let authorization: String?
-        if !headers.forwardAuthorization {
-            authorization = ""
-        } else if let renewedToken {
-            authorization = "Bearer " + renewedToken
-        } else {
-            authorization = nil
-        }
-        return .forward(ForwardGrant(authorization: authorization, identityHeaders: identity, responseHeaders: responseHeaders))
+    private func grant(_ identity: Identity, route: Route, renewedToken: String?) -> AuthOutcome {
+        // A renewed token reaches the client even when the route then refuses: the renewal happened.
+        guard RoutePermissions.allows(identity.claims, route: route) else { return .denied(.permissionDenied, renewedToken: renewedToken) }
+        return renewedToken.map { .renewed(identity, token: $0) } ?? .authenticated(identity)
     }
 }

@@ -1,13 +1,13 @@
 /// Decides what an expired-but-otherwise-valid access token gets (SPEC §5.3). Pure: the store is read elsewhere.
 public struct RenewalPolicy: Sendable {
-    /// How long after its `exp` a token may still renew (ms).
-    public let windowMS: Int64
-    /// How long the predecessor of the latest token still renews, to the same successor (ms).
-    public let graceMS: Int64
+    /// How long after its `exp` a token may still renew.
+    public let window: Duration
+    /// How long the predecessor of the latest token still renews, to the same successor.
+    public let grace: Duration
 
     public init(window: Duration, grace: Duration) {
-        self.windowMS = Int64(window.milliseconds)
-        self.graceMS = Int64(grace.milliseconds)
+        self.window = window
+        self.grace = grace
     }
 
     public enum Decision: Sendable, Equatable {
@@ -22,18 +22,18 @@ public struct RenewalPolicy: Sendable {
         case pastWindow, noSession, sessionRevoked, sessionExpired, superseded
     }
 
-    /// Whether a token that expired at `expiresAt` (s) is still inside the window at `now` (ms).
-    public func withinWindow(expiresAt: Int64, now: Int64) -> Bool {
-        now - expiresAt * 1000 <= windowMS
+    /// Whether a token that expired at `expiresAt` (its `exp`, seconds) is still inside the window at `now`.
+    public func withinWindow(expiresAt: Int64, now: UnixTime) -> Bool {
+        now <= UnixTime(seconds: expiresAt) + window
     }
 
-    public func decide(tokenJTI: String, expiresAt: Int64, session: Session?, now: Int64) -> Decision {
+    public func decide(tokenJTI: String, expiresAt: Int64, session: Session?, now: UnixTime) -> Decision {
         guard withinWindow(expiresAt: expiresAt, now: now) else { return .reject(.pastWindow) }
         guard let session else { return .reject(.noSession) }
         if session.revokedAt != nil { return .reject(.sessionRevoked) }
         if now >= session.expiresAt { return .reject(.sessionExpired) }
         if tokenJTI == session.access.jti { return .advance }
-        if tokenJTI == session.previousAccessJTI, let replacedAt = session.accessReplacedAt, now - replacedAt <= graceMS {
+        if tokenJTI == session.previousAccessJTI, let replacedAt = session.accessReplacedAt, now <= replacedAt + grace {
             return .reuseSuccessor(session.access)
         }
         return .reject(.superseded)

@@ -2,26 +2,29 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// The gateway's login, refresh and logout endpoints (SPEC §4), in simplejwt's wire format.
+/// The gateway's login, refresh and logout endpoints (SPEC §4), in simplejwt's wire format. Async throughout
+/// (the store and the credential check are); the rules of refresh are `RefreshPolicy`'s.
 public final class TokenEndpoints: Sendable {
     let auth: AuthConfig
     let tokens: TokensConfig
     let store: any SessionStore
     let issuer: TokenIssuer
     let verifier: TokenVerifier
-    let clock: @Sendable () -> Int64
+    let refreshPolicy: RefreshPolicy
+    let clock: WallClock
     let logger: Logger
     /// POSTs the login body to `auth.verify_url` and returns the whole reply.
-    let checkCredentials: @Sendable (_ body: ByteBuffer, _ contentType: String?, _ eventLoop: any EventLoop) -> EventLoopFuture<FetchedResponse>
+    let checkCredentials: @Sendable (_ body: ByteBuffer, _ contentType: String?) async throws -> FetchedResponse
 
     public init(config: GatewayConfig, store: any SessionStore, issuer: TokenIssuer, verifier: TokenVerifier,
-                clock: @escaping @Sendable () -> Int64, logger: Logger,
-                checkCredentials: @escaping @Sendable (ByteBuffer, String?, any EventLoop) -> EventLoopFuture<FetchedResponse>) {
+                clock: WallClock, logger: Logger,
+                checkCredentials: @escaping @Sendable (ByteBuffer, String?) async throws -> FetchedResponse) {
         self.auth = config.auth
         self.tokens = config.tokens
         self.store = store
         self.issuer = issuer
         self.verifier = verifier
+        self.refreshPolicy = RefreshPolicy(blacklistAfterRotation: config.tokens.blacklistAfterRotation)
         self.clock = clock
         self.logger = logger
         self.checkCredentials = checkCredentials
@@ -29,15 +32,15 @@ public final class TokenEndpoints: Sendable {
 
     // MARK: login
 
-    func login(_ head: HTTPRequestHead, body: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<LocalResponse> {
-        guard head.method == .POST else { return eventLoop.makeFailedFuture(GatewayError.methodNotAllowed) }
-        return checkCredentials(body, head.headers.first(name: "content-type"), eventLoop)
-            .flatMapError { error in
-                eventLoop.makeFailedFuture(error as? GatewayError ?? GatewayError.upstreamUnavailable)
-            }
-            .flatMap { reply in
-                eventLoop.makeFutureWithTask { try await self.completeLogin(reply) }
-            }
+    func login(_ head: HTTPRequestHead, body: ByteBuffer) async throws -> LocalResponse {
+        guard head.method == .POST else { throw GatewayError.methodNotAllowed }
+        let reply: FetchedResponse
+        do {
+            reply = try await checkCredentials(body, head.headers.first(name: "content-type"))
+        } catch {
+            throw error as? GatewayError ?? GatewayError.upstreamUnavailable
+        }
+        return try await completeLogin(reply)
     }
 
     /// A user id the gateway will put in tokens, logs and the `X-Auth-User-Id` header: not empty, and no
@@ -65,15 +68,14 @@ public final class TokenEndpoints: Sendable {
         for (name, pointer) in auth.claims {
             if let value = pointer.resolve(in: user) { claims[name] = value }
         }
-        let now = clock()
-        let nowSeconds = now / 1000
-        let maxExpiresAt = now + Int64(tokens.sessionMaxAge.milliseconds)
-        let expiresAt = min(now + Int64(tokens.refreshTTL.milliseconds), maxExpiresAt)
+        let now = clock.now()
+        let maxExpiresAt = now + tokens.sessionMaxAge
+        let expiresAt = min(now + tokens.refreshTTL, maxExpiresAt)
         let access = issuer.newAccessLineage(at: now)
         let session = Session(id: RandomID.make(), userID: userID, claims: claims, createdAt: now, expiresAt: expiresAt,
                               maxExpiresAt: maxExpiresAt, refreshJTI: RandomID.make(), access: access)
-        let accessToken = try issuer.accessToken(for: session.subject, lineage: access)
-        let refreshToken = try issuer.refreshToken(for: session.subject, jti: session.refreshJTI, issuedAt: nowSeconds, expiresAt: expiresAt / 1000)
+        let accessToken = try issuer.accessToken(for: session.subject, lineage: access).token
+        let refreshToken = try issuer.refreshToken(for: session.subject, jti: session.refreshJTI, issuedAt: now, expiresAt: expiresAt)
         try await store.create(session)
         logger.info("login", metadata: ["sid": "\(session.id)", "user": "\(session.subject.userIDString)"])
 
@@ -82,72 +84,63 @@ public final class TokenEndpoints: Sendable {
         let json = "{\"user\":" + user.jsonText + ",\"token\":" + TokenEndpoints.object(token) + "}"
         var headers = HTTPHeaders()
         if auth.refreshDelivery.usesCookie {
-            headers.add(name: "set-cookie", value: refreshCookie(refreshToken, maxAge: (expiresAt - now) / 1000))
+            headers.add(name: "set-cookie", value: refreshCookie(refreshToken, maxAge: expiresAt.since(now)))
         }
         return LocalResponse(status: .created, json: json, headers: headers)
     }
 
     // MARK: refresh
 
-    func refresh(_ head: HTTPRequestHead, body: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<LocalResponse> {
-        guard head.method == .POST else { return eventLoop.makeFailedFuture(GatewayError.methodNotAllowed) }
-        let presented: String?
-        do {
-            presented = try refreshToken(in: head, body: body)
-        } catch {
-            return eventLoop.makeFailedFuture(error)
+    func refresh(_ head: HTTPRequestHead, body: ByteBuffer) async throws -> LocalResponse {
+        guard head.method == .POST else { throw GatewayError.methodNotAllowed }
+        guard let presented = try refreshToken(in: head, body: body) else {
+            return LocalResponse(status: .badRequest, json: #"{"refresh":["This field is required."]}"#)
         }
-        guard let presented else {
-            return eventLoop.makeSucceededFuture(LocalResponse(status: .badRequest, json: #"{"refresh":["This field is required."]}"#))
-        }
-        return eventLoop.makeFutureWithTask { try await self.completeRefresh(presented) }
-    }
-
-    private func completeRefresh(_ presented: String) async throws -> LocalResponse {
-        let now = clock()
+        let now = clock.now()
         let claims: TokenClaims
-        switch verifier.verify(Substring(presented), as: .refresh, now: now / 1000) {
+        switch verifier.verify(Substring(presented), as: .refresh, now: now) {
         case .valid(let c): claims = c
         case .expired: throw GatewayError.refreshTokenNotValid(.expired)
         case .invalid: throw GatewayError.refreshTokenNotValid(.invalid)
         }
-        guard let sid = claims.sessionID, let jti = claims.jti, let session = try await store.session(id: sid) else {
-            throw GatewayError.refreshTokenNotValid(.invalid)
+        guard let sid = claims.sessionID, let jti = claims.jti else { throw GatewayError.refreshTokenNotValid(.invalid) }
+        let session = try await store.session(id: sid)
+        var decision = refreshPolicy.decide(tokenJTI: jti, session: session, now: now)
+        if decision == .readHistory, let session {
+            decision = refreshPolicy.afterHistory(wasReplaced: try await store.wasReplaced(refreshJTI: jti, sessionID: sid), session: session)
         }
-        if session.revokedAt != nil { throw GatewayError.refreshTokenNotValid(.blacklisted) }
-        if now >= session.expiresAt { throw GatewayError.refreshTokenNotValid(.expired) }
-        let expected: String
-        if jti == session.refreshJTI {
-            expected = jti
-        } else if try await store.wasReplaced(refreshJTI: jti, sessionID: sid) {
-            guard !tokens.blacklistAfterRotation else {
-                // Reuse of a rotated token: someone else may hold it. End the whole session.
-                try await store.revoke(sessionID: sid, at: now)
-                logger.warning("rotated refresh token presented again: session revoked", metadata: ["sid": "\(sid)"])
-                throw GatewayError.refreshTokenNotValid(.blacklisted)
-            }
-            expected = session.refreshJTI
-        } else {
-            throw GatewayError.refreshTokenNotValid(.invalid)
+        switch (decision, session) {
+        case (.reject(let problem), _):
+            throw GatewayError.refreshTokenNotValid(problem)
+        case (.revokeSession, _):
+            try await store.revoke(sessionID: sid, at: now)
+            logger.warning("rotated refresh token presented again: session revoked", metadata: ["sid": "\(sid)"])
+            throw GatewayError.refreshTokenNotValid(.blacklisted)
+        case (.rotate(let expected), let session?):
+            return try await rotate(session, expecting: expected, now: now)
+        case (.readHistory, _), (.rotate, nil):
+            throw GatewayError.refreshTokenNotValid(.invalid)  // not reached: the policy asks for history only with a session
         }
+    }
 
-        let nowSeconds = now / 1000
+    /// The refresh itself: a new access token, and a new refresh token when rotating, on condition that the
+    /// session's refresh id is still `expected`.
+    private func rotate(_ session: Session, expecting expected: String, now: UnixTime) async throws -> LocalResponse {
         let access = issuer.newAccessLineage(at: now)
         let newRefreshJTI = tokens.rotateRefresh ? RandomID.make() : nil
-        let expiresAt = min(now + Int64(tokens.refreshTTL.milliseconds), session.maxExpiresAt)
+        let expiresAt = min(now + tokens.refreshTTL, session.maxExpiresAt)
         let change = SessionChange(newRefreshJTI: newRefreshJTI, newAccess: access, expiresAt: expiresAt)
-        guard try await store.update(sessionID: sid, expecting: .refreshJTI(expected), change: change, now: now) else {
+        guard try await store.update(sessionID: session.id, expecting: .refreshJTI(expected), change: change, now: now) else {
             // Another refresh with this token won the race: this one is now a rotated token.
             throw GatewayError.refreshTokenNotValid(.blacklisted)
         }
-        let accessToken = try issuer.accessToken(for: session.subject, lineage: access)
-        var fields = [("access", JSONValue.string(accessToken))]
+        var fields = [("access", JSONValue.string(try issuer.accessToken(for: session.subject, lineage: access).token))]
         var headers = HTTPHeaders()
         if let newRefreshJTI {
-            let refreshToken = try issuer.refreshToken(for: session.subject, jti: newRefreshJTI, issuedAt: nowSeconds, expiresAt: expiresAt / 1000)
+            let refreshToken = try issuer.refreshToken(for: session.subject, jti: newRefreshJTI, issuedAt: now, expiresAt: expiresAt)
             if auth.refreshDelivery.usesBody { fields.append(("refresh", .string(refreshToken))) }
             if auth.refreshDelivery.usesCookie {
-                headers.add(name: "set-cookie", value: refreshCookie(refreshToken, maxAge: (expiresAt - now) / 1000))
+                headers.add(name: "set-cookie", value: refreshCookie(refreshToken, maxAge: expiresAt.since(now)))
             }
         }
         return LocalResponse(status: .ok, json: TokenEndpoints.object(fields), headers: headers)
@@ -155,49 +148,42 @@ public final class TokenEndpoints: Sendable {
 
     // MARK: logout
 
-    func logout(_ head: HTTPRequestHead, body: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<LocalResponse> {
-        guard head.method == .POST else { return eventLoop.makeFailedFuture(GatewayError.methodNotAllowed) }
-        let now = clock()
+    func logout(_ head: HTTPRequestHead, body: ByteBuffer) async throws -> LocalResponse {
+        guard head.method == .POST else { throw GatewayError.methodNotAllowed }
+        let now = clock.now()
         var sessions: [String] = []
         var sawToken = false
         switch BearerCredential(headers: head.headers) {
         case .token(let token):
             sawToken = true
-            switch verifier.verify(token, as: .access, now: now / 1000) {
+            switch verifier.verify(token, as: .access, now: now) {
             case .valid(let c), .expired(let c): if let sid = c.sessionID { sessions.append(sid) }
             case .invalid: break
             }
         case .malformed:
-            return eventLoop.makeFailedFuture(GatewayError.badAuthorizationHeader)
+            throw GatewayError.badAuthorizationHeader
         case .duplicated:
-            return eventLoop.makeFailedFuture(GatewayError.badRequest)
+            throw GatewayError.badRequest
         case .none, .otherScheme:
             break
         }
-        do {
-            if let refresh = try refreshToken(in: head, body: body) {
-                sawToken = true
-                switch verifier.verify(Substring(refresh), as: .refresh, now: now / 1000) {
-                case .valid(let c), .expired(let c): if let sid = c.sessionID, !sessions.contains(sid) { sessions.append(sid) }
-                case .invalid: break
-                }
+        if let refresh = try refreshToken(in: head, body: body) {
+            sawToken = true
+            switch verifier.verify(Substring(refresh), as: .refresh, now: now) {
+            case .valid(let c), .expired(let c): if let sid = c.sessionID, !sessions.contains(sid) { sessions.append(sid) }
+            case .invalid: break
             }
-        } catch {
-            return eventLoop.makeFailedFuture(error)
         }
         guard !sessions.isEmpty else {
-            return eventLoop.makeFailedFuture(sawToken ? GatewayError.accessTokenNotValid(.invalid) : GatewayError.notAuthenticated)
+            throw sawToken ? GatewayError.accessTokenNotValid(.invalid) : GatewayError.notAuthenticated
         }
-        let revoking = sessions
-        return eventLoop.makeFutureWithTask {
-            for sid in revoking { try await self.store.revoke(sessionID: sid, at: now) }
-            self.logger.info("logout", metadata: ["sid": "\(revoking.joined(separator: ","))"])
-            var response = LocalResponse(status: .noContent, body: ByteBuffer(), headers: [:])
-            if self.auth.refreshDelivery.usesCookie {
-                response.headers.add(name: "set-cookie", value: self.refreshCookie("", maxAge: 0))
-            }
-            return response
+        for sid in sessions { try await store.revoke(sessionID: sid, at: now) }
+        logger.info("logout", metadata: ["sid": "\(sessions.joined(separator: ","))"])
+        var response = LocalResponse(status: .noContent, body: ByteBuffer(), headers: [:])
+        if auth.refreshDelivery.usesCookie {
+            response.headers.add(name: "set-cookie", value: refreshCookie("", maxAge: .zero))
         }
+        return response
     }
 
     // MARK: helpers
@@ -223,8 +209,9 @@ public final class TokenEndpoints: Sendable {
         return nil
     }
 
-    func refreshCookie(_ value: String, maxAge: Int64) -> String {
-        var cookie = "\(auth.cookieName)=\(value); Path=\(auth.cookiePath); Max-Age=\(max(0, maxAge)); HttpOnly; SameSite=\(auth.cookieSameSite.rawValue)"
+    /// `Max-Age` is whole seconds, rounded down.
+    func refreshCookie(_ value: String, maxAge: Duration) -> String {
+        var cookie = "\(auth.cookieName)=\(value); Path=\(auth.cookiePath); Max-Age=\(max(0, maxAge.components.seconds)); HttpOnly; SameSite=\(auth.cookieSameSite.rawValue)"
         if auth.cookieSecure { cookie += "; Secure" }
         return cookie
     }

@@ -25,44 +25,54 @@ public struct TokenIssuer: Sendable {
         }
     }
 
-    /// A fresh access token identity issued at `now` (ms): new jti, `exp` = now + access_ttl.
-    public func newAccessLineage(at now: Int64) -> AccessLineage {
-        let issuedAt = now / 1000
-        return AccessLineage(jti: RandomID.make(), issuedAt: issuedAt, expiresAt: issuedAt + tokens.accessTTL.components.seconds)
+    /// A minted token and the claims it carries, so nobody parses and verifies a token the gateway just made.
+    public struct Issued: Sendable, Equatable {
+        public let token: String
+        public let claims: TokenClaims
     }
 
-    /// The access token of `lineage`: the same lineage always gives the same token (renewal's grace period).
-    public func accessToken(for subject: Subject, lineage: AccessLineage) throws -> String {
-        try accessToken(for: subject, jti: lineage.jti, issuedAt: lineage.issuedAt, expiresAt: lineage.expiresAt)
+    /// The claims a minted token would not carry (the subject has no usable user id): a bug, answered 500.
+    public struct Unissuable: Error, CustomStringConvertible {
+        public var description: String { "a token for this subject would not verify (no usable user id)" }
     }
 
-    /// An access token; `jti`, `iat` and `exp` are given so a renewal in the grace period can re-mint the same token.
-    public func accessToken(for subject: Subject, jti: String, issuedAt: Int64, expiresAt: Int64) throws -> String {
+    /// A fresh access token identity issued at `now`: new jti, whole seconds, `exp` = `iat` + access_ttl.
+    public func newAccessLineage(at now: UnixTime) -> AccessLineage {
+        let issuedAt = UnixTime(seconds: now.seconds)
+        return AccessLineage(jti: RandomID.make(), issuedAt: issuedAt, expiresAt: issuedAt + tokens.accessTTL)
+    }
+
+    /// The access token of `lineage`: `jti`, `iat` and `exp` come from it, so the same lineage always gives the
+    /// same token (a renewal in the grace period re-mints the successor).
+    public func accessToken(for subject: Subject, lineage: AccessLineage) throws -> Issued {
         var payload = PayloadWriter()
         payload.add("token_type", .string("access"))
-        payload.add("exp", .integer(expiresAt))
-        payload.add("iat", .integer(issuedAt))
-        payload.add("jti", .string(jti))
+        payload.add("exp", .integer(lineage.expiresAt.seconds))
+        payload.add("iat", .integer(lineage.issuedAt.seconds))
+        payload.add("jti", .string(lineage.jti))
         payload.add("iss", .string(tokens.issuer))
         if !tokens.audience.isEmpty { payload.add("aud", .string(tokens.audience)) }
         payload.add("sub", .string(subject.userIDString))
-        payload.add(tokens.userIdClaim, subject.userID)
+        // `user_id_claim = "sub"`: one `sub` (a string, RFC 7519 §4.1.2), never a duplicate member.
+        if tokens.userIdClaim != "sub" { payload.add(tokens.userIdClaim, subject.userID) }
         payload.add("sid", .string(subject.sessionID))
-        for name in subject.claims.keys.sorted() { payload.add(name, subject.claims[name]!) }
-        return try sign(payload.finish())
+        for (name, value) in subject.claims.sorted(by: { $0.key < $1.key }) { payload.add(name, value) }
+        guard let claims = TokenClaims(payload: payload.claims, userIdClaim: tokens.userIdClaim) else { throw Unissuable() }
+        return Issued(token: try sign(payload.finish()), claims: claims)
     }
 
-    public func refreshToken(for subject: Subject, jti: String, issuedAt: Int64, expiresAt: Int64) throws -> String {
+    /// A refresh token; `iat` and `exp` are rounded down to whole seconds.
+    public func refreshToken(for subject: Subject, jti: String, issuedAt: UnixTime, expiresAt: UnixTime) throws -> String {
         var payload = PayloadWriter()
         payload.add("token_type", .string("refresh"))
-        payload.add("exp", .integer(expiresAt))
-        payload.add("iat", .integer(issuedAt))
+        payload.add("exp", .integer(expiresAt.seconds))
+        payload.add("iat", .integer(issuedAt.seconds))
         payload.add("jti", .string(jti))
         payload.add("iss", .string(tokens.issuer))
         if !tokens.audience.isEmpty { payload.add("aud", .string(tokens.audience)) }
         payload.add("sid", .string(subject.sessionID))
         payload.add("sub", .string(subject.userIDString))
-        payload.add(tokens.userIdClaim, subject.userID)
+        if tokens.userIdClaim != "sub" { payload.add(tokens.userIdClaim, subject.userID) }
         return try sign(payload.finish())
     }
 
@@ -72,15 +82,17 @@ public struct TokenIssuer: Sendable {
         return signingInput + "." + Base64URL.encode(signature)
     }
 
-    /// A JSON object written in a fixed key order (compact, stable tokens).
+    /// A JSON object written in a fixed key order (compact, stable tokens), and the same members as values.
     private struct PayloadWriter {
         private var text = "{"
         private var first = true
+        private(set) var claims: [String: JSONValue] = [:]
 
         mutating func add(_ name: String, _ value: JSONValue) {
             if !first { text += "," }
             first = false
             text += JSONText.quoted(name) + ":" + value.jsonText
+            claims[name] = value
         }
 
         mutating func finish() -> String { text + "}" }

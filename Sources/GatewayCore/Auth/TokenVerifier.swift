@@ -42,8 +42,13 @@ public struct TokenVerifier: Sendable {
         return overflow ? .max : sum
     }
 
-    /// Verifies `token` as a `kind` token at `now` (seconds since the epoch).
-    public func verify(_ token: Substring, as kind: Kind, now: Int64) -> Outcome {
+    /// Whether a token with these claims has expired at `now` (the leeway counted).
+    func hasExpired(_ claims: TokenClaims, at now: UnixTime) -> Bool {
+        now.seconds >= expiry(of: claims)
+    }
+
+    /// Verifies `token` as a `kind` token at `now`. Token times are whole seconds: `now` counts as its second.
+    public func verify(_ token: Substring, as kind: Kind, now: UnixTime) -> Outcome {
         let bytes = token.utf8
         guard let firstDot = bytes.firstIndex(of: UInt8(ascii: ".")),
               let secondDot = bytes[bytes.index(after: firstDot)...].firstIndex(of: UInt8(ascii: ".")),
@@ -83,9 +88,11 @@ public struct TokenVerifier: Sendable {
             }
             guard matches else { return .invalid(.audience) }
         }
-        if let nbf = claims.notBefore, nbf > now + leewaySeconds { return .invalid(.notYetValid) }
-        if let iat = claims.issuedAt, iat > now + leewaySeconds { return .invalid(.notYetValid) }
-        if now >= expiry(of: claims) { return .expired(claims) }
+        // Cannot overflow: `now.seconds` is at most Int64.max / 1000 and the leeway is bounded at validation.
+        let latestStart = now.seconds + leewaySeconds
+        if let nbf = claims.notBefore, nbf > latestStart { return .invalid(.notYetValid) }
+        if let iat = claims.issuedAt, iat > latestStart { return .invalid(.notYetValid) }
+        if hasExpired(claims, at: now) { return .expired(claims) }
         return .valid(claims)
     }
 

@@ -8,14 +8,12 @@ import NIOConcurrencyHelpers
 final class VerifiedTokenCache: Sendable {
     struct Entry: Sendable {
         let token: String
-        let claims: TokenClaims
-        /// base64url(JSON of the claims): the `X-Auth-Claims` value, computed once.
-        let encodedClaims: String
+        let identity: Identity
 
         /// The memory an entry holds, estimated: the token and encoded claims as stored, the decoded claims
         /// (a dictionary of JSON values: about four times their JSON text, measured), and the table's slot.
         var estimatedBytes: Int {
-            token.utf8.count + encodedClaims.utf8.count * 4 + 256
+            token.utf8.count + identity.encodedClaims.utf8.count * 4 + 256
         }
     }
 

@@ -11,11 +11,11 @@ public struct GatewayEndpoints: Sendable {
     let authenticator: Authenticator
     let tokens: TokenEndpoints
     let paths: (login: String, refresh: String, logout: String)
-    /// Answers whether the store can be used.
-    let readiness: @Sendable (any EventLoop) -> EventLoopFuture<Void>
+    /// Throws when the store cannot be used.
+    let readiness: @Sendable () async throws -> Void
 
     public init(authenticator: Authenticator, tokens: TokenEndpoints, auth: AuthConfig,
-                readiness: @escaping @Sendable (any EventLoop) -> EventLoopFuture<Void>) {
+                readiness: @escaping @Sendable () async throws -> Void) {
         self.authenticator = authenticator
         self.tokens = tokens
         self.paths = (auth.loginPath, auth.refreshPath, auth.logoutPath)
@@ -33,29 +33,31 @@ public struct GatewayEndpoints: Sendable {
         }
     }
 
-    func respond(_ endpoint: Endpoint, head: HTTPRequestHead, body: ByteBuffer, language: Language,
-                 eventLoop: any EventLoop) -> EventLoopFuture<LocalResponse> {
+    func respond(_ endpoint: Endpoint, head: HTTPRequestHead, body: ByteBuffer) -> Deferred<LocalResponse> {
         switch endpoint {
         case .health, .ready:
             guard head.method == .GET || head.method == .HEAD else {
-                return eventLoop.makeFailedFuture(GatewayError.methodNotAllowed)
+                return .later { throw GatewayError.methodNotAllowed }
             }
-            if endpoint == .health {
-                return eventLoop.makeSucceededFuture(LocalResponse(status: .ok, json: #"{"status":"ok"}"#))
+            if endpoint == .health { return .now(LocalResponse(status: .ok, json: #"{"status":"ok"}"#)) }
+            return .later { [readiness] in
+                do {
+                    try await readiness()
+                    return LocalResponse(status: .ok, json: #"{"status":"ready"}"#)
+                } catch {
+                    return LocalResponse(status: .serviceUnavailable, json: #"{"status":"store_unavailable"}"#)
+                }
             }
-            return readiness(eventLoop)
-                .map { LocalResponse(status: .ok, json: #"{"status":"ready"}"#) }
-                .recover { _ in LocalResponse(status: .serviceUnavailable, json: #"{"status":"store_unavailable"}"#) }
         case .login:
-            return tokens.login(head, body: body, on: eventLoop)
+            return .later { [tokens] in try await tokens.login(head, body: body) }
         case .refresh:
-            return tokens.refresh(head, body: body, on: eventLoop)
+            return .later { [tokens] in try await tokens.refresh(head, body: body) }
         case .logout:
-            return tokens.logout(head, body: body, on: eventLoop)
+            return .later { [tokens] in try await tokens.logout(head, body: body) }
         }
     }
 
-    func authorize(head: HTTPRequestHead, route: Route, isPreflight: Bool, eventLoop: any EventLoop) -> Deferred<AuthDecision> {
-        authenticator.authorize(head, route: route, isPreflight: isPreflight, on: eventLoop)
+    func authorize(head: HTTPRequestHead, route: Route, isPreflight: Bool) -> Deferred<AuthOutcome> {
+        authenticator.authorize(head, route: route, isPreflight: isPreflight)
     }
 }

@@ -8,13 +8,15 @@ public final class GatewayRuntime: Sendable {
     public let routes: RouteTable
     let upstreams: [UpstreamRuntime]
     let requestBuilder: UpstreamRequestBuilder
+    let renewalResponse: RenewalResponseHeaders
     let logger: Logger
 
     public init(config: GatewayConfig, logger: Logger) {
         self.config = config
         self.routes = RouteTable(compiling: config)
         self.upstreams = config.upstreams.map(UpstreamRuntime.init)
-        self.requestBuilder = UpstreamRequestBuilder(identityHeaders: config.headers.names)
+        self.requestBuilder = UpstreamRequestBuilder(headers: config.headers)
+        self.renewalResponse = RenewalResponseHeaders(header: config.renewal.header)
         self.logger = logger
     }
 }

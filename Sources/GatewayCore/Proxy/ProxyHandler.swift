@@ -20,10 +20,11 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private var timer: Scheduled<Void>?
     /// The current request's upstream transfer, and what goes with its response.
     private var exchange: Upstream.Exchange?
-    private var extraResponseHeaders: [(String, String)] = []
+    /// The token renewed for the current request, handed back on the upstream's response head.
+    private var renewedToken: String?
     private var upstreamName = ""
     /// The gateway's own endpoint waiting for its request body.
-    private var endpointCall: (endpoint: GatewayEndpoints.Endpoint, head: HTTPRequestHead, language: Language)?
+    private var endpointCall: (endpoint: GatewayEndpoints.Endpoint, head: HTTPRequestHead)?
     /// The client's IP address for X-Forwarded-For: fixed for the connection, so formatted once.
     private lazy var clientAddress: String? = context.channel.remoteAddress?.ipAddress
 
@@ -112,37 +113,47 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         case .reject(let error, let headers):
             run(machine.headReceived(request, .answer(error, headers: headers), now: now))
         case .endpoint(let endpoint):
-            endpointCall = (endpoint, head, language)
+            endpointCall = (endpoint, head)
             run(machine.headReceived(request, .endpoint, now: now))
         case .route(let route, let target, let isPreflight, let body):
             let timeouts = upstreamTimeouts(route)
-            switch endpoints.authorize(head: head, route: route, isPreflight: isPreflight, eventLoop: context.eventLoop) {
-            case .now(.forward(let grant)):
+            switch endpoints.authorize(head: head, route: route, isPreflight: isPreflight) {
+            case .now(.denied(let error, let renewedToken)):
+                run(machine.headReceived(request, .answer(error, headers: renewalHeaders(renewedToken)), now: now))
+            case .now(let outcome):
                 let expectContinue = head.headers.first(name: "expect")?.lowercased() == "100-continue"
                 let action = machine.headReceived(request, .forward(timeouts, expectContinue: expectContinue), now: now)
-                start(action, head: head, target: target, route: route, grant: grant, body: body)
-            case .now(.deny(let error)):
-                run(machine.headReceived(request, .answer(error), now: now))
-            case .now(.denyWithHeaders(let error, let headers)):
-                run(machine.headReceived(request, .answer(error, headers: HTTPHeaders(headers)), now: now))
-            case .later(let future):
+                start(action, head: head, target: target, route: route, auth: outcome, body: body)
+            case .later(let work):
                 run(machine.headReceived(request, .authorize, now: now))
-                future.hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
+                whenDone(work) { [self] result in
                     let now = NIODeadline.now()
                     switch result {
-                    case .success(.forward(let grant)):
+                    case .success(.denied(let error, let renewedToken)):
+                        run(machine.decisionArrived(.deny(error, headers: renewalHeaders(renewedToken)), now: now))
+                    case .success(let outcome):
                         let action = machine.decisionArrived(.forward(timeouts), now: now)
-                        start(action, head: head, target: target, route: route, grant: grant, body: body)
-                    case .success(.deny(let error)):
-                        run(machine.decisionArrived(.deny(error), now: now))
-                    case .success(.denyWithHeaders(let error, let headers)):
-                        run(machine.decisionArrived(.deny(error, headers: HTTPHeaders(headers)), now: now))
+                        start(action, head: head, target: target, route: route, auth: outcome, body: body)
                     case .failure(let error):
                         run(machine.decisionArrived(.deny(failed(error, head: head)), now: now))
                     }
                 }
             }
         }
+    }
+
+    /// The one place an async step (the store, the credential check) meets the event loop: `work` runs as a task,
+    /// and `body` gets its result on this connection's loop.
+    private func whenDone<Value: Sendable>(_ work: @escaping @Sendable () async throws -> Value,
+                                           _ body: @escaping (Result<Value, any Error>) -> Void) {
+        context.eventLoop.makeFutureWithTask(work).assumeIsolated().whenComplete(body)
+    }
+
+    /// The renewal header (and its CORS exposure) for a response that carries a renewed token.
+    private func renewalHeaders(_ renewedToken: String?) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        if let renewedToken { runtime.renewalResponse.add(renewedToken, to: &headers) }
+        return headers
     }
 
     private func upstreamTimeouts(_ route: Route) -> Machine.UpstreamTimeouts {
@@ -152,7 +163,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
 
     /// Runs `action`; when it is `startUpstream`, builds the upstream request from the head and starts it.
     private func start(_ action: Machine.Action, head: HTTPRequestHead, target: RequestTarget, route: Route,
-                       grant: ForwardGrant, body: UpstreamRequestBody) {
+                       auth: AuthOutcome, body: UpstreamRequestBody) {
         guard case .startUpstream(let start) = action else { return run(action) }
         let upstreamRuntime = runtime.upstreams[route.upstreamIndex]
         let upstreamConfig = upstreamRuntime.config
@@ -161,8 +172,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         var builderContext = UpstreamRequestBuilder.Context()
         builderContext.clientAddress = clientAddress
         builderContext.configuredHost = upstreamConfig.host
-        builderContext.authorization = grant.authorization
-        builderContext.identity = grant.identityHeaders
+        builderContext.auth = auth
         let lines = runtime.requestBuilder.headerLines(for: head, targetAuthority: targets[0].authority, context: builderContext)
         let request = UpstreamRequest(
             method: head.method.rawValue,
@@ -176,7 +186,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         }
         let exchange = upstream.start(request, on: context.eventLoop, sink: self)
         self.exchange = exchange
-        extraResponseHeaders = grant.responseHeaders
+        if case .renewed(_, let token) = auth { renewedToken = token } else { renewedToken = nil }
         upstreamName = upstreamConfig.name
         if let deadline = start.timer { scheduleTimer(at: deadline) }
         for chunk in start.heldBody { _ = exchange.sendBody(chunk) }
@@ -202,12 +212,13 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     }
 
     private func respondFromEndpoint(body: ByteBuffer) {
-        guard let (endpoint, head, language) = endpointCall else { return }
+        guard let (endpoint, head) = endpointCall else { return }
         endpointCall = nil
-        endpoints.respond(endpoint, head: head, body: body, language: language, eventLoop: context.eventLoop)
-            .hop(to: context.eventLoop)
-            .assumeIsolated()
-            .whenComplete { [self] result in
+        switch endpoints.respond(endpoint, head: head, body: body) {
+        case .now(let response):
+            run(machine.endpointResponded(response, now: .now()))
+        case .later(let work):
+            whenDone(work) { [self] result in
                 switch result {
                 case .success(let response):
                     run(machine.endpointResponded(response, now: .now()))
@@ -215,6 +226,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
                     run(machine.endpointFailed(failed(error, head: head), now: .now()))
                 }
             }
+        }
     }
 
     // MARK: UpstreamResponseSink
@@ -224,7 +236,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             // Nothing of a delivery the machine no longer expects is written (a cancelled or timed-out exchange).
             guard case .writeResponseHead(let closeConnection) = machine.upstreamResponseHead() else { return }
             var headers = head.headers
-            for (name, value) in extraResponseHeaders { headers.addMerging(name: name, value: value) }
+            if let renewedToken { runtime.renewalResponse.add(renewedToken, to: &headers) }
             if closeConnection { headers.replaceOrAdd(name: "connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))), promise: nil)
         }

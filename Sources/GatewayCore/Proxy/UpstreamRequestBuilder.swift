@@ -2,14 +2,18 @@ import NIOHTTP1
 import Synchronization
 
 /// Shapes the request the upstream sees: the URL, end-to-end headers only, the client's identity headers removed,
-/// X-Forwarded-* and X-Request-Id set, the gateway's identity headers added. Pure: no I/O.
+/// X-Forwarded-* and X-Request-Id set, and auth's outcome turned into the identity headers the gateway vouches for
+/// and the `Authorization` it forwards (SPEC §5.4). Pure: no I/O.
 struct UpstreamRequestBuilder: Sendable {
+    /// `[headers]`: the identity header names (empty = not sent) and whether the token goes upstream.
+    let identity: IdentityHeadersConfig
     /// Identity header names, normalised (lower case, `_` as `-`): removed from every client request.
     let identityHeaderKeys: [[UInt8]]
 
-    init(identityHeaders: [String]) {
+    init(headers: IdentityHeadersConfig) {
+        self.identity = headers
         var keys: [[UInt8]] = []
-        for key in identityHeaders.map(UpstreamRequestBuilder.normalizedKey) where !keys.contains(Array(key.utf8)) {
+        for key in headers.names.map(UpstreamRequestBuilder.normalizedKey) where !keys.contains(Array(key.utf8)) {
             keys.append(Array(key.utf8))
         }
         self.identityHeaderKeys = keys
@@ -34,10 +38,8 @@ struct UpstreamRequestBuilder: Sendable {
     struct Context {
         var clientAddress: String?
         var scheme = "http"
-        /// The `Authorization` header to send instead of the client's (a renewed token); nil keeps the client's, "" drops it.
-        var authorization: String?
-        /// Headers the gateway vouches for (identity), added after the client's were stripped.
-        var identity: [(String, String)] = []
+        /// What auth decided (never `denied`: a refused request goes nowhere).
+        var auth = AuthOutcome.anonymous(keepsAuthorization: true)
         /// Host header for the upstream: "" = the client's Host.
         var configuredHost = ""
         var requestID: () -> String = RequestID.generate
@@ -87,9 +89,35 @@ struct UpstreamRequestBuilder: Sendable {
             || HopByHop.isFixed(dashed)
     }
 
+    /// The `Authorization` to send instead of the client's: nil keeps the client's, "" drops it.
+    func authorization(for auth: AuthOutcome) -> String? {
+        switch auth {
+        case .anonymous(let keeps): keeps ? nil : ""
+        case .authenticated: identity.forwardAuthorization ? nil : ""
+        case .renewed(_, let token): identity.forwardAuthorization ? "Bearer " + token : ""
+        case .denied: ""
+        }
+    }
+
+    /// The identity headers the gateway vouches for, added after the client's were stripped.
+    func identityHeaders(for auth: AuthOutcome) -> [(name: String, value: String)] {
+        let who: Identity
+        switch auth {
+        case .authenticated(let identity), .renewed(let identity, _): who = identity
+        case .anonymous, .denied: return []
+        }
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(3)
+        if !identity.userId.isEmpty { headers.append((identity.userId, who.claims.subject)) }
+        if !identity.sessionId.isEmpty, let sid = who.claims.sessionID { headers.append((identity.sessionId, sid)) }
+        if !identity.claims.isEmpty { headers.append((identity.claims, who.encodedClaims)) }
+        return headers
+    }
+
     /// The header lines for curl.
     func headerLines(for head: HTTPRequestHead, targetAuthority: String, context: Context) -> HeaderLines {
         let headers = head.headers
+        let authorization = authorization(for: context.auth)
         let listed = HopByHop.connectionListed(in: headers)
         var lines = HeaderLines()
         var clientHost: String?
@@ -108,7 +136,7 @@ struct UpstreamRequestBuilder: Sendable {
                 break
             case .requestID:
                 if requestID == nil, !value.isEmpty { requestID = value }
-            case .authorization where context.authorization != nil:
+            case .authorization where authorization != nil:
                 break
             case .accept(let forwarded):
                 sawAccept = true
@@ -119,10 +147,10 @@ struct UpstreamRequestBuilder: Sendable {
                 break
             }
         }
-        if let authorization = context.authorization, !authorization.isEmpty {
+        if let authorization, !authorization.isEmpty {
             lines.append("Authorization: ", authorization)
         }
-        for (name, value) in context.identity { lines.append(name: name, value: value) }
+        for header in identityHeaders(for: context.auth) { lines.append(name: header.name, value: header.value) }
         let host = !context.configuredHost.isEmpty ? context.configuredHost : (clientHost ?? targetAuthority)
         lines.append("Host: ", host)
         if let client = context.clientAddress {

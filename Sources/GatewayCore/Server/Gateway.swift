@@ -15,11 +15,6 @@ public final class Gateway: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let upstream: CurlUpstreamClient
 
-    /// Milliseconds since the epoch, from the system clock.
-    public static let systemClock: @Sendable () -> Int64 = {
-        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
-    }
-
     public struct StartupError: Error, CustomStringConvertible {
         public let description: String
     }
@@ -27,7 +22,7 @@ public final class Gateway: Sendable {
     /// Compiles `config`, loads the key and opens the store; nothing listens until `server.start()`.
     /// Relative file paths in the config resolve against `baseDirectory` (the config file's folder).
     public static func make(config: GatewayConfig, baseDirectory: String = ".", logger: Logger,
-                            threads: Int = CPUAffinity.usableCores, clock: @escaping @Sendable () -> Int64 = Gateway.systemClock,
+                            threads: Int = CPUAffinity.usableCores, clock: WallClock = .system,
                             store: (any SessionStore)? = nil,
                             onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) async throws -> Gateway {
         let key: SigningKey
@@ -76,7 +71,7 @@ public final class Gateway: Sendable {
     }
 
     private init(config: GatewayConfig, key: SigningKey, store: any SessionStore, logger: Logger, threads: Int,
-                 clock: @escaping @Sendable () -> Int64, maxConnections: Int, onListening: @escaping @Sendable (SocketAddress) -> Void) {
+                 clock: WallClock, maxConnections: Int, onListening: @escaping @Sendable (SocketAddress) -> Void) {
         let runtime = GatewayRuntime(config: config, logger: logger)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let upstream = CurlUpstreamClient(threads: max(1, threads), logger: logger)
@@ -87,7 +82,7 @@ public final class Gateway: Sendable {
         let verifyURL = config.auth.verifyURL
         let tokenEndpoints = TokenEndpoints(
             config: config, store: store, issuer: issuer, verifier: verifier, clock: clock, logger: logger,
-            checkCredentials: { body, contentType, eventLoop in
+            checkCredentials: { body, contentType in
                 var lines = HeaderLines()
                 lines.append("Content-Type: ", contentType ?? "application/json")
                 lines.append("Accept: application/json")
@@ -96,12 +91,13 @@ public final class Gateway: Sendable {
                 if body.readableBytes == 0 { lines.append("Content-Length: 0") }
                 let request = UpstreamRequest(method: "POST", urls: [verifyURL], headerLines: lines,
                                               body: .length(Int64(body.readableBytes)), connectTimeout: .seconds(2))
-                return upstream.fetch(request, body: body, on: eventLoop, timeout: .seconds(10))
+                // The transport answers on an event loop; the endpoint awaits it.
+                return try await upstream.fetch(request, body: body, on: group.any(), timeout: .seconds(10)).get()
             }
         )
         let endpoints = GatewayEndpoints(
             authenticator: authenticator, tokens: tokenEndpoints, auth: config.auth,
-            readiness: { eventLoop in eventLoop.makeFutureWithTask { try await store.ping() } }
+            readiness: { try await store.ping() }
         )
         self.runtime = runtime
         self.group = group

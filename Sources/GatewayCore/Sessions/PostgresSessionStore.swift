@@ -141,10 +141,11 @@ public final class PostgresSessionStore: SessionStore {
             try await client.query("""
                 INSERT INTO auth_gateway_sessions (id, user_id, claims, created_at, expires_at, max_expires_at, revoked_at,
                     refresh_jti, access_jti, access_iat, access_exp, previous_access_jti, access_replaced_at)
-                VALUES (\(session.id), \(userID), \(claims), \(session.createdAt), \(session.expiresAt),
-                    \(session.maxExpiresAt), \(session.revokedAt), \(session.refreshJTI), \(session.access.jti),
-                    \(session.access.issuedAt), \(session.access.expiresAt), \(session.previousAccessJTI),
-                    \(session.accessReplacedAt))
+                VALUES (\(session.id), \(userID), \(claims), \(session.createdAt.milliseconds),
+                    \(session.expiresAt.milliseconds), \(session.maxExpiresAt.milliseconds),
+                    \(session.revokedAt?.milliseconds), \(session.refreshJTI), \(session.access.jti),
+                    \(session.access.issuedAt.seconds), \(session.access.expiresAt.seconds), \(session.previousAccessJTI),
+                    \(session.accessReplacedAt?.milliseconds))
                 """, logger: logger)
         }
     }
@@ -165,9 +166,11 @@ public final class PostgresSessionStore: SessionStore {
                 if case .object(let object)? = JSONValue.parse(Array(row.2.utf8)) { claims = object }
                 session = Session(
                     id: row.0, userID: JSONValue.parse(Array(row.1.utf8)) ?? .string(row.1), claims: claims,
-                    createdAt: row.3, expiresAt: row.4, maxExpiresAt: row.5, revokedAt: row.6, refreshJTI: row.7,
-                    access: AccessLineage(jti: row.8, issuedAt: row.9, expiresAt: row.10),
-                    previousAccessJTI: row.11, accessReplacedAt: row.12)
+                    createdAt: UnixTime(milliseconds: row.3), expiresAt: UnixTime(milliseconds: row.4),
+                    maxExpiresAt: UnixTime(milliseconds: row.5), revokedAt: row.6.map(UnixTime.init(milliseconds:)),
+                    refreshJTI: row.7,
+                    access: AccessLineage(jti: row.8, issuedAt: UnixTime(seconds: row.9), expiresAt: UnixTime(seconds: row.10)),
+                    previousAccessJTI: row.11, accessReplacedAt: row.12.map(UnixTime.init(milliseconds:)))
             }
             return session
         }
@@ -181,7 +184,7 @@ public final class PostgresSessionStore: SessionStore {
         }
     }
 
-    public func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: Int64) async throws -> Bool {
+    public func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: UnixTime) async throws -> Bool {
         let (refreshExpected, accessExpected): (String?, String?) = switch expectation {
         case .refreshJTI(let jti): (jti, nil)
         case .accessJTI(let jti): (nil, jti)
@@ -220,18 +223,18 @@ public final class PostgresSessionStore: SessionStore {
                     """)
                 update.binds = Self.binds(sessionID, now, refreshExpected, accessExpected, change.newRefreshJTI)
                 update.binds.append(change.newAccess.jti)
-                update.binds.append(change.newAccess.issuedAt)
-                update.binds.append(change.newAccess.expiresAt)
-                update.binds.append(change.expiresAt)
+                update.binds.append(change.newAccess.issuedAt.seconds)
+                update.binds.append(change.newAccess.expiresAt.seconds)
+                update.binds.append(change.expiresAt.milliseconds)
                 return try await Self.count(connection.query(update, logger: logger)) == 1
             }
         }
     }
 
-    private static func binds(_ id: String, _ now: Int64, _ refresh: String?, _ access: String?, _ newRefresh: String?) -> PostgresBindings {
+    private static func binds(_ id: String, _ now: UnixTime, _ refresh: String?, _ access: String?, _ newRefresh: String?) -> PostgresBindings {
         var binds = PostgresBindings(capacity: 9)
         binds.append(id)
-        binds.append(now)
+        binds.append(now.milliseconds)
         binds.append(refresh)
         binds.append(access)
         binds.append(newRefresh)
@@ -239,31 +242,22 @@ public final class PostgresSessionStore: SessionStore {
     }
 
     @discardableResult
-    public func revoke(sessionID: String, at now: Int64) async throws -> Bool {
-        try await bounded("revoke") { [client, logger] in
+    public func revoke(sessionID: String, at now: UnixTime) async throws -> Bool {
+        let now = now.milliseconds
+        return try await bounded("revoke") { [client, logger] in
             try await Self.count(client.query("""
                 UPDATE auth_gateway_sessions SET revoked_at = COALESCE(revoked_at, \(now)) WHERE id = \(sessionID) RETURNING id
                 """, logger: logger)) == 1
         }
     }
 
-    public func purge(endedBefore cutoff: Int64) async throws -> Int {
-        try await bounded("purge") { [client, logger] in
+    public func purge(endedBefore cutoff: UnixTime) async throws -> Int {
+        let cutoff = cutoff.milliseconds
+        return try await bounded("purge") { [client, logger] in
             try await Self.count(client.query("""
                 DELETE FROM auth_gateway_sessions
                 WHERE expires_at < \(cutoff) OR (revoked_at IS NOT NULL AND revoked_at < \(cutoff)) RETURNING id
                 """, logger: logger))
-        }
-    }
-
-    public func session(id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Session?> {
-        eventLoop.makeFutureWithTask { try await self.session(id: id) }
-    }
-
-    public func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: Int64,
-                       on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
-        eventLoop.makeFutureWithTask {
-            try await self.update(sessionID: sessionID, expecting: expectation, change: change, now: now)
         }
     }
 

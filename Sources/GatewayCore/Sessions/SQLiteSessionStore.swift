@@ -1,15 +1,11 @@
 import Foundation
 import GRDB
-import NIOCore
-import NIOPosix
 
 /// The embedded session store: one SQLite file in WAL mode, schema versioned by GRDB migrations.
 /// Each operation is one transaction; updates are compare-and-set `UPDATE … WHERE` statements.
-/// Renewal's read runs synchronously on a small thread pool of the store's own, its write on GRDB's writer
-/// queue; both answer on the caller's event loop: one hop there and one back, no Swift concurrency task.
+/// Times are stored as integers: milliseconds, but seconds for the access token's `iat`/`exp`.
 public final class SQLiteSessionStore: SessionStore {
     private let pool: DatabasePool
-    private let threads: NIOThreadPool
     public let path: String
 
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -35,8 +31,6 @@ public final class SQLiteSessionStore: SessionStore {
         } catch {
             throw StoreUnavailable("cannot open SQLite store \(path): \(error)")
         }
-        threads = NIOThreadPool(numberOfThreads: 2)
-        threads.start()
     }
 
     static var migrator: DatabaseMigrator {
@@ -79,21 +73,16 @@ public final class SQLiteSessionStore: SessionStore {
                 """,
                 arguments: [
                     session.id, session.userID.jsonText, JSONValue.object(session.claims).jsonText,
-                    session.createdAt, session.expiresAt, session.maxExpiresAt, session.revokedAt,
-                    session.refreshJTI, session.access.jti, session.access.issuedAt, session.access.expiresAt,
-                    session.previousAccessJTI, session.accessReplacedAt,
+                    session.createdAt.milliseconds, session.expiresAt.milliseconds, session.maxExpiresAt.milliseconds,
+                    session.revokedAt?.milliseconds, session.refreshJTI, session.access.jti,
+                    session.access.issuedAt.seconds, session.access.expiresAt.seconds,
+                    session.previousAccessJTI, session.accessReplacedAt?.milliseconds,
                 ])
         }
     }
 
     public func session(id: String) async throws -> Session? {
         try await read { db in try SQLiteSessionStore.fetchSession(db, id: id) }
-    }
-
-    public func session(id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Session?> {
-        onThreadPool(eventLoop) { [pool] in
-            try pool.read { db in try SQLiteSessionStore.fetchSession(db, id: id) }
-        }
     }
 
     static func fetchSession(_ db: Database, id: String) throws -> Session? {
@@ -108,27 +97,16 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
-    public func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: Int64) async throws -> Bool {
+    public func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: UnixTime) async throws -> Bool {
         try await write { db in
             try SQLiteSessionStore.apply(change, to: sessionID, expecting: expectation, now: now, in: db)
         }
     }
 
-    public func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: Int64,
-                       on eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
-        // GRDB's writer queue runs it and completes the promise: no thread of ours waits for the write lock.
-        let promise = eventLoop.makePromise(of: Bool.self)
-        pool.asyncWrite({ db in
-            try SQLiteSessionStore.apply(change, to: sessionID, expecting: expectation, now: now, in: db)
-        }, completion: { _, result in
-            promise.completeWith(result.mapError { StoreUnavailable("SQLite write failed: \($0)") })
-        })
-        return promise.futureResult
-    }
-
     /// The compare-and-set of `update`: one transaction; true when the row matched and changed.
-    static func apply(_ change: SessionChange, to sessionID: String, expecting expectation: SessionExpectation, now: Int64,
+    static func apply(_ change: SessionChange, to sessionID: String, expecting expectation: SessionExpectation, now: UnixTime,
                       in db: Database) throws -> Bool {
+        let now = now.milliseconds
         let (column, expected): (String, String) = switch expectation {
         case .refreshJTI(let jti): ("refresh_jti", jti)
         case .accessJTI(let jti): ("access_jti", jti)
@@ -151,16 +129,16 @@ public final class SQLiteSessionStore: SessionStore {
             WHERE id = ? AND \(column) = ? AND revoked_at IS NULL AND expires_at > ?
             """,
             arguments: [
-                change.newRefreshJTI, now, change.newAccess.jti, change.newAccess.issuedAt, change.newAccess.expiresAt,
-                change.expiresAt, sessionID, expected, now,
+                change.newRefreshJTI, now, change.newAccess.jti, change.newAccess.issuedAt.seconds,
+                change.newAccess.expiresAt.seconds, change.expiresAt.milliseconds, sessionID, expected, now,
             ])
         return db.changesCount == 1
     }
 
     @discardableResult
-    public func revoke(sessionID: String, at now: Int64) async throws -> Bool {
+    public func revoke(sessionID: String, at now: UnixTime) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [now, sessionID])
+            try db.execute(sql: "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [now.milliseconds, sessionID])
             return db.changesCount == 1
         }
     }
@@ -171,12 +149,12 @@ public final class SQLiteSessionStore: SessionStore {
     }
 
     public func close() async throws {
-        try await threads.shutdownGracefully()
         try pool.close()
     }
 
-    public func purge(endedBefore cutoff: Int64) async throws -> Int {
-        try await write { db in
+    public func purge(endedBefore cutoff: UnixTime) async throws -> Int {
+        let cutoff = cutoff.milliseconds
+        return try await write { db in
             try db.execute(sql: "DELETE FROM sessions WHERE expires_at < ? OR (revoked_at IS NOT NULL AND revoked_at < ?)", arguments: [cutoff, cutoff])
             return db.changesCount
         }
@@ -200,13 +178,6 @@ public final class SQLiteSessionStore: SessionStore {
         }
     }
 
-    /// Runs a blocking database call on the store's threads; the future completes on `eventLoop`.
-    private func onThreadPool<T: Sendable>(_ eventLoop: any EventLoop, _ body: @escaping @Sendable () throws -> T) -> EventLoopFuture<T> {
-        threads.runIfActive(eventLoop: eventLoop, body).flatMapErrorThrowing { error in
-            throw (error as? StoreUnavailable) ?? StoreUnavailable("SQLite failed: \(error)")
-        }
-    }
-
     static func session(from row: Row) -> Session {
         let userText: String = row["user_id"]
         let claimsText: String = row["claims"]
@@ -216,14 +187,15 @@ public final class SQLiteSessionStore: SessionStore {
             id: row["id"],
             userID: JSONValue.parse(Array(userText.utf8)) ?? .string(userText),
             claims: claims,
-            createdAt: row["created_at"],
-            expiresAt: row["expires_at"],
-            maxExpiresAt: row["max_expires_at"],
-            revokedAt: row["revoked_at"],
+            createdAt: UnixTime(milliseconds: row["created_at"]),
+            expiresAt: UnixTime(milliseconds: row["expires_at"]),
+            maxExpiresAt: UnixTime(milliseconds: row["max_expires_at"]),
+            revokedAt: (row["revoked_at"] as Int64?).map(UnixTime.init(milliseconds:)),
             refreshJTI: row["refresh_jti"],
-            access: AccessLineage(jti: row["access_jti"], issuedAt: row["access_iat"], expiresAt: row["access_exp"]),
+            access: AccessLineage(jti: row["access_jti"], issuedAt: UnixTime(seconds: row["access_iat"]),
+                                  expiresAt: UnixTime(seconds: row["access_exp"])),
             previousAccessJTI: row["previous_access_jti"],
-            accessReplacedAt: row["access_replaced_at"]
+            accessReplacedAt: (row["access_replaced_at"] as Int64?).map(UnixTime.init(milliseconds:))
         )
     }
 }

@@ -1,25 +1,25 @@
 /// One login: who it is for, its refresh token lineage and its access token lineage (SPEC §3).
-/// Times are milliseconds since the epoch; token ids are jtis (tokens themselves are never stored).
+/// Token ids are jtis (tokens themselves are never stored).
 public struct Session: Sendable, Equatable {
     public var id: String
     public var userID: JSONValue
     /// Extra claims copied into every access token of this session.
     public var claims: [String: JSONValue]
-    public var createdAt: Int64
+    public var createdAt: UnixTime
     /// Slides on refresh and renewal, never past `maxExpiresAt`.
-    public var expiresAt: Int64
-    public var maxExpiresAt: Int64
-    public var revokedAt: Int64?
+    public var expiresAt: UnixTime
+    public var maxExpiresAt: UnixTime
+    public var revokedAt: UnixTime?
     public var refreshJTI: String
     /// The latest access token of the session.
     public var access: AccessLineage
     /// The access token the latest one replaced, and when (for `renewal.grace`).
     public var previousAccessJTI: String?
-    public var accessReplacedAt: Int64?
+    public var accessReplacedAt: UnixTime?
 
-    public init(id: String, userID: JSONValue, claims: [String: JSONValue], createdAt: Int64, expiresAt: Int64,
-                maxExpiresAt: Int64, revokedAt: Int64? = nil, refreshJTI: String, access: AccessLineage,
-                previousAccessJTI: String? = nil, accessReplacedAt: Int64? = nil) {
+    public init(id: String, userID: JSONValue, claims: [String: JSONValue], createdAt: UnixTime, expiresAt: UnixTime,
+                maxExpiresAt: UnixTime, revokedAt: UnixTime? = nil, refreshJTI: String, access: AccessLineage,
+                previousAccessJTI: String? = nil, accessReplacedAt: UnixTime? = nil) {
         self.id = id
         self.userID = userID
         self.claims = claims
@@ -33,8 +33,8 @@ public struct Session: Sendable, Equatable {
         self.accessReplacedAt = accessReplacedAt
     }
 
-    /// Not revoked and not expired at `now` (ms).
-    public func isAlive(at now: Int64) -> Bool {
+    /// Not revoked and not expired at `now`.
+    public func isAlive(at now: UnixTime) -> Bool {
         revokedAt == nil && now < expiresAt
     }
 
@@ -43,13 +43,14 @@ public struct Session: Sendable, Equatable {
     }
 }
 
-/// An access token's identity and times (seconds), enough to re-mint the very same token.
+/// An access token's identity and times (whole seconds, as its `iat` and `exp`), enough to re-mint the very
+/// same token.
 public struct AccessLineage: Sendable, Equatable {
     public var jti: String
-    public var issuedAt: Int64
-    public var expiresAt: Int64
+    public var issuedAt: UnixTime
+    public var expiresAt: UnixTime
 
-    public init(jti: String, issuedAt: Int64, expiresAt: Int64) {
+    public init(jti: String, issuedAt: UnixTime, expiresAt: UnixTime) {
         self.jti = jti
         self.issuedAt = issuedAt
         self.expiresAt = expiresAt

@@ -6,12 +6,12 @@ import ServiceLifecycle
 /// session was revoked, rather than "invalid".
 public struct SessionJanitor: Service {
     let store: any SessionStore
-    let clock: @Sendable () -> Int64
+    let clock: WallClock
     let interval: Duration
     let retention: Duration
     let logger: Logger
 
-    public init(store: any SessionStore, clock: @escaping @Sendable () -> Int64, interval: Duration = .seconds(600),
+    public init(store: any SessionStore, clock: WallClock = .system, interval: Duration = .seconds(600),
                 retention: Duration = .seconds(86_400), logger: Logger) {
         self.store = store
         self.clock = clock
@@ -33,7 +33,7 @@ public struct SessionJanitor: Service {
     /// One pass; store failures are logged and retried next time.
     public func sweep() async {
         do {
-            let removed = try await store.purge(endedBefore: clock() - Int64(retention.milliseconds))
+            let removed = try await store.purge(endedBefore: clock.now() - retention)
             if removed > 0 { logger.info("purged ended sessions", metadata: ["count": "\(removed)"]) }
         } catch {
             logger.warning("session purge failed", metadata: ["error": "\(error)"])

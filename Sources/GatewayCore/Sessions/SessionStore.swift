@@ -1,7 +1,9 @@
-import NIOCore
-
 /// Where sessions live. Every change is a compare-and-set on the session row (never read-then-write),
 /// so several gateways sharing one store apply the same rules.
+///
+/// One concurrency style: every call is `async` (both backends are: GRDB's pool and PostgresNIO's client).
+/// The request path, which runs on event loops, turns an async step into a future in one place
+/// (`Deferred.later`, run by `ProxyHandler`); nothing else converts.
 public protocol SessionStore: Sendable {
     /// Stores a new session (atomic).
     func create(_ session: Session) async throws
@@ -10,17 +12,12 @@ public protocol SessionStore: Sendable {
     func wasReplaced(refreshJTI jti: String, sessionID: String) async throws -> Bool
     /// Applies `change` only if the session is alive at `now` and still matches `expectation`.
     /// Returns false when it did not (someone else changed it first, or it died).
-    func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: Int64) async throws -> Bool
+    func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: UnixTime) async throws -> Bool
     /// Revokes the session (idempotent). Returns false when there is no such session.
     @discardableResult
-    func revoke(sessionID: String, at now: Int64) async throws -> Bool
-    /// Deletes sessions that expired or were revoked before `cutoff` (ms); returns how many.
-    func purge(endedBefore cutoff: Int64) async throws -> Int
-    /// `session(id:)` and `update(…)` answered on `eventLoop`: renewal's path, served without a Swift
-    /// concurrency task (a request waits on it).
-    func session(id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Session?>
-    func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: Int64,
-                on eventLoop: any EventLoop) -> EventLoopFuture<Bool>
+    func revoke(sessionID: String, at now: UnixTime) async throws -> Bool
+    /// Deletes sessions that expired or were revoked before `cutoff`; returns how many.
+    func purge(endedBefore cutoff: UnixTime) async throws -> Int
     /// Throws when the store cannot be used.
     func ping() async throws
     func close() async throws
@@ -40,10 +37,10 @@ public struct SessionChange: Sendable, Equatable {
     public var newRefreshJTI: String?
     /// The new latest access token; the old latest becomes `previousAccessJTI` at `now`.
     public var newAccess: AccessLineage
-    /// The slid expiry (ms).
-    public var expiresAt: Int64
+    /// The slid expiry.
+    public var expiresAt: UnixTime
 
-    public init(newRefreshJTI: String?, newAccess: AccessLineage, expiresAt: Int64) {
+    public init(newRefreshJTI: String?, newAccess: AccessLineage, expiresAt: UnixTime) {
         self.newRefreshJTI = newRefreshJTI
         self.newAccess = newAccess
         self.expiresAt = expiresAt

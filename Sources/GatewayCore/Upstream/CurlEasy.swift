@@ -116,10 +116,3 @@ enum CurlEasy {
         String(cString: curl_easy_strerror(code))
     }
 }
-
-extension Duration {
-    var milliseconds: Int {
-        let (seconds, attoseconds) = components
-        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
-    }
-}

@@ -18,7 +18,7 @@ final class AuthGateway: Sendable {
     }
 
     static func start(_ config: TestConfig, clock: MovableClock = MovableClock(), threads: Int = 1) async throws -> AuthGateway {
-        AuthGateway(running: try await InProcessGateway.start(config.text, threads: threads, clock: clock.function), clock: clock)
+        AuthGateway(running: try await InProcessGateway.start(config.text, threads: threads, clock: clock.wallClock), clock: clock)
     }
 
     func stop() async { await running.stop() }
@@ -77,7 +77,7 @@ final class AuthGateway: Sendable {
 
     /// The claims of `token` as verified by the gateway's own verifier at the test clock.
     func verify(_ token: String, as kind: TokenVerifier.Kind = .access) -> TokenVerifier.Outcome {
-        gateway.verifier.verify(Substring(token), as: kind, now: clock.nowSeconds)
+        gateway.verifier.verify(Substring(token), as: kind, now: clock.now)
     }
 
     func session(of token: String) async throws -> Session {

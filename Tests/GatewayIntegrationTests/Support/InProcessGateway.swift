@@ -17,9 +17,9 @@ final class InProcessGateway: Sendable {
     }
 
     /// Parses `toml` (placeholders filled from `values`, plus `${TMP}` = a fresh temp directory) and starts listening.
-    /// `clock` (ms since the epoch) lets a test move time instead of sleeping.
+    /// `clock` lets a test move time instead of sleeping.
     static func start(_ toml: String, _ values: [String: String] = [:], threads: Int = 1,
-                      clock: @escaping @Sendable () -> Int64 = Gateway.systemClock) async throws -> InProcessGateway {
+                      clock: WallClock = .system) async throws -> InProcessGateway {
         let directory = try TemporaryDirectory()
         do {
             var all = values

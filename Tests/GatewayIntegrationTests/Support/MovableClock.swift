@@ -1,28 +1,27 @@
-/// Milliseconds since the epoch, moved by the test instead of by time passing.
+/// A wall clock moved by the test instead of by time passing.
 import Foundation
+import GatewayCore
 import Synchronization
 
 final class MovableClock: Sendable {
-    private let milliseconds: Mutex<Int64>
+    private let time: Mutex<UnixTime>
 
     /// Starts at the current wall-clock second (a whole second, so second/millisecond rounding is predictable).
     init() {
-        let now = Int64(Date().timeIntervalSince1970) * 1000
-        milliseconds = Mutex(now)
+        time = Mutex(UnixTime(seconds: Int64(Date().timeIntervalSince1970)))
     }
 
-    var now: Int64 { milliseconds.withLock { $0 } }
-    var nowSeconds: Int64 { now / 1000 }
+    var now: UnixTime { time.withLock { $0 } }
+    var nowSeconds: Int64 { now.seconds }
 
     func advance(_ duration: Duration) {
-        let step = duration.milliseconds
-        milliseconds.withLock { $0 += step }
+        time.withLock { $0 = $0 + duration }
     }
 
-    func set(milliseconds value: Int64) {
-        milliseconds.withLock { $0 = value }
+    func set(_ value: UnixTime) {
+        time.withLock { $0 = value }
     }
 
-    /// The closure the gateway reads.
-    var function: @Sendable () -> Int64 { { [self] in self.now } }
+    /// The clock the gateway reads.
+    var wallClock: WallClock { WallClock { [self] in now } }
 }
