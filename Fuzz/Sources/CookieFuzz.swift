@@ -32,6 +32,8 @@ enum CookieFuzz {
             return true
         }
         func purge(endedBefore cutoff: UnixTime) async throws -> Int { 0 }
+        func revokeAll(sessionsOfUserIn sessionID: String, at now: UnixTime) async throws -> [String] { [] }
+        func revokedSince(_ since: UnixTime) async throws -> [(sessionID: String, revokedAt: UnixTime)] { [] }
         func ping() async throws {}
         func close() async throws {}
     }
@@ -48,6 +50,7 @@ enum CookieFuzz {
             config.auth.refreshDelivery = delivery
             config.auth.cookieName = name
             return TokenEndpoints(config: config, store: store, issuer: setup.issuer, verifier: setup.verifier,
+                                  revocations: RevocationList(tokens: setup.tokens),
                                   clock: .fixed(UnixTime(seconds: TokenFuzz.now)), logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }),
                                   checkCredentials: { _, _ in throw GatewayError.upstreamUnavailable })
         }

@@ -23,7 +23,9 @@ import Foundation
 enum TokenFuzz {
     static let now: Int64 = 1_750_000_000
     static let secret = Array("fuzz-secret-0123456789-abcdefghijklmnopqrstuvwxyz".utf8)
-    static let ourHeader = FuzzBase64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+    /// SPEC §6.1: the key's id, the first 16 characters of base64url(SHA-256(secret)), computed here.
+    static let ourKID = String(FuzzBase64URL.encode(Array(SHA256.hash(data: secret))).prefix(16))
+    static let ourHeader = FuzzBase64URL.encode(Array(#"{"alg":"HS256","kid":"\#(ourKID)","typ":"JWT"}"#.utf8))
 
     struct Setup: Sendable {
         let tokens: TokensConfig
@@ -111,6 +113,7 @@ enum TokenFuzz {
     private struct JOSEHeader: Decodable {
         let alg: String
         let typ: String?
+        let kid: String?
         let crit: [String]?
     }
 
@@ -145,6 +148,8 @@ enum TokenFuzz {
             guard header.alg == "HS256" else { return (.invalid(.algorithm), nil) }
             if let typ = header.typ, fuzzASCIILowercased(typ.utf8) != Array("jwt".utf8) { return (.invalid(.malformed), nil) }
             if header.crit != nil { return (.invalid(.malformed), nil) }
+            // One key configured: a kid is either its own or unknown (SPEC §6.1); no kid means the current key.
+            if let kid = header.kid, kid != ourKID { return (.invalid(.unknownKey), nil) }
         }
         guard let signature = Base64URL.decode(parts[2]), !signature.isEmpty else { return (.invalid(.malformed), nil) }
         let mac = HMAC<SHA256>.authenticationCode(for: parts[0] + [UInt8(ascii: ".")] + parts[1], using: SymmetricKey(data: secret))
@@ -208,13 +213,16 @@ enum TokenFuzz {
 
     static func signed(_ reader: inout FuzzReader, _ setup: Setup, _ kind: TokenVerifier.Kind) {
         let headers = [ourHeader, FuzzBase64URL.encode(Array(#"{"alg":"HS256"}"#.utf8)),
-                       FuzzBase64URL.encode(Array(#"{"typ":"jwt","alg":"HS256","kid":"k1"}"#.utf8))]
+                       FuzzBase64URL.encode(Array(#"{"typ":"jwt","alg":"HS256","kid":"\#(choiceKID(reader.byte()))"}"#.utf8))]
         let choice = reader.byte()
         let header = choice % 4 == 3 ? FuzzBase64URL.encode(reader.chunk(upTo: 0)) : headers[Int(choice % 4)]
         let signingInput = header + "." + FuzzBase64URL.encode(reader.remaining())
         let mac = HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: SymmetricKey(data: secret))
         verifyAndCheck(Substring(signingInput + "." + FuzzBase64URL.encode(Array(mac))), setup, kind)
     }
+
+    /// Our key's id or a stranger's.
+    static func choiceKID(_ byte: UInt8) -> String { byte & 1 == 0 ? ourKID : "k1" }
 
     static func mutatedSignature(_ reader: inout FuzzReader) {
         let (index, kind, token) = validTokens[reader.index(below: validTokens.count)]

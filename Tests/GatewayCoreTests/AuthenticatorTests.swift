@@ -36,6 +36,7 @@ struct AuthenticatorTests {
         let clock: TestClock
         let store: SQLiteSessionStore?
         let coordinator: RenewalCoordinator?
+        let revocations = RevocationList(retention: .seconds(360))
         let authenticator: Authenticator
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
@@ -56,7 +57,7 @@ struct AuthenticatorTests {
                 coordinator = nil
             }
             let clock = self.clock
-            authenticator = Authenticator(verifier: verifier, renewal: coordinator, config: config,
+            authenticator = Authenticator(verifier: verifier, renewal: coordinator, revocations: revocations, config: config,
                                           clock: WallClock { UnixTime(milliseconds: clock.ms) })
         }
 
@@ -619,6 +620,7 @@ struct AuthenticatorTests {
         }
     }
 
+    /// SPEC §6.2: the store's revocation answers a renewal with `blacklisted` (the list may have forgotten it).
     @Test func expiredTokenOfARevokedSessionIsRefused() async throws {
         try await Self.with(renewal: true) { f in
             try await f.store!.create(f.session())
@@ -629,7 +631,7 @@ struct AuthenticatorTests {
                 return
             }
             let error = Self.denial(try await work())
-            #expect(error == .accessTokenNotValid(.expired))
+            #expect(error == .accessTokenNotValid(.blacklisted))
         }
     }
 
@@ -662,6 +664,41 @@ struct AuthenticatorTests {
                 return
             }
             #expect(claims.jti != "A1")
+        }
+    }
+
+    // MARK: - revoked sessions (SPEC §6.2)
+
+    @Test func aValidTokenOfARevokedSessionIsBlacklistedAlsoWhenCached() async throws {
+        try await Self.with { f in
+            let token = try f.accessToken()
+            _ = f.grant(Self.immediate(try f.authorize(headers: [("Authorization", "Bearer " + token)])))
+            f.revocations.add("sid-1", revokedAt: UnixTime(milliseconds: Self.login + 1000))
+            let error = Self.denial(Self.immediate(try f.authorize(headers: [("Authorization", "Bearer " + token)])))
+            #expect(error == .accessTokenNotValid(.blacklisted))
+            #expect(error?.body(language: .english, method: "GET").contains("Token is blacklisted") == true)
+            // Another session of the same user is untouched.
+            let other = TokenIssuer.Subject(sessionID: "sid-2", userID: .integer(42), claims: [:])
+            #expect(f.grant(Self.immediate(try f.authorize(headers: [("Authorization", "Bearer " + f.accessToken(subject: other))]))) != nil)
+        }
+    }
+
+    @Test func anExpiredTokenOfARevokedSessionIsBlacklistedWithoutTheStore() async throws {
+        try await Self.with(renewal: true) { f in
+            try await f.store!.create(f.session())
+            f.revocations.add("sid-1", revokedAt: UnixTime(milliseconds: Self.login + 1000))
+            f.clock.ms = Self.login + 400_000
+            let decision = try f.authorize(headers: [("Authorization", "Bearer " + f.accessToken())])
+            #expect(Self.denial(Self.immediate(decision)) == .accessTokenNotValid(.blacklisted))
+            #expect(try await f.store!.session(id: "sid-1")?.access.jti == "A1", "no renewal")
+        }
+    }
+
+    @Test func aRevokedTokenOnAnAnonymousOptionalRouteGoesOnWithoutIt() async throws {
+        try await Self.with { f in
+            f.revocations.add("sid-1", revokedAt: UnixTime(milliseconds: Self.login))
+            let grant = f.grant(Self.immediate(try f.authorize("/opt-anon/x", headers: [("Authorization", "Bearer " + f.accessToken())])))
+            #expect(Self.isAnonymous(grant, authorization: ""))
         }
     }
 }

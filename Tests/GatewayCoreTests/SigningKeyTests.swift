@@ -24,6 +24,16 @@ struct SigningKeyTests {
         S.base64urlDecode(key.headerSegment).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// SPEC §6.1 for HS*, computed here: the first 16 characters of base64url(SHA-256(secret)).
+    static func hmacKID(_ secret: [UInt8]) -> String {
+        String(S.base64url(Array(SHA256.hash(data: secret))).prefix(16))
+    }
+
+    /// RFC 7638 for the members given in lexicographic order, computed here.
+    static func thumbprint(_ json: String) -> String {
+        S.base64url(Array(SHA256.hash(data: Array(json.utf8))))
+    }
+
     /// Runs openssl with `arguments`; throws when it fails.
     static func openssl(_ arguments: [String]) throws {
         let process = Process()
@@ -60,7 +70,7 @@ struct SigningKeyTests {
         #expect(S.base64urlDecode(text)?.count == 64)
 
         // The key is the text (not the decoded bytes), minus the newline.
-        #expect(try key.jwt.sign(Self.probe) == Self.hmacSHA256(Array(content.dropLast()), Self.probe))
+        #expect(try key.current.jwt.sign(Self.probe) == Self.hmacSHA256(Array(content.dropLast()), Self.probe))
     }
 
     @Test func secondLoadReadsTheSameKeyAndLeavesTheFileAlone() async throws {
@@ -70,7 +80,7 @@ struct SigningKeyTests {
         let before = FileManager.default.contents(atPath: dir + "/secret.key")
         let second = try await SigningKey.load(tokens(.hs256), relativeTo: dir)
         #expect(FileManager.default.contents(atPath: dir + "/secret.key") == before)
-        #expect(try first.jwt.sign(Self.probe) == second.jwt.sign(Self.probe))
+        #expect(try first.current.jwt.sign(Self.probe) == second.current.jwt.sign(Self.probe))
     }
 
     @Test func twoCreatedSecretsDiffer() async throws {
@@ -97,7 +107,7 @@ struct SigningKeyTests {
         let path = dir + "/abs.key"
         try (S.secret + "\n").write(toFile: path, atomically: true, encoding: .utf8)
         let key = try await SigningKey.load(tokens(.hs256, secretFile: path), relativeTo: "/nonexistent-dir")
-        #expect(try key.jwt.sign(Self.probe) == Self.hmacSHA256(Array(S.secret.utf8), Self.probe))
+        #expect(try key.current.jwt.sign(Self.probe) == Self.hmacSHA256(Array(S.secret.utf8), Self.probe))
     }
 
     // MARK: - HS*: the key is the content minus one trailing newline
@@ -107,7 +117,7 @@ struct SigningKeyTests {
         defer { S.removeDirectory(dir) }
         try (S.secret + "\n").write(toFile: dir + "/secret.key", atomically: true, encoding: .utf8)
         let key = try await SigningKey.load(tokens(.hs256), relativeTo: dir)
-        #expect(try key.jwt.sign(Self.probe) == Self.hmacSHA256(Array(S.secret.utf8), Self.probe))
+        #expect(try key.current.jwt.sign(Self.probe) == Self.hmacSHA256(Array(S.secret.utf8), Self.probe))
     }
 
     @Test func onlyOneTrailingNewlineIsRemoved() async throws {
@@ -115,7 +125,7 @@ struct SigningKeyTests {
         defer { S.removeDirectory(dir) }
         try (S.secret + "\n\n").write(toFile: dir + "/secret.key", atomically: true, encoding: .utf8)
         let key = try await SigningKey.load(tokens(.hs256), relativeTo: dir)
-        #expect(try key.jwt.sign(Self.probe) == Self.hmacSHA256(Array((S.secret + "\n").utf8), Self.probe))
+        #expect(try key.current.jwt.sign(Self.probe) == Self.hmacSHA256(Array((S.secret + "\n").utf8), Self.probe))
     }
 
     @Test func contentWithoutNewlineIsTheKeyAsIs() async throws {
@@ -123,7 +133,7 @@ struct SigningKeyTests {
         defer { S.removeDirectory(dir) }
         try S.secret.write(toFile: dir + "/secret.key", atomically: true, encoding: .utf8)
         let key = try await SigningKey.load(tokens(.hs256), relativeTo: dir)
-        #expect(try key.jwt.sign(Self.probe) == Self.hmacSHA256(Array(S.secret.utf8), Self.probe))
+        #expect(try key.current.jwt.sign(Self.probe) == Self.hmacSHA256(Array(S.secret.utf8), Self.probe))
     }
 
     @Test func leadingAndInnerWhitespaceIsKept() async throws {
@@ -132,7 +142,7 @@ struct SigningKeyTests {
         let secret = "  " + S.secret + " \t"
         try (secret + "\n").write(toFile: dir + "/secret.key", atomically: true, encoding: .utf8)
         let key = try await SigningKey.load(tokens(.hs256), relativeTo: dir)
-        #expect(try key.jwt.sign(Self.probe) == Self.hmacSHA256(Array(secret.utf8), Self.probe))
+        #expect(try key.current.jwt.sign(Self.probe) == Self.hmacSHA256(Array(secret.utf8), Self.probe))
     }
 
     // MARK: - HS*: too short
@@ -184,7 +194,8 @@ struct SigningKeyTests {
         defer { S.removeDirectory(dir) }
         for algorithm in [SigningAlgorithm.hs256, .hs384, .hs512] {
             let key = try await SigningKey.load(tokens(algorithm), relativeTo: dir)
-            #expect(Self.headerJSON(key) == #"{"alg":"\#(algorithm.rawValue)","typ":"JWT"}"#)
+            let secret = try SigningKey.readSecret(at: dir + "/secret.key")
+            #expect(Self.headerJSON(key) == #"{"alg":"\#(algorithm.rawValue)","kid":"\#(Self.hmacKID(secret))","typ":"JWT"}"#)
         }
     }
 
@@ -197,9 +208,11 @@ struct SigningKeyTests {
         try privateKey.pemRepresentation.write(toFile: dir + "/es256.pem", atomically: true, encoding: .utf8)
         let key = try await SigningKey.load(tokens(.es256, privateKeyFile: "es256.pem"), relativeTo: dir)
         #expect(key.algorithm == .es256)
-        #expect(Self.headerJSON(key) == #"{"alg":"ES256","typ":"JWT"}"#)
+        let point = privateKey.publicKey.x963Representation
+        let kid = Self.thumbprint(#"{"crv":"P-256","kty":"EC","x":"\#(S.base64url(point[1..<33]))","y":"\#(S.base64url(point[33..<65]))"}"#)
+        #expect(Self.headerJSON(key) == #"{"alg":"ES256","kid":"\#(kid)","typ":"JWT"}"#)
         // The signature is the JOSE r||s form, made with this very key.
-        let signature = try key.jwt.sign(Self.probe)
+        let signature = try key.current.jwt.sign(Self.probe)
         #expect(signature.count == 64)
         let ecdsa = try P256.Signing.ECDSASignature(rawRepresentation: signature)
         #expect(privateKey.publicKey.isValidSignature(ecdsa, for: Self.probe))
@@ -220,8 +233,10 @@ struct SigningKeyTests {
         try privateKey.pemRepresentation.write(toFile: dir + "/rs256.pem", atomically: true, encoding: .utf8)
         let key = try await SigningKey.load(tokens(.rs256, privateKeyFile: "rs256.pem"), relativeTo: dir)
         #expect(key.algorithm == .rs256)
-        #expect(Self.headerJSON(key) == #"{"alg":"RS256","typ":"JWT"}"#)
-        let signature = _RSA.Signing.RSASignature(rawRepresentation: try key.jwt.sign(Self.probe))
+        let primitives = try privateKey.publicKey.getKeyPrimitives()
+        let kid = Self.thumbprint(#"{"e":"\#(S.base64url(primitives.publicExponent))","kty":"RSA","n":"\#(S.base64url(primitives.modulus.drop(while: { $0 == 0 })))"}"#)
+        #expect(Self.headerJSON(key) == #"{"alg":"RS256","kid":"\#(kid)","typ":"JWT"}"#)
+        let signature = _RSA.Signing.RSASignature(rawRepresentation: try key.current.jwt.sign(Self.probe))
         #expect(privateKey.publicKey.isValidSignature(signature, for: SHA256.hash(data: Self.probe), padding: .insecurePKCS1v1_5))
     }
 
@@ -244,8 +259,9 @@ struct SigningKeyTests {
         try pem.write(toFile: dir + "/ed.pem", atomically: true, encoding: .utf8)
         let key = try await SigningKey.load(tokens(.eddsa, privateKeyFile: "ed.pem"), relativeTo: dir)
         #expect(key.algorithm == .eddsa)
-        #expect(Self.headerJSON(key) == #"{"alg":"EdDSA","typ":"JWT"}"#)
-        let signature = try key.jwt.sign(Self.probe)
+        let kid = Self.thumbprint(#"{"crv":"Ed25519","kty":"OKP","x":"\#(S.base64url(privateKey.publicKey.rawRepresentation))"}"#)
+        #expect(Self.headerJSON(key) == #"{"alg":"EdDSA","kid":"\#(kid)","typ":"JWT"}"#)
+        let signature = try key.current.jwt.sign(Self.probe)
         #expect(privateKey.publicKey.isValidSignature(signature, for: Self.probe))
     }
 

@@ -98,9 +98,11 @@ struct TokenIssuerTests {
         let issuer = try await issuer()
         let access = try issuer.accessToken(for: Self.subject, jti: "j", issuedAt: now, expiresAt: now + 300)
         let refresh = try issuer.refreshToken(for: Self.subject, jti: "r", issuedAt: now, expiresAt: now + 300)
-        #expect(S.segmentText(access, 0) == #"{"alg":"HS256","typ":"JWT"}"#)
-        #expect(S.segmentText(refresh, 0) == #"{"alg":"HS256","typ":"JWT"}"#)
-        #expect(access.split(separator: ".").first == Substring(S.base64url(#"{"alg":"HS256","typ":"JWT"}"#)))
+        // SPEC §6.1: kid = the first 16 characters of base64url(SHA-256(secret)).
+        let kid = SigningKeyTests.hmacKID(Array(S.secret.utf8))
+        #expect(S.segmentText(access, 0) == #"{"alg":"HS256","kid":"\#(kid)","typ":"JWT"}"#)
+        #expect(S.segmentText(refresh, 0) == #"{"alg":"HS256","kid":"\#(kid)","typ":"JWT"}"#)
+        #expect(access.split(separator: ".").first == Substring(S.base64url(#"{"alg":"HS256","kid":"\#(kid)","typ":"JWT"}"#)))
     }
 
     @Test func signatureIsHMACSHA256OfTheSigningInputWithTheFileKey() async throws {

@@ -171,7 +171,7 @@ struct RenewalTests {
             let refresh: String = try #require(login.refresh)
             #expect(try await gw.logout(refresh: refresh).status == 204)
             gw.clock.advance(.seconds(61))
-            expectAccessTokenRefused(try await gw.get("/api/echo", token: login.access), message: "Token is expired")
+            expectAccessTokenRefused(try await gw.get("/api/echo", token: login.access), message: "Token is blacklisted")
         }
     }
 
@@ -184,8 +184,10 @@ struct RenewalTests {
             #expect(refreshed.status == 200)
             let newestAccess = try #require(refreshed.json?["access"]?.stringValue)
             #expect(try await gw.refresh(first).status == 401)
+            // Refused at once (SPEC §6.2), and still once expired.
+            expectAccessTokenRefused(try await gw.get("/api/echo", token: newestAccess), message: "Token is blacklisted")
             gw.clock.advance(.seconds(61))
-            expectAccessTokenRefused(try await gw.get("/api/echo", token: newestAccess), message: "Token is expired")
+            expectAccessTokenRefused(try await gw.get("/api/echo", token: newestAccess), message: "Token is blacklisted")
         }
     }
 

@@ -38,4 +38,6 @@ public struct Identity: Sendable, Equatable {
 public enum Deferred<Value: Sendable>: Sendable {
     case now(Value)
     case later(@Sendable () async throws -> Value)
+    /// Refused at once (an endpoint asked with the wrong method, say).
+    case failed(GatewayError)
 }

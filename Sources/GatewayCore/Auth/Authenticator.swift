@@ -7,13 +7,16 @@ public struct Authenticator: Sendable {
     let verifier: TokenVerifier
     let renewal: RenewalCoordinator?
     let renewalEnabled: Bool
+    let revocations: RevocationList
     let clock: WallClock
     let cache = VerifiedTokenCache()
 
-    public init(verifier: TokenVerifier, renewal: RenewalCoordinator?, config: GatewayConfig, clock: WallClock) {
+    public init(verifier: TokenVerifier, renewal: RenewalCoordinator?, revocations: RevocationList, config: GatewayConfig,
+                clock: WallClock) {
         self.verifier = verifier
         self.renewal = renewal
         self.renewalEnabled = config.renewal.enabled
+        self.revocations = revocations
         self.clock = clock
     }
 
@@ -37,6 +40,10 @@ public struct Authenticator: Sendable {
         guard let identity = cache.lookup(token)?.identity ?? verifiedAndCached(token, now: now) else {
             return .now(refuse(.accessTokenNotValid(.invalid), route: route))
         }
+        // A revoked session's tokens are refused, expired or not, whatever the cache holds (SPEC §6.2).
+        if let sid = identity.claims.sessionID, revocations.contains(sid) {
+            return .now(refuse(.accessTokenNotValid(.blacklisted), route: route))
+        }
         guard verifier.hasExpired(identity.claims, at: now) else {
             return .now(grant(identity, route: route, renewedToken: nil))
         }
@@ -52,6 +59,8 @@ public struct Authenticator: Sendable {
                 let identity = Identity(claims: issued.claims)
                 cache.insert(VerifiedTokenCache.Entry(token: issued.token, identity: identity))
                 return grant(identity, route: route, renewedToken: issued.token)
+            case .rejected(.sessionRevoked):
+                return refuse(.accessTokenNotValid(.blacklisted), route: route)
             case .rejected:
                 return refuse(.accessTokenNotValid(.expired), route: route)
             }

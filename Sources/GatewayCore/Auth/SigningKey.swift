@@ -3,50 +3,68 @@ import ExtrasBase64
 import Foundation
 import JWTKit
 
-/// The configured signing key, loaded once at start-up, with jwt-kit's synchronous algorithm for sign/verify.
+/// The configured keys, loaded once at start-up (SPEC §6.1): the current key signs every token; it and the
+/// retired (`previous_*`) keys verify, picked by the token's `kid`. Each key's algorithm is jwt-kit's, used
+/// synchronously.
 public struct SigningKey: Sendable {
     public let algorithm: SigningAlgorithm
-    let jwt: any JWTAlgorithm
-    /// The base64url JOSE header every token we issue carries (`{"alg":…,"typ":"JWT"}`).
-    let headerSegment: String
+    /// The current key first, then the previous ones in the config's order.
+    let keys: [VerificationKey]
+    private let indexByKID: [String: Int]
+
+    /// The key that signs.
+    var current: VerificationKey { keys[0] }
+    /// The base64url JOSE header every token we issue carries (`{"alg":…,"kid":…,"typ":"JWT"}`).
+    var headerSegment: String { current.headerSegment }
 
     public struct LoadError: Error, CustomStringConvertible {
         public let description: String
     }
 
-    /// Loads (or, for HS* with a missing file, creates) the key named by `tokens`.
+    init(algorithm: SigningAlgorithm, keys: [VerificationKey]) throws(LoadError) {
+        var index: [String: Int] = [:]
+        for (i, key) in keys.enumerated() {
+            // The same key listed twice would be harmless, but it is a mistake worth a word: say which.
+            guard index[key.kid] == nil else { throw LoadError(description: "\(key.source): the same key as \(keys[index[key.kid]!].source) (kid \(key.kid))") }
+            index[key.kid] = i
+        }
+        self.algorithm = algorithm
+        self.keys = keys
+        self.indexByKID = index
+    }
+
+    /// The key a token names by `kid`; nil when none of ours has it.
+    func key(kid: String) -> VerificationKey? {
+        indexByKID[kid].map { keys[$0] }
+    }
+
+    /// `{"keys": [...]}` with the public JWKs, current first; nil for HS* (a secret is never published).
+    public var jwks: String? {
+        guard !algorithm.isHMAC else { return nil }
+        return #"{"keys":["# + keys.compactMap(\.publicJWK).joined(separator: ",") + "]}"
+    }
+
+    /// Loads the current key (for HS* with a missing file, creates it) and the previous ones named by `tokens`.
     /// Relative paths are resolved against `directory` (the config file's folder).
     public static func load(_ tokens: TokensConfig, relativeTo directory: String = ".") async throws -> SigningKey {
-        let keys = JWTKeyCollection()
-        switch tokens.algorithm {
-        case .hs256, .hs384, .hs512:
+        let algorithm = tokens.algorithm
+        var keys: [VerificationKey] = []
+        if algorithm.isHMAC {
             let path = resolve(tokens.secretFile, in: directory)
-            let secret = try loadOrCreateSecret(at: path)
-            let minimum = tokens.algorithm == .hs256 ? 32 : tokens.algorithm == .hs384 ? 48 : 64
-            guard secret.count >= minimum else {
-                throw LoadError(description: "\(path): the secret is \(secret.count) bytes; \(tokens.algorithm.rawValue) needs at least \(minimum) (RFC 7518 §3.2)")
+            keys.append(try await VerificationKey.hmac(try loadOrCreateSecret(at: path), algorithm: algorithm, source: path))
+            for file in tokens.previousSecretFiles {
+                let path = resolve(file, in: directory)
+                keys.append(try await VerificationKey.hmac(try readSecret(at: path), algorithm: algorithm, source: path))
             }
-            let digest: DigestAlgorithm = tokens.algorithm == .hs256 ? .sha256 : tokens.algorithm == .hs384 ? .sha384 : .sha512
-            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: digest)
-        case .es256:
-            let pem = try readPEM(resolve(tokens.privateKeyFile, in: directory))
-            do { await keys.add(ecdsa: try ES256PrivateKey(pem: pem)) } catch {
-                throw LoadError(description: "\(tokens.privateKeyFile): not a PEM P-256 private key (\(error))")
-            }
-        case .rs256:
-            let pem = try readPEM(resolve(tokens.privateKeyFile, in: directory))
-            do { await keys.add(rsa: try Insecure.RSA.PrivateKey(pem: pem), digestAlgorithm: .sha256) } catch {
-                throw LoadError(description: "\(tokens.privateKeyFile): not a PEM RSA private key of 2048 bits or more (\(error))")
-            }
-        case .eddsa:
-            let pem = try readPEM(resolve(tokens.privateKeyFile, in: directory))
-            do { await keys.add(eddsa: try EdDSA.PrivateKey(pem: pem)) } catch {
-                throw LoadError(description: "\(tokens.privateKeyFile): not a PEM Ed25519 private key (\(error))")
+        } else {
+            let path = resolve(tokens.privateKeyFile, in: directory)
+            keys.append(try await VerificationKey.asymmetric(pem: try readPEM(path), algorithm: algorithm, source: path, mustBePrivate: true))
+            for file in tokens.previousKeyFiles {
+                let path = resolve(file, in: directory)
+                keys.append(try await VerificationKey.asymmetric(pem: try readPEM(path), algorithm: algorithm, source: path, mustBePrivate: false))
             }
         }
-        let jwt = try await keys.getKey()
-        let header = #"{"alg":"\#(tokens.algorithm.rawValue)","typ":"JWT"}"#
-        return SigningKey(algorithm: tokens.algorithm, jwt: jwt, headerSegment: Base64URL.encode(Array(header.utf8)))
+        return try SigningKey(algorithm: algorithm, keys: keys)
     }
 
     static func resolve(_ path: String, in directory: String) -> String {
@@ -75,7 +93,12 @@ public struct SigningKey: Sendable {
                 throw LoadError(description: "\(path): cannot create the secret file (\(String(cString: strerror(errno))))")
             }
         }
-        guard var bytes = fm.contents(atPath: path).map({ [UInt8]($0) }) else {
+        return try readSecret(at: path)
+    }
+
+    /// An HS* key file's bytes minus one trailing newline; never created (a retired secret must exist).
+    static func readSecret(at path: String) throws -> [UInt8] {
+        guard var bytes = FileManager.default.contents(atPath: path).map({ [UInt8]($0) }) else {
             throw LoadError(description: "\(path): cannot read the secret file")
         }
         if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
@@ -85,7 +108,7 @@ public struct SigningKey: Sendable {
 
     static func readPEM(_ path: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw LoadError(description: "\(path): cannot read the private key file")
+            throw LoadError(description: "\(path): cannot read the key file")
         }
         return text
     }

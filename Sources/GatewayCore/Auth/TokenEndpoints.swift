@@ -11,13 +11,15 @@ public final class TokenEndpoints: Sendable {
     let issuer: TokenIssuer
     let verifier: TokenVerifier
     let refreshPolicy: RefreshPolicy
+    /// This gateway's own revocations go in at once (SPEC §6.2).
+    let revocations: RevocationList
     let clock: WallClock
     let logger: Logger
     /// POSTs the login body to `auth.verify_url` and returns the whole reply.
     let checkCredentials: @Sendable (_ body: ByteBuffer, _ contentType: String?) async throws -> FetchedResponse
 
     public init(config: GatewayConfig, store: any SessionStore, issuer: TokenIssuer, verifier: TokenVerifier,
-                clock: WallClock, logger: Logger,
+                revocations: RevocationList, clock: WallClock, logger: Logger,
                 checkCredentials: @escaping @Sendable (ByteBuffer, String?) async throws -> FetchedResponse) {
         self.auth = config.auth
         self.tokens = config.tokens
@@ -25,6 +27,7 @@ public final class TokenEndpoints: Sendable {
         self.issuer = issuer
         self.verifier = verifier
         self.refreshPolicy = RefreshPolicy(blacklistAfterRotation: config.tokens.blacklistAfterRotation)
+        self.revocations = revocations
         self.clock = clock
         self.logger = logger
         self.checkCredentials = checkCredentials
@@ -114,6 +117,7 @@ public final class TokenEndpoints: Sendable {
             throw GatewayError.refreshTokenNotValid(problem)
         case (.revokeSession, _):
             try await store.revoke(sessionID: sid, at: now)
+            revocations.add(sid, revokedAt: now)
             logger.warning("rotated refresh token presented again: session revoked", metadata: ["sid": "\(sid)"])
             throw GatewayError.refreshTokenNotValid(.blacklisted)
         case (.rotate(let expected), let session?):
@@ -177,8 +181,16 @@ public final class TokenEndpoints: Sendable {
         guard !sessions.isEmpty else {
             throw sawToken ? GatewayError.accessTokenNotValid(.invalid) : GatewayError.notAuthenticated
         }
+        var revoked = sessions
+        if try Self.wantsAll(body) {
+            // Every session of the user, found through the session the token names (SPEC §4).
+            for sid in sessions {
+                revoked += try await store.revokeAll(sessionsOfUserIn: sid, at: now).filter { !revoked.contains($0) }
+            }
+        }
         for sid in sessions { try await store.revoke(sessionID: sid, at: now) }
-        logger.info("logout", metadata: ["sid": "\(sessions.joined(separator: ","))"])
+        revocations.add(revoked.map { (sessionID: $0, revokedAt: now) })
+        logger.info("logout", metadata: ["sid": "\(revoked.joined(separator: ","))"])
         var response = LocalResponse(status: .noContent, body: ByteBuffer(), headers: [:])
         if auth.refreshDelivery.usesCookie {
             response.headers.add(name: "set-cookie", value: refreshCookie("", maxAge: .zero))
@@ -187,6 +199,14 @@ public final class TokenEndpoints: Sendable {
     }
 
     // MARK: helpers
+
+    /// `{"all": true}` in a logout body. The body was read as a JSON object already (or is empty).
+    private static func wantsAll(_ body: ByteBuffer) throws(GatewayError) -> Bool {
+        guard body.readableBytes > 0, case .object(let object)? = JSONValue.parse(body.readableBytesView),
+              let all = object["all"] else { return false }
+        guard case .bool(let flag) = all else { throw .badRequest }
+        return flag
+    }
 
     /// The refresh token from a JSON body `{"refresh": "…"}`, else from the cookie (when cookies are in use).
     private func refreshToken(in head: HTTPRequestHead, body: ByteBuffer) throws(GatewayError) -> String? {

@@ -77,8 +77,9 @@ public struct TokenIssuer: Sendable {
     }
 
     private func sign(_ payloadJSON: String) throws -> String {
-        let signingInput = key.headerSegment + "." + Base64URL.encode(Array(payloadJSON.utf8))
-        let signature = try key.jwt.sign(Array(signingInput.utf8))
+        // Always the current key: a refresh or renewal of a token a retired key signed moves it to the new one.
+        let signingInput = key.current.headerSegment + "." + Base64URL.encode(Array(payloadJSON.utf8))
+        let signature = try key.current.jwt.sign(Array(signingInput.utf8))
         return signingInput + "." + Base64URL.encode(signature)
     }
 

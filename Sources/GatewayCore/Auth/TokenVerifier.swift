@@ -17,7 +17,8 @@ public struct TokenVerifier: Sendable {
     }
 
     public enum Reason: String, Sendable, Equatable {
-        case malformed, algorithm, signature, tokenType, issuer, audience, notYetValid, claims
+        /// `unknownKey`: the header names a `kid` none of the configured keys has (SPEC §6.1).
+        case malformed, algorithm, unknownKey, signature, tokenType, issuer, audience, notYetValid, claims
     }
 
     let key: SigningKey
@@ -58,18 +59,28 @@ public struct TokenVerifier: Sendable {
         let payloadPart = bytes[bytes.index(after: firstDot)..<secondDot]
         let signaturePart = bytes[bytes.index(after: secondDot)...]
 
-        // Our own header is one fixed string; anything else is decoded and its alg pinned.
-        if !headerPart.elementsEqual(key.headerSegment.utf8) {
+        // The headers our keys write are fixed strings (one per key); anything else is decoded, its alg pinned
+        // and its kid looked up. A token without kid is tried against the current key only.
+        let verifying: VerificationKey
+        if let ours = key.keys.first(where: { headerPart.elementsEqual($0.headerSegment.utf8) }) {
+            verifying = ours
+        } else {
             guard let headerBytes = Base64URL.decode(headerPart),
                   let header = try? decoder.decode(JOSEHeader.self, from: Data(headerBytes))
             else { return .invalid(.malformed) }
             guard header.alg == key.algorithm.rawValue else { return .invalid(.algorithm) }
             if let typ = header.typ, typ.uppercased() != "JWT" { return .invalid(.malformed) }
             if header.crit != nil { return .invalid(.malformed) }
+            if let kid = header.kid {
+                guard let named = key.key(kid: kid) else { return .invalid(.unknownKey) }
+                verifying = named
+            } else {
+                verifying = key.current
+            }
         }
         guard let signature = Base64URL.decode(signaturePart), !signature.isEmpty else { return .invalid(.malformed) }
         let signingInput = bytes[..<secondDot]
-        guard (try? key.jwt.verify(signature, signs: Array(signingInput))) == true else { return .invalid(.signature) }
+        guard (try? verifying.jwt.verify(signature, signs: Array(signingInput))) == true else { return .invalid(.signature) }
 
         guard let payloadBytes = Base64URL.decode(payloadPart),
               let payload = try? decoder.decode([String: JSONValue].self, from: Data(payloadBytes))
@@ -99,6 +110,7 @@ public struct TokenVerifier: Sendable {
     private struct JOSEHeader: Decodable {
         let alg: String
         let typ: String?
+        let kid: String?
         let crit: [String]?
     }
 }

@@ -76,6 +76,9 @@ private final class ConfigWalk {
             t.choice("algorithm", into: &config.tokens.algorithm)
             t.string("secret_file", into: &config.tokens.secretFile)
             t.string("private_key_file", into: &config.tokens.privateKeyFile)
+            if let files = t.stringArray("previous_secret_files", required: false) { config.tokens.previousSecretFiles = files }
+            if let files = t.stringArray("previous_key_files", required: false) { config.tokens.previousKeyFiles = files }
+            t.duration("refresh_reuse_interval", into: &config.tokens.refreshReuseInterval)
             t.duration("access_ttl", into: &config.tokens.accessTTL, positive: true)
             t.duration("refresh_ttl", into: &config.tokens.refreshTTL, positive: true)
             t.duration("session_max_age", into: &config.tokens.sessionMaxAge, positive: true)
@@ -87,6 +90,13 @@ private final class ConfigWalk {
         }
         if !config.tokens.algorithm.isHMAC && config.tokens.privateKeyFile.isEmpty {
             report("tokens.private_key_file", "algorithm \(config.tokens.algorithm.rawValue) needs a PEM private key file")
+        }
+        // Each kind of retired key belongs to one family (SPEC §6.1): a mismatch is a mistake, never ignored.
+        if !config.tokens.algorithm.isHMAC && !config.tokens.previousSecretFiles.isEmpty {
+            report("tokens.previous_secret_files", "is for HS256/HS384/HS512; algorithm \(config.tokens.algorithm.rawValue) lists retired keys in previous_key_files")
+        }
+        if config.tokens.algorithm.isHMAC && !config.tokens.previousKeyFiles.isEmpty {
+            report("tokens.previous_key_files", "is for ES256/RS256/EdDSA; algorithm \(config.tokens.algorithm.rawValue) lists retired secrets in previous_secret_files")
         }
         if config.tokens.algorithm.isHMAC && config.tokens.secretFile.isEmpty {
             report("tokens.secret_file", "algorithm \(config.tokens.algorithm.rawValue) needs a secret file")
@@ -101,6 +111,7 @@ private final class ConfigWalk {
         if let s = top.table("store") {
             var url = "sqlite:var/gateway.db"
             s.string("url", into: &url)
+            s.duration("revocation_poll", into: &config.store.revocationPoll)
             if url.hasPrefix("sqlite:") {
                 let path = String(url.dropFirst("sqlite:".count))
                 if path.isEmpty { report("store.url", "sqlite: needs a file path, e.g. \"sqlite:var/gateway.db\"") }

@@ -43,6 +43,9 @@ public struct TokensConfig: Sendable {
     public var algorithm = SigningAlgorithm.hs256
     public var secretFile = "var/secret.key"
     public var privateKeyFile = ""
+    /// Retired keys, verify only (SPEC §6.1): HS* secrets, or PEM keys (private or public) for ES256/RS256/EdDSA.
+    public var previousSecretFiles: [String] = []
+    public var previousKeyFiles: [String] = []
     public var accessTTL: Duration = .seconds(5 * 60)
     public var refreshTTL: Duration = .seconds(24 * 3600)
     public var sessionMaxAge: Duration = .seconds(30 * 24 * 3600)
@@ -50,6 +53,8 @@ public struct TokensConfig: Sendable {
     public var userIdClaim = "user_id"
     public var rotateRefresh = true
     public var blacklistAfterRotation = true
+    /// A just-rotated refresh token presented again within this gets the first answer again (SPEC §6.3).
+    public var refreshReuseInterval: Duration = .zero
 }
 
 public struct RenewalConfig: Sendable {
@@ -66,6 +71,8 @@ public enum StoreLocation: Sendable, Hashable {
 
 public struct StoreConfig: Sendable {
     public var location = StoreLocation.sqlite(path: "var/gateway.db")
+    /// How often revocations made by other gateways are read (SPEC §6.2); zero = never.
+    public var revocationPoll: Duration = .seconds(1)
 }
 
 public enum RefreshDelivery: String, Sendable, CaseIterable {

@@ -1,11 +1,11 @@
 import NIOCore
 import NIOHTTP1
 
-/// The gateway's own endpoints (`/healthz`, `/readyz`, login/refresh/logout) and the per-route auth decision,
-/// as the connection handler sees them.
+/// The gateway's own endpoints (`/healthz`, `/readyz`, `/.well-known/jwks.json`, login/refresh/logout) and the
+/// per-route auth decision, as the connection handler sees them.
 public struct GatewayEndpoints: Sendable {
     public enum Endpoint: Sendable {
-        case health, ready, login, refresh, logout
+        case health, ready, jwks, login, refresh, logout
     }
 
     let authenticator: Authenticator
@@ -13,10 +13,13 @@ public struct GatewayEndpoints: Sendable {
     let paths: (login: String, refresh: String, logout: String)
     /// Throws when the store cannot be used.
     let readiness: @Sendable () async throws -> Void
+    /// The public keys (SPEC §6.1); nil with HS* keys.
+    let jwks: String?
 
-    public init(authenticator: Authenticator, tokens: TokenEndpoints, auth: AuthConfig,
+    public init(authenticator: Authenticator, tokens: TokenEndpoints, auth: AuthConfig, jwks: String?,
                 readiness: @escaping @Sendable () async throws -> Void) {
         self.authenticator = authenticator
+        self.jwks = jwks
         self.tokens = tokens
         self.paths = (auth.loginPath, auth.refreshPath, auth.logoutPath)
         self.readiness = readiness
@@ -26,6 +29,7 @@ public struct GatewayEndpoints: Sendable {
         switch path {
         case "/healthz": .health
         case "/readyz": .ready
+        case "/.well-known/jwks.json": .jwks
         case paths.login: .login
         case paths.refresh: .refresh
         case paths.logout: .logout
@@ -35,11 +39,16 @@ public struct GatewayEndpoints: Sendable {
 
     func respond(_ endpoint: Endpoint, head: HTTPRequestHead, body: ByteBuffer) -> Deferred<LocalResponse> {
         switch endpoint {
-        case .health, .ready:
+        case .health, .ready, .jwks:
             guard head.method == .GET || head.method == .HEAD else {
-                return .later { throw GatewayError.methodNotAllowed }
+                return .failed(.methodNotAllowed)
             }
             if endpoint == .health { return .now(LocalResponse(status: .ok, json: #"{"status":"ok"}"#)) }
+            if endpoint == .jwks {
+                // A secret is never published: with HS* keys there is nothing here.
+                guard let jwks else { return .failed(.notFound) }
+                return .now(LocalResponse(status: .ok, json: jwks, headers: ["cache-control": "public, max-age=300"]))
+            }
             return .later { [readiness] in
                 do {
                     try await readiness()

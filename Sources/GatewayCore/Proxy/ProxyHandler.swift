@@ -120,6 +120,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             switch endpoints.authorize(head: head, route: route, isPreflight: isPreflight) {
             case .now(.denied(let error, let renewedToken)):
                 run(machine.headReceived(request, .answer(error, headers: renewalHeaders(renewedToken)), now: now))
+            case .failed(let error):
+                run(machine.headReceived(request, .answer(error), now: now))
             case .now(let outcome):
                 let expectContinue = head.headers.first(name: "expect")?.lowercased() == "100-continue"
                 let action = machine.headReceived(request, .forward(timeouts, expectContinue: expectContinue), now: now)
@@ -217,6 +219,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         switch endpoints.respond(endpoint, head: head, body: body) {
         case .now(let response):
             run(machine.endpointResponded(response, now: .now()))
+        case .failed(let error):
+            run(machine.endpointFailed(error, now: .now()))
         case .later(let work):
             whenDone(work) { [self] result in
                 switch result {

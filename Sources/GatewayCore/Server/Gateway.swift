@@ -12,8 +12,11 @@ public final class Gateway: Sendable {
     public let store: any SessionStore
     public let issuer: TokenIssuer
     public let verifier: TokenVerifier
+    public let revocations: RevocationList
     private let group: MultiThreadedEventLoopGroup
     private let upstream: CurlUpstreamClient
+    /// Reads other gateways' revocations until `close()`.
+    private let watching: Task<Void, Never>
 
     public struct StartupError: Error, CustomStringConvertible {
         public let description: String
@@ -78,10 +81,12 @@ public final class Gateway: Sendable {
         let issuer = TokenIssuer(key: key, tokens: config.tokens)
         let verifier = TokenVerifier(key: key, tokens: config.tokens)
         let renewal = RenewalCoordinator(store: store, issuer: issuer, tokens: config.tokens, renewal: config.renewal, logger: logger)
-        let authenticator = Authenticator(verifier: verifier, renewal: renewal, config: config, clock: clock)
+        let revocations = RevocationList(tokens: config.tokens)
+        let watcher = RevocationWatcher(store: store, list: revocations, interval: config.store.revocationPoll, clock: clock, logger: logger)
+        let authenticator = Authenticator(verifier: verifier, renewal: renewal, revocations: revocations, config: config, clock: clock)
         let verifyURL = config.auth.verifyURL
         let tokenEndpoints = TokenEndpoints(
-            config: config, store: store, issuer: issuer, verifier: verifier, clock: clock, logger: logger,
+            config: config, store: store, issuer: issuer, verifier: verifier, revocations: revocations, clock: clock, logger: logger,
             checkCredentials: { body, contentType in
                 var lines = HeaderLines()
                 lines.append("Content-Type: ", contentType ?? "application/json")
@@ -96,7 +101,7 @@ public final class Gateway: Sendable {
             }
         )
         let endpoints = GatewayEndpoints(
-            authenticator: authenticator, tokens: tokenEndpoints, auth: config.auth,
+            authenticator: authenticator, tokens: tokenEndpoints, auth: config.auth, jwks: key.jwks,
             readiness: { try await store.ping() }
         )
         self.runtime = runtime
@@ -105,6 +110,8 @@ public final class Gateway: Sendable {
         self.store = store
         self.issuer = issuer
         self.verifier = verifier
+        self.revocations = revocations
+        self.watching = Task { await watcher.run() }
         self.server = GatewayServer(runtime: runtime, upstream: upstream, endpoints: endpoints, group: group,
                                     maxConnections: maxConnections, onListening: onListening)
     }
@@ -114,6 +121,8 @@ public final class Gateway: Sendable {
 
     /// Releases the transport threads, event loops and the store (after the server has shut down).
     public func close() async {
+        watching.cancel()
+        await watching.value
         upstream.shutdown()
         try? await group.shutdownGracefully()
         try? await store.close()

@@ -133,6 +133,9 @@ public final class PostgresSessionStore: SessionStore {
         """,
         "CREATE INDEX IF NOT EXISTS auth_gateway_replaced_refresh_tokens_session ON auth_gateway_replaced_refresh_tokens(session_id)",
         "CREATE INDEX IF NOT EXISTS auth_gateway_sessions_expires_at ON auth_gateway_sessions(expires_at)",
+        // SPEC §6.2: other gateways' revocations are read by time; a logout of all sessions finds them by user.
+        "CREATE INDEX IF NOT EXISTS auth_gateway_sessions_revoked_at ON auth_gateway_sessions(revoked_at) WHERE revoked_at IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS auth_gateway_sessions_user_id ON auth_gateway_sessions(user_id)",
     ]
 
     public func create(_ session: Session) async throws {
@@ -258,6 +261,31 @@ public final class PostgresSessionStore: SessionStore {
                 DELETE FROM auth_gateway_sessions
                 WHERE expires_at < \(cutoff) OR (revoked_at IS NOT NULL AND revoked_at < \(cutoff)) RETURNING id
                 """, logger: logger))
+        }
+    }
+
+    public func revokeAll(sessionsOfUserIn sessionID: String, at now: UnixTime) async throws -> [String] {
+        let now = now.milliseconds
+        return try await bounded("revoke") { [client, logger] in
+            let rows = try await client.query("""
+                UPDATE auth_gateway_sessions SET revoked_at = \(now)
+                WHERE user_id = (SELECT user_id FROM auth_gateway_sessions WHERE id = \(sessionID)) AND revoked_at IS NULL
+                RETURNING id
+                """, logger: logger)
+            var ids: [String] = []
+            for try await id in rows.decode(String.self) { ids.append(id) }
+            return ids
+        }
+    }
+
+    public func revokedSince(_ since: UnixTime) async throws -> [(sessionID: String, revokedAt: UnixTime)] {
+        let since = since.milliseconds
+        return try await bounded("read") { [client, logger] in
+            let rows = try await client.query(
+                "SELECT id, revoked_at FROM auth_gateway_sessions WHERE revoked_at >= \(since)", logger: logger)
+            var revoked: [(sessionID: String, revokedAt: UnixTime)] = []
+            for try await (id, at) in rows.decode((String, Int64).self) { revoked.append((id, UnixTime(milliseconds: at))) }
+            return revoked
         }
     }
 

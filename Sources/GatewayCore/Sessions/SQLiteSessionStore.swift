@@ -61,6 +61,13 @@ public final class SQLiteSessionStore: SessionStore {
                 CREATE INDEX sessions_expires_at ON sessions(expires_at);
                 """)
         }
+        // SPEC §6.2: other gateways' revocations are read by time; a logout of all sessions finds them by user.
+        migrator.registerMigration("v2-revocations") { db in
+            try db.execute(sql: """
+                CREATE INDEX sessions_revoked_at ON sessions(revoked_at) WHERE revoked_at IS NOT NULL;
+                CREATE INDEX sessions_user_id ON sessions(user_id);
+                """)
+        }
         return migrator
     }
 
@@ -140,6 +147,23 @@ public final class SQLiteSessionStore: SessionStore {
         try await write { db in
             try db.execute(sql: "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [now.milliseconds, sessionID])
             return db.changesCount == 1
+        }
+    }
+
+    public func revokeAll(sessionsOfUserIn sessionID: String, at now: UnixTime) async throws -> [String] {
+        try await write { db in
+            try String.fetchAll(db, sql: """
+                UPDATE sessions SET revoked_at = ?
+                WHERE user_id = (SELECT user_id FROM sessions WHERE id = ?) AND revoked_at IS NULL
+                RETURNING id
+                """, arguments: [now.milliseconds, sessionID])
+        }
+    }
+
+    public func revokedSince(_ since: UnixTime) async throws -> [(sessionID: String, revokedAt: UnixTime)] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ?", arguments: [since.milliseconds])
+                .map { (sessionID: $0["id"], revokedAt: UnixTime(milliseconds: $0["revoked_at"])) }
         }
     }
 

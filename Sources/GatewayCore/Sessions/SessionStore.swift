@@ -16,6 +16,11 @@ public protocol SessionStore: Sendable {
     /// Revokes the session (idempotent). Returns false when there is no such session.
     @discardableResult
     func revoke(sessionID: String, at now: UnixTime) async throws -> Bool
+    /// Revokes every live session of the user whose session `sessionID` is (logout with `{"all": true}`);
+    /// returns the ids it revoked.
+    func revokeAll(sessionsOfUserIn sessionID: String, at now: UnixTime) async throws -> [String]
+    /// Sessions revoked at or after `since`, by any gateway (SPEC §6.2).
+    func revokedSince(_ since: UnixTime) async throws -> [(sessionID: String, revokedAt: UnixTime)]
     /// Deletes sessions that expired or were revoked before `cutoff`; returns how many.
     func purge(endedBefore cutoff: UnixTime) async throws -> Int
     /// Throws when the store cannot be used.
