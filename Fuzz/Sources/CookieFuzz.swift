@@ -25,7 +25,7 @@ enum CookieFuzz {
 
         func create(_ session: Session) async throws {}
         func session(id: String) async throws -> Session? { nil }
-        func wasReplaced(refreshJTI jti: String, sessionID: String) async throws -> Bool { false }
+        func replacement(ofRefreshJTI jti: String, sessionID: String) async throws -> RefreshReplacement? { nil }
         func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: UnixTime) async throws -> Bool { false }
         func revoke(sessionID: String, at now: UnixTime) async throws -> Bool {
             revoked.withLockedValue { $0.append(sessionID) }

@@ -190,7 +190,7 @@ struct PostgresSessionStoreTests {
         let started = ContinuousClock.now
         await #expect {
             _ = try await PostgresTestDatabase.store("postgres://gw@127.0.0.1:\(listener.port)/db?sslmode=disable",
-                                                     operationTimeout: .seconds(1))
+                                                     operationTimeout: .seconds(1), startupTimeout: .seconds(1))
         } throws: { error in
             // The connection attempt's own timeout, or the store's deadline: either way a timeout, said so.
             error is StoreUnavailable && ("\(error)".contains("Connect timeout") || "\(error)".contains("no answer within"))

@@ -80,8 +80,11 @@ enum PostgresTestDatabase {
 
     /// A store on `url` with logging off. The deadline is long by default: on 2 loaded cores, SCRAM in a debug
     /// build and many parallel connections are slow, and only the deadline tests are about the deadline.
-    static func store(_ url: String, operationTimeout: Duration = .seconds(30)) async throws -> PostgresSessionStore {
+    /// A store on `url`. The start-up (connection, schema) has a bound of its own, 30 s unless a test sets it, as
+    /// the gateway's does: on a loaded machine the schema's statements can take longer than a short request bound.
+    static func store(_ url: String, operationTimeout: Duration = .seconds(30),
+                      startupTimeout: Duration = .seconds(30)) async throws -> PostgresSessionStore {
         try await PostgresSessionStore(url: url, logger: Logger(label: "postgres-store-test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                       operationTimeout: operationTimeout, startupTimeout: operationTimeout)
+                                       operationTimeout: operationTimeout, startupTimeout: startupTimeout)
     }
 }

@@ -14,6 +14,25 @@ struct RefreshPolicyTests {
                 access: AccessLineage(jti: "A1", issuedAt: login, expiresAt: login + .seconds(300)))
     }
 
+    /// R1 was replaced by R2 at login + 1 s, handing out access token A2.
+    static let replacement = RefreshReplacement(
+        replacedAt: login + .seconds(1), successorRefreshJTI: "R2", successorExpiresAt: login + .seconds(3601),
+        access: AccessLineage(jti: "A2", issuedAt: login + .seconds(1), expiresAt: login + .seconds(301)))
+
+    @Test func aDuplicateWithinTheReuseIntervalGetsTheSameAnswerAndAfterItIsReuse() {
+        let tabs = RefreshPolicy(blacklistAfterRotation: true, reuseInterval: .seconds(5))
+        for now in [Self.login + .seconds(1), Self.login + .seconds(6)] {
+            #expect(tabs.afterHistory(replacement: Self.replacement, session: Self.session(), now: now) == .repeatAnswer(Self.replacement))
+        }
+        #expect(tabs.afterHistory(replacement: Self.replacement, session: Self.session(), now: Self.login + .milliseconds(6001)) == .revokeSession)
+        // A rotation recorded without what it handed out cannot be repeated: reuse.
+        var bare = Self.replacement
+        bare.access = nil
+        #expect(tabs.afterHistory(replacement: bare, session: Self.session(), now: Self.login + .seconds(2)) == .revokeSession)
+        // Zero (the default) keeps strict reuse detection.
+        #expect(Self.blacklisting.afterHistory(replacement: Self.replacement, session: Self.session(), now: Self.login + .seconds(1)) == .revokeSession)
+    }
+
     @Test func theCurrentTokenRotatesOnConditionItIsStillCurrent() {
         for policy in [Self.blacklisting, Self.lenient] {
             #expect(policy.decide(tokenJTI: "R2", session: Self.session(), now: Self.login + .seconds(60)) == .rotate(expecting: "R2"))
@@ -25,16 +44,16 @@ struct RefreshPolicyTests {
     }
 
     @Test func aRotatedTokenRevokesTheSessionUnderTheBlacklist() {
-        #expect(Self.blacklisting.afterHistory(wasReplaced: true, session: Self.session()) == .revokeSession)
+        #expect(Self.blacklisting.afterHistory(replacement: Self.replacement, session: Self.session(), now: Self.login) == .revokeSession)
     }
 
     @Test func aRotatedTokenWithoutTheBlacklistRotatesAgainstTheCurrentID() {
-        #expect(Self.lenient.afterHistory(wasReplaced: true, session: Self.session()) == .rotate(expecting: "R2"))
+        #expect(Self.lenient.afterHistory(replacement: Self.replacement, session: Self.session(), now: Self.login) == .rotate(expecting: "R2"))
     }
 
     @Test func aTokenTheSessionNeverHadIsInvalid() {
         for policy in [Self.blacklisting, Self.lenient] {
-            #expect(policy.afterHistory(wasReplaced: false, session: Self.session()) == .reject(.invalid))
+            #expect(policy.afterHistory(replacement: nil, session: Self.session(), now: Self.login) == .reject(.invalid))
         }
     }
 

@@ -170,6 +170,21 @@ struct SessionStoreTests {
         }
     }
 
+    /// SPEC §6.3: the history keeps what the rotation handed out (the successor's id and expiry, capped at the
+    /// session's maximum like the session's own, and the access token), so a duplicate can get the same answer.
+    @Test(arguments: StoreKind.available) func rotationRecordsWhatReplacedTheToken(_ kind: StoreKind) async throws {
+        try await Self.withStore(kind) { store in
+            try await store.create(Self.session())
+            let now = Self.login + .milliseconds(1500)
+            let change = Self.change(refresh: "R2", access: "A2", at: now, expiresAt: Self.login + Self.day * 365)
+            #expect(try await store.update(sessionID: "sid-1", expecting: .refreshJTI("R1"), change: change, now: now))
+            let replacement = try #require(try await store.replacement(ofRefreshJTI: "R1", sessionID: "sid-1"))
+            #expect(replacement == RefreshReplacement(replacedAt: now, successorRefreshJTI: "R2",
+                                                      successorExpiresAt: Self.login + Self.day * 30, access: change.newAccess))
+            #expect(try await store.replacement(ofRefreshJTI: "R2", sessionID: "sid-1") == nil)
+        }
+    }
+
     @Test(arguments: StoreKind.available) func failedCompareAndSetRecordsNothing(_ kind: StoreKind) async throws {
         try await Self.withStore(kind) { store in
             try await store.create(Self.session())

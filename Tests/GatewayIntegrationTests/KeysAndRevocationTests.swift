@@ -195,4 +195,44 @@ import Testing
             #expect(expired.header("x-access-token") == nil)
         }
     }
+
+    // MARK: - refresh duplicates (SPEC §6.3)
+
+    @Test("within refresh_reuse_interval a replaced refresh token gets the first answer byte for byte; after it, reuse")
+    func refreshDuplicates() async throws {
+        try await withAuthGateway({ $0.tokens["refresh_reuse_interval"] = #""10s""# }) { _, gw in
+            let login = try await gw.login()
+            let refresh = try #require(login.refresh)
+            // Two tabs at once, then a third a moment later.
+            async let first = gw.refresh(refresh)
+            async let second = gw.refresh(refresh)
+            let answers = try await [first, second]
+            #expect(answers.map(\.status) == [200, 200], "\(answers.map(\.bodyText))")
+            #expect(answers[0].bodyText == answers[1].bodyText)
+            gw.clock.advance(.seconds(5))
+            let third = try await gw.refresh(refresh)
+            #expect(third.status == 200)
+            #expect(third.bodyText == answers[0].bodyText, "the same tokens, byte for byte")
+            // The session lives on: the new tokens work.
+            let newRefresh = try #require(try answers[0].jsonObject()["refresh"] as? String)
+            #expect(try await gw.session(of: login.access).revokedAt == nil)
+
+            gw.clock.advance(.seconds(6))
+            let late = try await gw.refresh(refresh)
+            #expect(late.status == 401, "past the interval a replaced token is reuse")
+            #expect(try await gw.session(of: login.access).revokedAt != nil)
+            #expect(try await gw.refresh(newRefresh).status == 401)
+        }
+    }
+
+    @Test("refresh_reuse_interval = 0s (the default): a duplicate is reuse and revokes the session")
+    func strictReuseByDefault() async throws {
+        try await withAuthGateway { _, gw in
+            let login = try await gw.login()
+            let refresh = try #require(login.refresh)
+            #expect(try await gw.refresh(refresh).status == 200)
+            #expect(try await gw.refresh(refresh).status == 401)
+            #expect(try await gw.session(of: login.access).revokedAt != nil)
+        }
+    }
 }

@@ -4,9 +4,13 @@
 public struct RefreshPolicy: Sendable {
     /// `tokens.blacklist_after_rotation`: a rotated token presented again ends the whole session.
     public let blacklistAfterRotation: Bool
+    /// `tokens.refresh_reuse_interval`: within this after a rotation, the replaced token gets the same answer
+    /// again (two tabs refreshing at once, SPEC §6.3); zero keeps strict reuse detection.
+    public let reuseInterval: Duration
 
-    public init(blacklistAfterRotation: Bool) {
+    public init(blacklistAfterRotation: Bool, reuseInterval: Duration = .zero) {
         self.blacklistAfterRotation = blacklistAfterRotation
+        self.reuseInterval = reuseInterval
     }
 
     public enum Decision: Sendable, Equatable {
@@ -16,6 +20,8 @@ public struct RefreshPolicy: Sendable {
         case readHistory
         /// Reuse of a rotated token: someone else may hold it. Revoke the session, answer `blacklisted`.
         case revokeSession
+        /// A duplicate within `refresh_reuse_interval`: answer with the tokens this rotation handed out.
+        case repeatAnswer(RefreshReplacement)
         case reject(GatewayError.TokenProblem)
     }
 
@@ -27,10 +33,14 @@ public struct RefreshPolicy: Sendable {
         return tokenJTI == session.refreshJTI ? .rotate(expecting: tokenJTI) : .readHistory
     }
 
-    /// The second step, for a token that is not the current one: `wasReplaced` is whether the session's rotation
-    /// history holds it.
-    public func afterHistory(wasReplaced: Bool, session: Session) -> Decision {
-        guard wasReplaced else { return .reject(.invalid) }
+    /// The second step, for a token that is not the current one: `replacement` is what the session's rotation
+    /// history holds for it (nil: never this session's).
+    public func afterHistory(replacement: RefreshReplacement?, session: Session, now: UnixTime) -> Decision {
+        guard let replacement else { return .reject(.invalid) }
+        if reuseInterval > .zero, now <= replacement.replacedAt + reuseInterval, replacement.successorRefreshJTI != nil,
+           replacement.successorExpiresAt != nil, replacement.access != nil {
+            return .repeatAnswer(replacement)
+        }
         // Without the blacklist, a rotated token still refreshes: against the session's current id.
         return blacklistAfterRotation ? .revokeSession : .rotate(expecting: session.refreshJTI)
     }

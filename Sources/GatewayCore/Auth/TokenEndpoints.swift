@@ -26,7 +26,8 @@ public final class TokenEndpoints: Sendable {
         self.store = store
         self.issuer = issuer
         self.verifier = verifier
-        self.refreshPolicy = RefreshPolicy(blacklistAfterRotation: config.tokens.blacklistAfterRotation)
+        self.refreshPolicy = RefreshPolicy(blacklistAfterRotation: config.tokens.blacklistAfterRotation,
+                                           reuseInterval: config.tokens.refreshReuseInterval)
         self.revocations = revocations
         self.clock = clock
         self.logger = logger
@@ -110,7 +111,8 @@ public final class TokenEndpoints: Sendable {
         let session = try await store.session(id: sid)
         var decision = refreshPolicy.decide(tokenJTI: jti, session: session, now: now)
         if decision == .readHistory, let session {
-            decision = refreshPolicy.afterHistory(wasReplaced: try await store.wasReplaced(refreshJTI: jti, sessionID: sid), session: session)
+            decision = refreshPolicy.afterHistory(replacement: try await store.replacement(ofRefreshJTI: jti, sessionID: sid),
+                                                  session: session, now: now)
         }
         switch (decision, session) {
         case (.reject(let problem), _):
@@ -121,30 +123,53 @@ public final class TokenEndpoints: Sendable {
             logger.warning("rotated refresh token presented again: session revoked", metadata: ["sid": "\(sid)"])
             throw GatewayError.refreshTokenNotValid(.blacklisted)
         case (.rotate(let expected), let session?):
-            return try await rotate(session, expecting: expected, now: now)
-        case (.readHistory, _), (.rotate, nil):
+            return try await rotate(session, presented: jti, expecting: expected, now: now)
+        case (.repeatAnswer(let replacement), let session?):
+            return try repeated(replacement, of: session, now: now)
+        case (.readHistory, _), (.rotate, nil), (.repeatAnswer, nil):
             throw GatewayError.refreshTokenNotValid(.invalid)  // not reached: the policy asks for history only with a session
         }
     }
 
     /// The refresh itself: a new access token, and a new refresh token when rotating, on condition that the
     /// session's refresh id is still `expected`.
-    private func rotate(_ session: Session, expecting expected: String, now: UnixTime) async throws -> LocalResponse {
+    private func rotate(_ session: Session, presented: String, expecting expected: String, now: UnixTime) async throws -> LocalResponse {
         let access = issuer.newAccessLineage(at: now)
         let newRefreshJTI = tokens.rotateRefresh ? RandomID.make() : nil
         let expiresAt = min(now + tokens.refreshTTL, session.maxExpiresAt)
         let change = SessionChange(newRefreshJTI: newRefreshJTI, newAccess: access, expiresAt: expiresAt)
         guard try await store.update(sessionID: session.id, expecting: .refreshJTI(expected), change: change, now: now) else {
-            // Another refresh with this token won the race: this one is now a rotated token.
+            // Another refresh with this token won the race: this one is now a rotated token. Within
+            // refresh_reuse_interval it gets the winner's answer (two tabs at once, SPEC §6.3).
+            if refreshPolicy.reuseInterval > .zero,
+               case .repeatAnswer(let replacement) = refreshPolicy.afterHistory(
+                   replacement: try await store.replacement(ofRefreshJTI: presented, sessionID: session.id), session: session, now: now) {
+                return try repeated(replacement, of: session, now: now)
+            }
             throw GatewayError.refreshTokenNotValid(.blacklisted)
         }
+        return try answer(session, access: access, refresh: newRefreshJTI.map { ($0, now, expiresAt) }, now: now)
+    }
+
+    /// The answer a rotation gave, again: the same tokens (same jti, iat and exp; the same bytes with HS*, RS256
+    /// and EdDSA, whose signatures are deterministic — an ES256 signature differs, the token means the same).
+    private func repeated(_ replacement: RefreshReplacement, of session: Session, now: UnixTime) throws -> LocalResponse {
+        guard let access = replacement.access, let jti = replacement.successorRefreshJTI, let expiresAt = replacement.successorExpiresAt else {
+            throw GatewayError.refreshTokenNotValid(.blacklisted)
+        }
+        return try answer(session, access: access, refresh: (jti, replacement.replacedAt, expiresAt), now: now)
+    }
+
+    /// 200 with the access token of `access`, and the refresh token `refresh` (jti, iat, exp) when rotating.
+    private func answer(_ session: Session, access: AccessLineage, refresh: (jti: String, issuedAt: UnixTime, expiresAt: UnixTime)?,
+                        now: UnixTime) throws -> LocalResponse {
         var fields = [("access", JSONValue.string(try issuer.accessToken(for: session.subject, lineage: access).token))]
         var headers = HTTPHeaders()
-        if let newRefreshJTI {
-            let refreshToken = try issuer.refreshToken(for: session.subject, jti: newRefreshJTI, issuedAt: now, expiresAt: expiresAt)
+        if let refresh {
+            let refreshToken = try issuer.refreshToken(for: session.subject, jti: refresh.jti, issuedAt: refresh.issuedAt, expiresAt: refresh.expiresAt)
             if auth.refreshDelivery.usesBody { fields.append(("refresh", .string(refreshToken))) }
             if auth.refreshDelivery.usesCookie {
-                headers.add(name: "set-cookie", value: refreshCookie(refreshToken, maxAge: expiresAt.since(now)))
+                headers.add(name: "set-cookie", value: refreshCookie(refreshToken, maxAge: refresh.expiresAt.since(now)))
             }
         }
         return LocalResponse(status: .ok, json: TokenEndpoints.object(fields), headers: headers)

@@ -56,7 +56,7 @@ public final class PostgresSessionStore: SessionStore {
                 ("idle_in_transaction_session_timeout", "\(milliseconds)")]
     }
 
-    /// On one connection of its own: creates the tables unless they exist. Checking first matters: even
+    /// On one connection of its own: creates or completes the schema unless it is current. Checking first matters: even
     /// `CREATE INDEX IF NOT EXISTS` takes a lock that would queue every other gateway's writes behind a
     /// starting one. A database user without DDL rights works once the tables exist.
     private static func migrate(_ location: PostgresURL, startupParameters: [(String, String)], logger: Logger,
@@ -70,7 +70,7 @@ public final class PostgresSessionStore: SessionStore {
         }
         do {
             try await withDeadline(timeout, "migrate") {
-                if try await tablesExist(connection, logger: logger) { return }
+                if try await schemaIsCurrent(connection, logger: logger) { return }
                 try await connection.withTransaction(logger: logger) { connection in
                     for statement in PostgresSessionStore.schema {
                         // Read to the end: a statement's error (a lock wait cancelled) surfaces here, not as
@@ -86,9 +86,11 @@ public final class PostgresSessionStore: SessionStore {
         try? await connection.close()
     }
 
-    private static func tablesExist(_ connection: PostgresConnection, logger: Logger) async throws -> Bool {
+    /// Whether the last object of `schema` exists: then all of it does (every statement is idempotent, and they
+    /// run in one transaction). A database made by an older gateway is completed once by the first newer one.
+    private static func schemaIsCurrent(_ connection: PostgresConnection, logger: Logger) async throws -> Bool {
         let rows = try await connection.query("""
-            SELECT to_regclass('auth_gateway_sessions') IS NOT NULL AND to_regclass('auth_gateway_replaced_refresh_tokens') IS NOT NULL
+            SELECT to_regclass('auth_gateway_sessions_user_id') IS NOT NULL
             """, logger: logger)
         // Read to the end: the connection runs its next statement only after this one's rows are consumed.
         var exists = false
@@ -135,6 +137,13 @@ public final class PostgresSessionStore: SessionStore {
         "CREATE INDEX IF NOT EXISTS auth_gateway_sessions_expires_at ON auth_gateway_sessions(expires_at)",
         // SPEC §6.2: other gateways' revocations are read by time; a logout of all sessions finds them by user.
         "CREATE INDEX IF NOT EXISTS auth_gateway_sessions_revoked_at ON auth_gateway_sessions(revoked_at) WHERE revoked_at IS NOT NULL",
+        // SPEC §6.3: what each rotation handed out, to answer a duplicate the same way.
+        "ALTER TABLE auth_gateway_replaced_refresh_tokens ADD COLUMN IF NOT EXISTS successor_refresh_jti TEXT",
+        "ALTER TABLE auth_gateway_replaced_refresh_tokens ADD COLUMN IF NOT EXISTS successor_expires_at BIGINT",
+        "ALTER TABLE auth_gateway_replaced_refresh_tokens ADD COLUMN IF NOT EXISTS access_jti TEXT",
+        "ALTER TABLE auth_gateway_replaced_refresh_tokens ADD COLUMN IF NOT EXISTS access_iat BIGINT",
+        "ALTER TABLE auth_gateway_replaced_refresh_tokens ADD COLUMN IF NOT EXISTS access_exp BIGINT",
+        // Last: its presence says the whole schema above is in place (`schemaIsCurrent`).
         "CREATE INDEX IF NOT EXISTS auth_gateway_sessions_user_id ON auth_gateway_sessions(user_id)",
     ]
 
@@ -179,11 +188,20 @@ public final class PostgresSessionStore: SessionStore {
         }
     }
 
-    public func wasReplaced(refreshJTI jti: String, sessionID: String) async throws -> Bool {
+    public func replacement(ofRefreshJTI jti: String, sessionID: String) async throws -> RefreshReplacement? {
         try await bounded("read") { [client, logger] in
-            try await Self.count(client.query("""
-                SELECT 1 FROM auth_gateway_replaced_refresh_tokens WHERE jti = \(jti) AND session_id = \(sessionID)
-                """, logger: logger)) > 0
+            let rows = try await client.query("""
+                SELECT replaced_at, successor_refresh_jti, successor_expires_at, access_jti, access_iat, access_exp
+                FROM auth_gateway_replaced_refresh_tokens WHERE jti = \(jti) AND session_id = \(sessionID)
+                """, logger: logger)
+            var found: RefreshReplacement?
+            // Every row is read (one at most: the jti is the key), so the connection goes back to the pool idle.
+            for try await row in rows.decode((Int64, String?, Int64?, String?, Int64?, Int64?).self) {
+                found = RefreshReplacement(replacedAt: UnixTime(milliseconds: row.0), successorRefreshJTI: row.1,
+                                           successorExpiresAt: row.2.map(UnixTime.init(milliseconds:)),
+                                           access: AccessLineage(storedJTI: row.3, issuedAt: row.4, expiresAt: row.5))
+            }
+            return found
         }
     }
 
@@ -205,13 +223,19 @@ public final class PostgresSessionStore: SessionStore {
                     "SELECT 1 FROM auth_gateway_sessions WHERE id = \(sessionID) FOR UPDATE", logger: logger))
                 if let newRefresh = change.newRefreshJTI {
                     // Record the id being replaced, but only if the row still matches (same transaction).
+                    // With what replaced it, so a duplicate within refresh_reuse_interval gets the same answer (6.3).
                     var record = PostgresQuery(unsafeSQL: """
-                        INSERT INTO auth_gateway_replaced_refresh_tokens (jti, session_id, replaced_at)
-                        SELECT refresh_jti, id, $2 FROM auth_gateway_sessions
+                        INSERT INTO auth_gateway_replaced_refresh_tokens
+                            (jti, session_id, replaced_at, successor_refresh_jti, successor_expires_at, access_jti, access_iat, access_exp)
+                        SELECT refresh_jti, id, $2, $5, LEAST($6, max_expires_at), $7, $8, $9 FROM auth_gateway_sessions
                         WHERE \(matches) AND refresh_jti <> $5
                         ON CONFLICT (jti) DO NOTHING
                         """)
                     record.binds = Self.binds(sessionID, now, refreshExpected, accessExpected, newRefresh)
+                    record.binds.append(change.expiresAt.milliseconds)
+                    record.binds.append(change.newAccess.jti)
+                    record.binds.append(change.newAccess.issuedAt.seconds)
+                    record.binds.append(change.newAccess.expiresAt.seconds)
                     try await connection.query(record, logger: logger)
                 }
                 var update = PostgresQuery(unsafeSQL: """

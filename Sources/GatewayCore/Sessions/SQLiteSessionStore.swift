@@ -68,6 +68,16 @@ public final class SQLiteSessionStore: SessionStore {
                 CREATE INDEX sessions_user_id ON sessions(user_id);
                 """)
         }
+        // SPEC §6.3: what each rotation handed out, to answer a duplicate the same way.
+        migrator.registerMigration("v3-refresh-replacements") { db in
+            try db.execute(sql: """
+                ALTER TABLE replaced_refresh_tokens ADD COLUMN successor_refresh_jti TEXT;
+                ALTER TABLE replaced_refresh_tokens ADD COLUMN successor_expires_at INTEGER;  -- ms
+                ALTER TABLE replaced_refresh_tokens ADD COLUMN access_jti TEXT;
+                ALTER TABLE replaced_refresh_tokens ADD COLUMN access_iat INTEGER;            -- seconds
+                ALTER TABLE replaced_refresh_tokens ADD COLUMN access_exp INTEGER;
+                """)
+        }
         return migrator
     }
 
@@ -97,10 +107,17 @@ public final class SQLiteSessionStore: SessionStore {
         return SQLiteSessionStore.session(from: row)
     }
 
-    public func wasReplaced(refreshJTI jti: String, sessionID: String) async throws -> Bool {
+    public func replacement(ofRefreshJTI jti: String, sessionID: String) async throws -> RefreshReplacement? {
         try await read { db in
-            try Bool.fetchOne(db, sql: "SELECT 1 FROM replaced_refresh_tokens WHERE jti = ? AND session_id = ?",
-                              arguments: [jti, sessionID]) ?? false
+            try Row.fetchOne(db, sql: """
+                SELECT replaced_at, successor_refresh_jti, successor_expires_at, access_jti, access_iat, access_exp
+                FROM replaced_refresh_tokens WHERE jti = ? AND session_id = ?
+                """, arguments: [jti, sessionID]).map { row in
+                RefreshReplacement(
+                    replacedAt: UnixTime(milliseconds: row["replaced_at"]), successorRefreshJTI: row["successor_refresh_jti"],
+                    successorExpiresAt: (row["successor_expires_at"] as Int64?).map(UnixTime.init(milliseconds:)),
+                    access: AccessLineage(storedJTI: row["access_jti"], issuedAt: row["access_iat"], expiresAt: row["access_exp"]))
+            }
         }
     }
 
@@ -120,11 +137,15 @@ public final class SQLiteSessionStore: SessionStore {
         }
         if let newRefresh = change.newRefreshJTI {
             // Record the id being replaced, but only if the row still matches (same transaction).
+            // With what replaced it, so a duplicate within refresh_reuse_interval gets the same answer (SPEC §6.3).
             try db.execute(sql: """
-                INSERT OR IGNORE INTO replaced_refresh_tokens (jti, session_id, replaced_at)
-                SELECT refresh_jti, id, ? FROM sessions
+                INSERT OR IGNORE INTO replaced_refresh_tokens
+                    (jti, session_id, replaced_at, successor_refresh_jti, successor_expires_at, access_jti, access_iat, access_exp)
+                SELECT refresh_jti, id, ?, ?, MIN(?, max_expires_at), ?, ?, ? FROM sessions
                 WHERE id = ? AND \(column) = ? AND revoked_at IS NULL AND expires_at > ? AND refresh_jti != ?
-                """, arguments: [now, sessionID, expected, now, newRefresh])
+                """, arguments: [now, newRefresh, change.expiresAt.milliseconds, change.newAccess.jti,
+                                 change.newAccess.issuedAt.seconds, change.newAccess.expiresAt.seconds,
+                                 sessionID, expected, now, newRefresh])
         }
         try db.execute(sql: """
             UPDATE sessions SET

@@ -56,3 +56,28 @@ public struct AccessLineage: Sendable, Equatable {
         self.expiresAt = expiresAt
     }
 }
+
+extension AccessLineage {
+    /// From a store's nullable columns (times in seconds); nil when any is missing.
+    init?(storedJTI jti: String?, issuedAt: Int64?, expiresAt: Int64?) {
+        guard let jti, let issuedAt, let expiresAt else { return nil }
+        self.init(jti: jti, issuedAt: UnixTime(seconds: issuedAt), expiresAt: UnixTime(seconds: expiresAt))
+    }
+}
+
+/// What a rotation replaced a refresh token with (SPEC §6.3): enough to give the very same answer again.
+public struct RefreshReplacement: Sendable, Equatable {
+    public var replacedAt: UnixTime
+    /// The refresh token that replaced it and its expiry; nil for a rotation recorded before these were kept.
+    public var successorRefreshJTI: String?
+    public var successorExpiresAt: UnixTime?
+    /// The access token the same refresh handed out.
+    public var access: AccessLineage?
+
+    public init(replacedAt: UnixTime, successorRefreshJTI: String?, successorExpiresAt: UnixTime?, access: AccessLineage?) {
+        self.replacedAt = replacedAt
+        self.successorRefreshJTI = successorRefreshJTI
+        self.successorExpiresAt = successorExpiresAt
+        self.access = access
+    }
+}

@@ -8,8 +8,8 @@ public protocol SessionStore: Sendable {
     /// Stores a new session (atomic).
     func create(_ session: Session) async throws
     func session(id: String) async throws -> Session?
-    /// Whether `jti` is a refresh token id this session replaced (rotation history).
-    func wasReplaced(refreshJTI jti: String, sessionID: String) async throws -> Bool
+    /// How this session's rotation replaced the refresh token id `jti`; nil when it never did (rotation history).
+    func replacement(ofRefreshJTI jti: String, sessionID: String) async throws -> RefreshReplacement?
     /// Applies `change` only if the session is alive at `now` and still matches `expectation`.
     /// Returns false when it did not (someone else changed it first, or it died).
     func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: UnixTime) async throws -> Bool
@@ -26,6 +26,13 @@ public protocol SessionStore: Sendable {
     /// Throws when the store cannot be used.
     func ping() async throws
     func close() async throws
+}
+
+extension SessionStore {
+    /// Whether `jti` is a refresh token id this session replaced.
+    public func wasReplaced(refreshJTI jti: String, sessionID: String) async throws -> Bool {
+        try await replacement(ofRefreshJTI: jti, sessionID: sessionID) != nil
+    }
 }
 
 /// What a session must still look like for an update to apply.
