@@ -28,8 +28,8 @@ enum JSONFuzz {
 
         let expected = modelTokens(pointerText)
         let pointer = try? JSONPointer(parsing: pointerText)
-        if !FuzzKnownIssues.strict && pointerText.contains(where: { $0.unicodeScalars.count > 1 && $0.unicodeScalars.contains { "/~01".unicodeScalars.contains($0) } }) {
-            return  // Fuzz/crashes/json-pointer-splits-by-character: reported, not fixed yet
+        if !FuzzKnownIssues.strict && pointerText.unicodeScalars.first == "/" && pointerText.first != "/" {
+            return  // Fuzz/crashes/json-pointer-leading-slash-with-combining-mark: reported, not fixed yet
         }
         fuzzCheck(pointer?.tokens.map(scalars) == expected?.map(scalars),
                   "pointer \(pointerText.debugDescription) parsed to \(String(describing: pointer?.tokens)), RFC 6901 gives \(String(describing: expected))")

@@ -35,6 +35,16 @@ struct JSONPointerTests {
         #expect(try JSONPointer(parsing: pointer).resolve(in: Self.document) == expected)
     }
 
+    /// RFC 6901 reads code points: `/` then a combining mark is one token, the mark. The leading `/` is checked
+    /// with `hasPrefix`, which compares grapheme clusters (`/\u{301}` is one), so the pointer is refused
+    /// (Fuzz/crashes/json-pointer-leading-slash-with-combining-mark). Once fixed, this known issue fails: drop it.
+    @Test func combiningMarkRightAfterTheLeadingSlashIsAToken() {
+        withKnownIssue("JSONValue.swift checks the leading \"/\" by Character") {
+            let pointer = try JSONPointer(parsing: "/\u{301}")
+            #expect(pointer.tokens == ["\u{301}"])
+        }
+    }
+
     @Test func emptyPointerIsTheWholeDocument() throws {
         let pointer = try JSONPointer(parsing: "")
         #expect(pointer == .root)
