@@ -82,8 +82,10 @@ private struct Scan {
                 let step = tableHeader()
                 guard step == .next else { return step }
             default:
-                guard TOMLCharacters.isBareKey(c) || TOMLCharacters.isQuote(c) else { return .parserReportsError }
-                let step = keyValue()
+                guard TOMLCharacters.isBareKey(c) || TOMLCharacters.isQuote(c), keyUpToValue() else {
+                    return .parserReportsError
+                }
+                let step = value()
                 guard step == .next else { return step }
                 guard endOfLine() else { return .parserReportsError }
             }
@@ -119,14 +121,13 @@ private struct Scan {
         return endOfLine() ? .next : .parserReportsError
     }
 
-    /// `parse_key_value_pair_and_insert` (toml.hpp:15784) up to and including the value.
-    mutating func keyValue() -> Step {
-        guard key(), skipBlanks() != nil, current == "=" else { return .parserReportsError }
+    /// A key, `=` and blanks, up to where the value starts (`parse_key_value_pair_and_insert`, toml.hpp:15784).
+    /// False where the parser reports an error (no `=`, nothing that can start a value).
+    mutating func keyUpToValue() -> Bool {
+        guard key(), skipBlanks() != nil, current == "=" else { return false }
         i += 1
-        guard skipBlanks() != nil, let c = current, !TOMLCharacters.isValueTerminator(c) else {
-            return .parserReportsError
-        }
-        return value()
+        guard skipBlanks() != nil, let c = current else { return false }
+        return !TOMLCharacters.isValueTerminator(c)
     }
 
     /// `parse_key` (toml.hpp:15477): dotted segments, bare or quoted (single-line strings), blanks around dots.
@@ -203,11 +204,7 @@ private struct Scan {
                     i += 1
                     open[open.count - 1] = .inlineTable(.comma)
                 } else if last != .keyValue && (TOMLCharacters.isBareKey(c) || TOMLCharacters.isQuote(c)) {
-                    guard key(), skipBlanks() != nil, current == "=" else { return .parserReportsError }
-                    i += 1
-                    guard skipBlanks() != nil, let v = current, !TOMLCharacters.isValueTerminator(v) else {
-                        return .parserReportsError
-                    }
+                    guard keyUpToValue() else { return .parserReportsError }
                     open[open.count - 1] = .inlineTable(.keyValue)
                     atValue = true
                 } else {
@@ -247,8 +244,8 @@ private struct Scan {
         // on past the space and one digit (toml.hpp:15154).
         guard looksLikeDate(text[start..<end]), scalar(at: end) == " " else { return .next }
         if text[start..<end].contains("_") {
-            // Each `_` is one more character of look-ahead; past 124 of them the parser steps back further than
-            // it remembers (toml.hpp:13017). A date never has `_`.
+            // Each `_` is one more code point of look-ahead; from a value of 125 on, the parser steps back further
+            // than it remembers (toml.hpp:13017). A date never has `_`.
             return .refused(at: start, "\"_\" in a date")
         }
         guard let digit = scalar(at: end + 1), TOMLCharacters.isDigit(digit) else { return .next }
