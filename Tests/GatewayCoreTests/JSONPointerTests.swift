@@ -35,6 +35,13 @@ struct JSONPointerTests {
         #expect(try JSONPointer(parsing: pointer).resolve(in: Self.document) == expected)
     }
 
+    /// RFC 6901 reads code points: `/` then a combining mark is one token, the mark (the leading `/` was checked by
+    /// grapheme cluster, which refused it: Fuzz/crashes/json-pointer-leading-slash-with-combining-mark).
+    @Test func combiningMarkRightAfterTheLeadingSlashIsAToken() throws {
+        let pointer = try JSONPointer(parsing: "/\u{301}")
+        #expect(pointer.tokens == ["\u{301}"])
+    }
+
     @Test func emptyPointerIsTheWholeDocument() throws {
         let pointer = try JSONPointer(parsing: "")
         #expect(pointer == .root)

@@ -114,6 +114,16 @@ struct CommandLineTests {
         #expect(outcome.stderr.contains("/nonexistent/auth-gateway.conf"))
     }
 
+    /// toml++ fails an assertion on these (SIGABRT, exit 134, before ConfigReader refused them first).
+    @Test(arguments: ["[{", "a=[}", "a = 1979-05-27 1\n", "a = 1979-05-27Tx:00"])
+    func checkReportsTOMLTheParserWouldAbortOnAsInvalid(shape: String) async throws {
+        let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: "# line 1\n" + shape)
+        #expect(outcome.status == 1 && !outcome.signalled, "status \(outcome.status); stderr:\n\(outcome.stderr)")
+        #expect(outcome.stderrLines.count == 1, "stderr:\n\(outcome.stderr)")
+        let line = outcome.stderrLines.first ?? ""
+        #expect(line.contains("gateway.conf: invalid TOML: ") && line.hasSuffix("(line 2)"), "stderr:\n\(outcome.stderr)")
+    }
+
     @Test func checkReadsGatewayConfigFromTheEnvironmentThenTheWorkingDirectory() async throws {
         // ./gateway.conf in the working directory.
         let local = try await GatewayProcess.run(["check"], config: Self.valid.text)

@@ -24,6 +24,10 @@ public struct ConfigReader: Sendable {
 
     /// Validates TOML `text`; `file` names it in messages.
     public func parse(_ text: String, file: String) throws(ConfigError) -> GatewayConfig {
+        // toml++ aborts the process on a few malformed shapes instead of throwing (TOMLPreflight.swift).
+        if let refusal = TOMLPreflight.refusal(in: text) {
+            throw ConfigError(file: file, line: refusal.line, "invalid TOML: \(refusal.reason)")
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
