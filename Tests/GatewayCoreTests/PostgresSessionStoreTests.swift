@@ -180,7 +180,9 @@ struct PostgresSessionStoreTests {
             // The cause itself, not a timeout, and never the password.
             error is StoreUnavailable && "\(error)".contains("refused") && !"\(error)".contains("hunter2")
         }
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // Loose: the whole suite shares 2 cores, and the test's own tasks wait for a thread of the cooperative pool
+        // (10.4 s seen once under the full suite; the refusal itself takes milliseconds).
+        #expect(ContinuousClock.now - started < .seconds(20))
     }
 
     /// A server that accepts and never answers: the store gives up at its deadline, it does not wait forever.
