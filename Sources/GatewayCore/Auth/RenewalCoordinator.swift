@@ -16,7 +16,8 @@ public final class RenewalCoordinator: Sendable {
     let policy: RenewalPolicy
     let refreshTTL: Duration
     let logger: Logger
-    private let inFlight = Mutex<[String: Task<Outcome, any Error>]>([:])
+    /// Renewals running in this process, by jti, with the requests waiting for the leader's outcome.
+    private let inFlight = Mutex<[String: [CheckedContinuation<Outcome?, any Error>]]>([:])
 
     public init(store: any SessionStore, issuer: TokenIssuer, tokens: TokensConfig, renewal: RenewalConfig, logger: Logger) {
         self.store = store
@@ -26,22 +27,41 @@ public final class RenewalCoordinator: Sendable {
         self.logger = logger
     }
 
-    /// Renews the expired token with these claims; throws only when the store fails.
+    /// Renews the expired token with these claims; throws only when the store fails. The first request for a
+    /// jti leads (it does the store round on its own task, so on its connection's event loop); the others wait
+    /// for its outcome instead of starting rounds of their own.
     public func renew(_ claims: TokenClaims, clock: WallClock) async throws -> Outcome {
         guard let jti = claims.jti, let sessionID = claims.sessionID else { return .rejected(.noSession) }
-        // The task is made only by the request that starts the renewal; the others wait for its value.
-        let task = inFlight.withLock { table in
-            if let running = table[jti] { return running }
-            let task = Task { [self] in
-                defer { _ = inFlight.withLock { $0.removeValue(forKey: jti) } }
+        while true {
+            let leads = inFlight.withLock { table in
+                guard table[jti] == nil else { return false }
+                table[jti] = []
+                return true
+            }
+            if leads {
+                let result: Result<Outcome, any Error>
                 // Two rounds: when another gateway advanced the lineage between our read and our write, the
                 // re-read sees this token as the predecessor and hands out that successor.
-                return try await attempt(jti: jti, expiresAt: claims.expiresAt, sessionID: sessionID, clock: clock, rounds: 2)
+                do { result = .success(try await attempt(jti: jti, expiresAt: claims.expiresAt, sessionID: sessionID, clock: clock, rounds: 2)) } catch { result = .failure(error) }
+                let waiting = inFlight.withLock { $0.removeValue(forKey: jti) } ?? []
+                for waiter in waiting { waiter.resume(with: result.map { Optional($0) }) }
+                return try result.get()
             }
-            table[jti] = task
-            return task
+            // nil: the leader finished between our look and our joining; go again (the store then shows this
+            // token as the predecessor and the same successor comes back).
+            if let outcome = try await follow(jti) { return outcome }
         }
-        return try await task.value
+    }
+
+    private func follow(_ jti: String) async throws -> Outcome? {
+        try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Outcome?, any Error>) in
+            let joined = inFlight.withLock { table in
+                guard table[jti] != nil else { return false }
+                table[jti]!.append(waiter)
+                return true
+            }
+            if !joined { waiter.resume(returning: nil) }
+        }
     }
 
     private func attempt(jti: String, expiresAt: Int64, sessionID: String, clock: WallClock, rounds: Int) async throws -> Outcome {

@@ -25,6 +25,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private var upstreamName = ""
     /// The gateway's own endpoint waiting for its request body.
     private var endpointCall: (endpoint: GatewayEndpoints.Endpoint, head: HTTPRequestHead)?
+    /// Where this connection's async steps run: its own event loop (made on the first one).
+    private lazy var taskExecutor = EventLoopTaskExecutor(context.eventLoop)
     /// The client's IP address for X-Forwarded-For: fixed for the connection, so formatted once.
     private lazy var clientAddress: String? = context.channel.remoteAddress?.ipAddress
 
@@ -144,11 +146,15 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         }
     }
 
-    /// The one place an async step (the store, the credential check) meets the event loop: `work` runs as a task,
-    /// and `body` gets its result on this connection's loop.
+    /// The one place an async step (the store, the credential check) meets the event loop: `work` runs as a task
+    /// on this connection's loop (`EventLoopTaskExecutor`), and `body` gets its result there.
     private func whenDone<Value: Sendable>(_ work: @escaping @Sendable () async throws -> Value,
                                            _ body: @escaping (Result<Value, any Error>) -> Void) {
-        context.eventLoop.makeFutureWithTask(work).assumeIsolated().whenComplete(body)
+        let promise = context.eventLoop.makePromise(of: Value.self)
+        Task(executorPreference: taskExecutor) {
+            do { promise.succeed(try await work()) } catch { promise.fail(error) }
+        }
+        promise.futureResult.assumeIsolated().whenComplete(body)
     }
 
     /// The renewal header (and its CORS exposure) for a response that carries a renewed token.
