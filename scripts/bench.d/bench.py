@@ -6,6 +6,9 @@ core (BENCH_SERVER_CPU, default 0) and wrk / curl to the other (BENCH_CLIENT_CPU
 Contenders are interleaved and repeated (A B C D A B C D) at each connection count; the table
 uses the median of the repeats. Also: a renewal-heavy run, the gateway's peak RSS under load,
 and a 1 GiB download streamed through the upstream alone, HAProxy and the gateway, repeated too.
+With BENCH_BASELINE_BIN, a second gateway binary (an older build, say) runs as one more contender
+from the same gateway.conf.in on its own port, database and log (in baseline/): interleaved in the
+load and renewal-heavy runs and in the RSS line like the gateway, not in the stream.
 The servers' configs are the templates next to this file (nginx.conf.in, nginx-upstream.in,
 nginx-proxy.in, haproxy.cfg.in, gateway.conf.in); @NAME@ marks a value filled in at run time.
 
@@ -21,8 +24,9 @@ Environment knobs (defaults in brackets):
   BENCH_SKIP_GATEWAY [0]     1 = do not build or run the gateway (peers only)
   BENCH_NO_BUILD     [0]     1 = use the existing .build-release/release/gateway, do not build
   BENCH_GATEWAY_BIN  []      use this gateway binary (implies no build)
+  BENCH_BASELINE_BIN []      also run this gateway binary as "auth-gateway baseline (required)"
   BENCH_STREAM_SIZE  [1G]    size of the sparse file streamed through the gateway (truncate -s)
-  BENCH_PORT_BASE    [18080] ports BASE..BASE+3 on 127.0.0.1 (upstream, nginx proxy, HAProxy, gateway)
+  BENCH_PORT_BASE    [18080] ports BASE..BASE+4 on 127.0.0.1 (upstream, nginx proxy, HAProxy, gateway, baseline)
   BENCH_SERVER_CPU   [0]     core for all servers
   BENCH_CLIENT_CPU   [1]     core for wrk and curl
   BENCH_OUT          []      work/results directory (default bench-results/run-<timestamp>)
@@ -31,7 +35,7 @@ Environment knobs (defaults in brackets):
 "CPU µs/req" is the utime+stime of the contender's own processes (nginx master and workers, HAProxy,
 the gateway) over the measured run divided by its requests: steadier than req/s on a shared machine.
 It is also reported split into user space and kernel, with system calls per request (perf's syscall
-tracepoint), and for the gateway by thread (event loop, libcurl transport).
+tracepoint), and for the gateways by thread (event loop, libcurl transport).
 """
 import argparse
 import base64
@@ -64,10 +68,13 @@ UPSTREAM = "nginx upstream alone"
 NGINX_PROXY = "nginx proxy_pass"
 HAPROXY = "HAProxy 2.6 jwt_verify"
 GATEWAY = "auth-gateway (required)"
+BASELINE = "auth-gateway baseline (required)"
+# Each gateway's folder in the work dir (config, log, database); the baseline's is apart from the gateway's.
+GATEWAY_DIRS = {GATEWAY: "", BASELINE: "baseline"}
 
 DEFAULTS = {"BENCH_DURATION": "10s", "BENCH_WARMUP": "2s", "BENCH_REPEATS": "3",
             "BENCH_CONNECTIONS": "64 256", "BENCH_SKIP_GATEWAY": "0", "BENCH_NO_BUILD": "0",
-            "BENCH_GATEWAY_BIN": "", "BENCH_STREAM_SIZE": "1G", "BENCH_PORT_BASE": "18080",
+            "BENCH_GATEWAY_BIN": "", "BENCH_BASELINE_BIN": "", "BENCH_STREAM_SIZE": "1G", "BENCH_PORT_BASE": "18080",
             "BENCH_SERVER_CPU": "0", "BENCH_CLIENT_CPU": "1", "BENCH_OUT": "", "BENCH_NO_INSTALL": "0"}
 QUICK = {"BENCH_DURATION": "3s", "BENCH_WARMUP": "1s", "BENCH_REPEATS": "1",
          "BENCH_CONNECTIONS": "64", "BENCH_STREAM_SIZE": "256M"}
@@ -99,6 +106,7 @@ class Settings:
     skip_gateway: bool
     no_build: bool
     gateway_bin: str
+    baseline_bin: str
     stream_size: str
     ports: dict
     server_cpu: int
@@ -118,8 +126,9 @@ class Settings:
                 repeats=int(get("BENCH_REPEATS")),
                 connections=[int(n) for n in get("BENCH_CONNECTIONS").split()],
                 skip_gateway=get("BENCH_SKIP_GATEWAY") == "1", no_build=get("BENCH_NO_BUILD") == "1",
-                gateway_bin=get("BENCH_GATEWAY_BIN"), stream_size=get("BENCH_STREAM_SIZE"),
-                ports={UPSTREAM: base, NGINX_PROXY: base + 1, HAPROXY: base + 2, GATEWAY: base + 3},
+                gateway_bin=get("BENCH_GATEWAY_BIN"), baseline_bin=get("BENCH_BASELINE_BIN"),
+                stream_size=get("BENCH_STREAM_SIZE"),
+                ports={UPSTREAM: base, NGINX_PROXY: base + 1, HAPROXY: base + 2, GATEWAY: base + 3, BASELINE: base + 4},
                 server_cpu=int(get("BENCH_SERVER_CPU")), client_cpu=int(get("BENCH_CLIENT_CPU")),
                 out=get("BENCH_OUT"), no_install=get("BENCH_NO_INSTALL") == "1")
         except ValueError as e:
@@ -206,14 +215,27 @@ def soak_helper(argv):
     print("usage: ports-free PORT... | secret PATH", file=sys.stderr)
     return 2
 
+
+def gateway_binaries(s, work):
+    """The gateway binaries to run by contender name: the gateway's (unless BENCH_SKIP_GATEWAY=1)
+    and the baseline's (with BENCH_BASELINE_BIN)."""
+    binaries = {GATEWAY: build_gateway(s, work), BASELINE: given_binary("BENCH_BASELINE_BIN", s.baseline_bin)}
+    return {name: binary for name, binary in binaries.items() if binary}
+
+
+def given_binary(knob, path):
+    """A binary named by a knob, checked; None when the knob is not set."""
+    if path and not os.access(path, os.X_OK):
+        raise BenchError(f"{knob}={path} is not executable")
+    return path or None
+
+
 def build_gateway(s, work):
     """The gateway binary to run, or None with BENCH_SKIP_GATEWAY=1."""
     if s.skip_gateway:
         return None
     if s.gateway_bin:
-        if not os.access(s.gateway_bin, os.X_OK):
-            raise BenchError(f"BENCH_GATEWAY_BIN={s.gateway_bin} is not executable")
-        return s.gateway_bin
+        return given_binary("BENCH_GATEWAY_BIN", s.gateway_bin)
     binary = os.path.join(ROOT, ".build-release/release/gateway")
     if not s.no_build:
         if not shutil.which("swift"):
@@ -289,7 +311,7 @@ def write(path, text, mode=None):
         os.chmod(path, mode)
 
 
-def write_configs(work, ports, key, with_gateway):
+def write_configs(work, ports, key, gateways):
     values = {"WORK": work, "KEY": key, "UP_PORT": ports[UPSTREAM], "NGX_PORT": ports[NGINX_PROXY],
               "HAP_PORT": ports[HAPROXY], "GW_PORT": ports[GATEWAY]}
     # As root, nginx workers would run as nobody, who cannot read the work dir.
@@ -302,8 +324,17 @@ def write_configs(work, ports, key, with_gateway):
                       SITE=render(site, **values).rstrip("\n"))
         write(os.path.join(directory, "nginx.conf"), text)
     write(os.path.join(work, "haproxy/haproxy.cfg"), render("haproxy.cfg.in", **values), 0o600)
-    if with_gateway:
-        write(os.path.join(work, "gateway.conf"), render("gateway.conf.in", **values))
+    for name in gateways:
+        directory = gateway_dir(work, name)
+        if directory != work:  # the baseline: a folder of its own, the same key
+            os.makedirs(directory, exist_ok=True)
+            shutil.copy(os.path.join(work, "secret.key"), directory)
+        text = render("gateway.conf.in", **dict(values, WORK=directory, GW_PORT=ports[name]))
+        write(os.path.join(directory, "gateway.conf"), text)
+
+
+def gateway_dir(work, name):
+    return os.path.normpath(os.path.join(work, GATEWAY_DIRS[name]))
 
 
 # ---------------------------------------------------------------- processes
@@ -357,19 +388,20 @@ class Servers:
         self.wait_port("HAProxy", port, proc)
         return proc
 
-    def start_gateway(self, binary, port):
-        log_path = os.path.join(self.work, "gateway.log")
-        proc = self.start([binary, "serve", "--config", os.path.join(self.work, "gateway.conf")], log_path)
+    def start_gateway(self, name, binary, port):
+        directory = gateway_dir(self.work, name)
+        log_path = os.path.join(directory, "gateway.log")
+        proc = self.start([binary, "serve", "--config", os.path.join(directory, "gateway.conf")], log_path)
         for _ in range(300):
             if proc.poll() is not None:
                 print("".join(read_text(log_path).splitlines(True)[-20:]), end="", file=sys.stderr)
-                raise BenchError("gateway exited during start-up")
+                raise BenchError(f"{name} exited during start-up")
             if "listening on" in read_text(log_path):
                 break
             time.sleep(0.1)
         else:
-            raise BenchError("gateway did not log 'listening on' within 30s")
-        self.wait_port("gateway", port, proc, 5)
+            raise BenchError(f"{name} did not log 'listening on' within 30s")
+        self.wait_port(name, port, proc, 5)
         return proc
 
     def stop_all(self):
@@ -712,16 +744,16 @@ def results_table(main_rows):
 
 
 def renewal_lines(main_rows, renewal):
-    """One line per connection count for the renewal-heavy runs, against the gateway's valid-token
-    row, the upstream and HAProxy."""
+    """One line per gateway and connection count for the renewal-heavy runs, against the same gateway's
+    valid-token row, the upstream and HAProxy."""
     ref = references(main_rows)
     lines = []
     for (c, n), s in renewal.items():
-        gw = main_rows.get((GATEWAY, n))
-        line = (f"- renewal-heavy (every request carries an expired, renewable token), {n} connections: "
+        gw = main_rows.get((c, n))
+        line = (f"- renewal-heavy via {c} (every request carries an expired, renewable token), {n} connections: "
                 f"{fmt(s['rps'], 0)} req/s, p50 {fmt(s['p50'])} ms, p99 {fmt(s['p99'])} ms, CPU {fmt(s['cpu'], 1)} µs/req")
         if s["valid"]:
-            line += (f"; × gateway valid-token {ratio(s['rps'], gw['rps'] if gw and not gw['problems'] else None)},"
+            line += (f"; × its valid-token rate {ratio(s['rps'], gw['rps'] if gw and not gw['problems'] else None)},"
                      f" × upstream {ratio(s['rps'], ref['upstream'].get(n))}, × HAProxy {ratio(s['rps'], ref['haproxy'].get(n))}")
         else:
             line += " — **INVALID**: " + "; ".join(s["problems"] or ["no result"])
@@ -729,16 +761,30 @@ def renewal_lines(main_rows, renewal):
     return lines
 
 
+def baseline_lines(main_rows):
+    """The gateway against the baseline binary (BENCH_BASELINE_BIN) by connection count: ratios of the
+    median req/s and CPU per request."""
+    lines = []
+    for (c, n), base in main_rows.items():
+        gw = main_rows.get((GATEWAY, n))
+        if c != BASELINE or not gw:
+            continue
+        line = (f"- {GATEWAY} / {BASELINE}, {n} connections: req/s × {ratio(gw['rps'], base['rps'])},"
+                f" CPU µs/req × {ratio(gw['cpu'], base['cpu'])}")
+        lines.append(line + ("" if gw["valid"] and base["valid"] else " (a row is INVALID)"))
+    return lines
+
+
 def thread_lines(main_rows):
-    """Where the gateway's CPU per request goes, by thread, next to HAProxy's whole process."""
+    """Where each gateway's CPU per request goes, by thread, next to HAProxy's whole process."""
     lines = []
     for (c, n), s in main_rows.items():
         per = [r["cpu_threads_us_per_req"] for r in s["runs"] if r.get("cpu_threads_us_per_req")]
-        if c != GATEWAY or not per:
+        if c not in (GATEWAY, BASELINE) or not per:
             continue
         names = sorted({g for p in per for g in p}, key=lambda g: (g == "other", g))
         parts = [f"{g} {statistics.median([p.get(g, 0) for p in per]):.1f}" for g in names]
-        line = f"- auth-gateway CPU by thread, {n} connections (median µs/req): " + ", ".join(parts)
+        line = f"- {c} CPU by thread, {n} connections (median µs/req): " + ", ".join(parts)
         ha = main_rows.get((HAPROXY, n))
         if ha and ha["cpu"] is not None:
             line += f"; HAProxy's whole process {ha['cpu']:.1f}"
@@ -826,7 +872,7 @@ def token_checks(contenders, key, token):
              ("alg none, empty signature", mint(key, alg="none"), "401"),
              ("expired (exp = now - 60s)", mint(key, exp_in=-60), "401"),
              ("token_type refresh", mint(key, token_type="refresh"), "401"))
-    checked = [c for c in contenders if c.name in (HAPROXY, GATEWAY)]
+    checked = [c for c in contenders if c.name in (HAPROXY, GATEWAY, BASELINE)]
     lines = ["| token | expected | " + " | ".join(c.name for c in checked) + " |",
              "|---|---|" + "---|" * len(checked)]
     ok = {c.name: True for c in checked}
@@ -840,51 +886,70 @@ def token_checks(contenders, key, token):
     return lines, ok
 
 
-def renewal_runs(s, work, load, gateway):
-    """Log in, let the 2 s access token expire, check that the gateway renews it, then load the
-    gateway with that expired token: every request is renewed or handed its successor."""
-    if gateway is None:
+def renewal_runs(s, work, load, gateways):
+    """Log in to each gateway, let the 2 s access tokens expire, check that the gateways renew them,
+    then load each gateway, interleaved, with its expired token: every request is renewed or handed
+    its successor."""
+    if not gateways:
         return ["- renewal: not run (BENCH_SKIP_GATEWAY=1)"]
+    lines, logged_in, ready = [], [], []
+    for g in gateways:
+        expired, problem = login_token(g, work)
+        if problem:
+            lines.append(f"- renewal via {g.name}: not available ({problem})")
+        else:
+            logged_in.append((g, expired))
+    if logged_in:
+        log("renewal-heavy: waiting 3 s for the 2 s access tokens to expire")
+        time.sleep(3)
+    for g, expired in logged_in:
+        status, has_token = renewed(g, expired)
+        if status == "200" and has_token:
+            ready.append((g, expired))
+        else:
+            lines.append(f"- renewal via {g.name}: not available (expired token got status {status}"
+                         f"{'' if has_token else ', no X-Access-Token'})")
+    for n in s.connections:
+        for rep in range(1, s.repeats + 1):
+            for g, expired in ready:
+                load.run(g, n, rep, "renewal", expired)
+    lines += renewal_lines(summarize(load.records, "main"), summarize(load.records, "renewal"))
+    for g, expired in ready:
+        status, has_token = renewed(g, expired)
+        lines.append(f"- renewal via {g.name} after the runs: the same expired token still gets {status}"
+                     + (" with X-Access-Token" if has_token else " WITHOUT X-Access-Token"))
+    return lines
+
+
+def login_token(gateway, work):
+    """(the access token of a fresh login, None) or (None, why there is none)."""
     if not alive(gateway.proc):
-        return ["- renewal: not available (gateway process died)"]
-    log("renewal-heavy: logging in")
+        return None, "gateway process died"
+    log(f"renewal-heavy: logging in to {gateway.name}")
     try:
         status, _, body = request(gateway.base + "/auth/login", method="POST",
                                   body=json.dumps({"username": "bench", "password": "bench"}))
     except OSError:
         status, body = "000", b""
-    write(os.path.join(work, "login.json"), body.decode(errors="replace"))
-    expired = None
+    write(os.path.join(gateway_dir(work, gateway.name), "login.json"), body.decode(errors="replace"))
     if status == 201:
         try:
-            expired = json.loads(body)["token"]["access"]
+            return json.loads(body)["token"]["access"], None
         except (ValueError, KeyError, TypeError):
             pass
-    if not expired:
-        return [f"- renewal: not available (POST /auth/login answered {status}, expected 201 with token.access)"]
-    log("renewal-heavy: waiting 3 s for the 2 s access token to expire")
-    time.sleep(3)
-
-    def renewed():
-        try:
-            status, headers, _ = request(gateway.url, expired)
-            return str(status), headers.get("X-Access-Token") is not None
-        except OSError:
-            return "000", False
-    status, has_token = renewed()
-    if status != "200" or not has_token:
-        return [f"- renewal: not available (expired token got status {status}{'' if has_token else ', no X-Access-Token'})"]
-    for n in s.connections:
-        for rep in range(1, s.repeats + 1):
-            load.run(gateway, n, rep, "renewal", expired)
-    lines = renewal_lines(summarize(load.records, "main"), summarize(load.records, "renewal"))
-    status, has_token = renewed()
-    lines.append(f"- renewal after the runs: the same expired token still gets {status}"
-                 + (" with X-Access-Token" if has_token else " WITHOUT X-Access-Token"))
-    return lines
+    return None, f"POST /auth/login answered {status}, expected 201 with token.access"
 
 
-def start_contenders(s, servers, gateway_bin, haproxy_version):
+def renewed(gateway, expired):
+    """The status an expired token gets, as text, and whether the answer carries its successor."""
+    try:
+        status, headers, _ = request(gateway.url, expired)
+        return str(status), headers.get("X-Access-Token") is not None
+    except OSError:
+        return "000", False
+
+
+def start_contenders(s, servers, binaries, haproxy_version):
     """The servers under test, started and listening, in the order they are measured."""
     def contender(name, what, start):
         log(f"starting {what} on 127.0.0.1:{s.ports[name]} (cpu {s.server_cpu})")
@@ -893,8 +958,8 @@ def start_contenders(s, servers, gateway_bin, haproxy_version):
         contender(UPSTREAM, "nginx upstream", lambda: servers.start_nginx("nginx-up", s.ports[UPSTREAM], "nginx upstream")),
         contender(NGINX_PROXY, "nginx proxy", lambda: servers.start_nginx("nginx-proxy", s.ports[NGINX_PROXY], "nginx proxy")),
         contender(HAPROXY, f"HAProxy {haproxy_version}", lambda: servers.start_haproxy(s.ports[HAPROXY]))]
-    if gateway_bin:
-        contenders.append(contender(GATEWAY, "auth-gateway", lambda: servers.start_gateway(gateway_bin, s.ports[GATEWAY])))
+    for name, binary in binaries.items():
+        contenders.append(contender(name, name, lambda: servers.start_gateway(name, binary, s.ports[name])))
     return contenders
 
 
@@ -903,11 +968,12 @@ def rss_line(by_name, idle_rss):
     hwm = lambda pid: mib(rss_kb(pid)[1]) if pid else "n/a"
     line = (f"- peak RSS (VmHWM) after the valid-token load: nginx upstream worker {hwm(nginx_worker(by_name[UPSTREAM].proc.pid))},"
             f" nginx proxy worker {hwm(nginx_worker(by_name[NGINX_PROXY].proc.pid))}, HAProxy {hwm(by_name[HAPROXY].proc.pid)}")
-    gateway = by_name.get(GATEWAY)
-    if gateway and alive(gateway.proc):
-        line += f", **auth-gateway {hwm(gateway.proc.pid)}** (idle after start: {mib(idle_rss)})"
-    elif gateway:
-        line += ", auth-gateway: process died during the load runs"
+    for name in (GATEWAY, BASELINE):
+        gateway = by_name.get(name)
+        if gateway and alive(gateway.proc):
+            line += f", **{name} {hwm(gateway.proc.pid)}** (idle after start: {mib(idle_rss[name])})"
+        elif gateway:
+            line += f", {name}: process died during the load runs"
     return line
 
 
@@ -950,7 +1016,9 @@ def report_header(s, tools, loadavg):
         f" request: GET {PATH_UNDER_TEST} with `Authorization: Bearer <HS256 access token>` (ignored by the upstream and nginx).",
         "HAProxy checks: jwt_verify HS256 signature, header alg = HS256, token_type = access, exp > now (not iss).",
         "Ratios compare median req/s. A row is INVALID when a pre-check curl was not 200, wrk saw non-2xx/3xx responses,"
-        " or the contender failed the token checks below."]
+        " or the contender failed the token checks below."] + (
+        [f"Baseline: {BASELINE} is `{s.baseline_bin}`, from the same gateway.conf.in on its own port and database."]
+        if s.baseline_bin else [])
 
 
 def bench(s, work, servers):
@@ -969,7 +1037,7 @@ def bench(s, work, servers):
     busy = ports_busy(s.ports.values())
     if busy:
         raise BenchError(f"a bench port is busy (set BENCH_PORT_BASE to use other ports): {', '.join(busy)}")
-    gateway_bin = build_gateway(s, work)
+    binaries = gateway_binaries(s, work)
 
     key = write_secret(os.path.join(work, "secret.key"))
     token = mint(key)
@@ -977,15 +1045,16 @@ def bench(s, work, servers):
     big = os.path.join(work, "big.bin")
     if subprocess.run(["truncate", "-s", s.stream_size, big]).returncode != 0:
         raise BenchError(f"truncate -s {s.stream_size} failed (BENCH_STREAM_SIZE)")
-    write_configs(work, s.ports, key, gateway_bin is not None)
+    write_configs(work, s.ports, key, binaries)
 
-    contenders = start_contenders(s, servers, gateway_bin, tools["haproxy"])
+    contenders = start_contenders(s, servers, binaries, tools["haproxy"])
     by_name = {c.name: c for c in contenders}
     gateway = by_name.get(GATEWAY)
-    idle_rss = None
-    if gateway:
+    gateways = [c for c in contenders if c.name in binaries]
+    idle_rss = {}
+    if gateways:
         time.sleep(0.5)
-        idle_rss = rss_kb(gateway.proc.pid)[0]
+        idle_rss = {g.name: rss_kb(g.proc.pid)[0] for g in gateways}
 
     log("token checks (HAProxy must reject bad signature, wrong alg, expired, wrong token_type):")
     check_lines, auth_ok = token_checks(contenders, key, token)
@@ -993,7 +1062,7 @@ def bench(s, work, servers):
     print("\n".join(check_lines), file=sys.stderr)
     for c in contenders:
         if not auth_ok.get(c.name, True):
-            what = "HAProxy's" if c.name == HAPROXY else "the gateway's"
+            what = "HAProxy's" if c.name == HAPROXY else f"{c.name}'s"
             log(f"WARNING: {what} token checks failed: its rows are marked INVALID")
 
     load = LoadRuns(s, work, count_syscalls, auth_ok)
@@ -1006,13 +1075,15 @@ def bench(s, work, servers):
                 load.run(c, n, rep, "main", token)
 
     memory = rss_line(by_name, idle_rss)
-    renewal = renewal_runs(s, work, load, gateway)
-    if gateway and alive(gateway.proc) and any(r["group"] == "renewal" for r in load.records):
-        memory += f"; auth-gateway VmHWM after the renewal runs: {mib(rss_kb(gateway.proc.pid)[1])}"
-    streamed = [c for c in contenders if c.name != NGINX_PROXY]
+    renewal = renewal_runs(s, work, load, gateways)
+    for g in gateways:
+        if alive(g.proc) and any(r["group"] == "renewal" and r["contender"] == g.name for r in load.records):
+            memory += f"; {g.name} VmHWM after the renewal runs: {mib(rss_kb(g.proc.pid)[1])}"
+    streamed = [c for c in contenders if c.name not in (NGINX_PROXY, BASELINE)]
     main_rows = summarize(load.records, "main")
     report = [*report_header(s, tools, loadavg),
-              "", *results_table(main_rows), "", *thread_lines(main_rows), *cpu_lines(main_rows), "",
+              "", *results_table(main_rows), "", *baseline_lines(main_rows), *thread_lines(main_rows),
+              *cpu_lines(main_rows), "",
               "Token checks (status codes; one curl each):", "", *check_lines, "",
               *renewal, memory, *streaming(s, work, token, streamed, big)]
     if not gateway:
