@@ -1,11 +1,13 @@
 import Foundation
 import GRDB
+import NIOPosix
 
 /// The embedded session store: one SQLite file in WAL mode, schema versioned by GRDB migrations.
 /// Each operation is one transaction; updates are compare-and-set `UPDATE … WHERE` statements.
 /// Times are stored as integers: milliseconds, but seconds for the access token's `iat`/`exp`.
 public final class SQLiteSessionStore: SessionStore {
     private let pool: DatabasePool
+    private let threads: NIOThreadPool
     public let path: String
 
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -31,6 +33,8 @@ public final class SQLiteSessionStore: SessionStore {
         } catch {
             throw StoreUnavailable("cannot open SQLite store \(path): \(error)")
         }
+        threads = NIOThreadPool(numberOfThreads: 2)
+        threads.start()
     }
 
     static var migrator: DatabaseMigrator {
@@ -194,6 +198,7 @@ public final class SQLiteSessionStore: SessionStore {
     }
 
     public func close() async throws {
+        try await threads.shutdownGracefully()
         try pool.close()
     }
 
@@ -207,17 +212,23 @@ public final class SQLiteSessionStore: SessionStore {
 
     // MARK: helpers
 
+    // GRDB's callback write and a synchronous read on a small thread pool of our own, awaited: lighter than GRDB's
+    // async read and write (a reader-pool checkout and cancellation handling each). gateway-microbench's renewal
+    // line, median of 3 on this (shared) machine: 1,855 -> 2,047 renewals/s.
+
+    /// One transaction on GRDB's writer queue; this task waits without a thread.
     private func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
-        do {
-            return try await pool.write(body)
-        } catch {
-            throw StoreUnavailable("SQLite write failed: \(error)")
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<T, any Error>) in
+            pool.asyncWrite({ db in try body(db) }, completion: { _, result in
+                done.resume(with: result.mapError { StoreUnavailable("SQLite write failed: \($0)") })
+            })
         }
     }
 
+    /// A read on the store's own threads (SQLite blocks while it reads).
     private func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
         do {
-            return try await pool.read(body)
+            return try await threads.runIfActive { [pool] in try pool.read(body) }
         } catch {
             throw StoreUnavailable("SQLite read failed: \(error)")
         }
