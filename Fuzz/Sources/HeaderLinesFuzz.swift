@@ -11,7 +11,8 @@ import NIOHTTP1
 ///   across inputs, under AddressSanitizer) read back line for line.
 /// - odd: a client request's header fields (as NIO's parser delivers them) through `UpstreamRequestBuilder`,
 ///   compared line for line with a model of SPEC §5.4: hop-by-hop fields and those the Connection header
-///   names are dropped, identity headers from the client are dropped in any spelling, Content-Length and
+///   names are dropped, identity headers from the client are dropped in any spelling, so are names with `_`
+///   that read as a framing, Host or hop-by-hop header with `-` (`Content_Length`), Content-Length and
 ///   Expect are curl's, X-Forwarded-For is appended to, X-Forwarded-Proto/-Host and X-Request-Id are set
 ///   once, Host once; no line holds CR or LF whatever the gateway's own values hold.
 enum HeaderLinesFuzz {
@@ -147,7 +148,12 @@ enum HeaderLinesFuzz {
         var sawAccept = false
         for (name, value) in fields {
             let n = lower(name)
-            let removed = isFixedHopByHop(n) || listed.contains(n) || identityKeys.contains(n.map { $0 == UInt8(ascii: "_") ? UInt8(ascii: "-") : $0 })
+            let dashed = n.map { $0 == UInt8(ascii: "_") ? UInt8(ascii: "-") : $0 }
+            // Upstreams that read `_` as `-` (CGI, WSGI) would take `Content_Length` or `Proxy_Authorization` for
+            // the real header: a name with `_` that reads as a framing, routing or hop-by-hop one is dropped.
+            let lookalike = n.contains(UInt8(ascii: "_"))
+                && (["content-length", "transfer-encoding", "host", "expect"].contains { Array($0.utf8) == dashed } || isFixedHopByHop(dashed))
+            let removed = isFixedHopByHop(n) || listed.contains(n) || identityKeys.contains(dashed) || lookalike
             switch String(decoding: n, as: UTF8.self) {
             case "host": clientHost = clientHost ?? value
             case "content-length", "expect", "x-forwarded-host", "x-forwarded-proto": break
