@@ -4,7 +4,9 @@ import Foundation
 /// `auth.user_pointer` and friends.
 ///
 /// Input: the first line is a pointer, the rest a JSON document.
-/// - `JSONValue.parse` accepts only JSON (Foundation's JSONSerialization agrees the text is JSON), and its
+/// - `JSONValue.parse` accepts only JSON (Foundation's JSONSerialization agrees the text is JSON, and reads the
+///   same document from it; the parser also refuses names used twice in one object, which JSONSerialization
+///   lets the last win), and its
 ///   compact text is a fixed point: parsing `jsonText` gives a value with the same text.
 /// - `JSONPointer(parsing:)` matches RFC 6901 over Unicode scalars: `""` is the root, otherwise `/`-separated
 ///   reference tokens where `~0` is `~`, `~1` is `/` and any other `~` is an error; escaping its tokens again
@@ -18,8 +20,13 @@ enum JSONFuzz {
 
         let document = JSONValue.parse(documentBytes)
         if let document {
-            fuzzCheck((try? JSONSerialization.jsonObject(with: Data(documentBytes), options: .fragmentsAllowed)) != nil,
+            let foundation = try? JSONSerialization.jsonObject(with: Data(documentBytes), options: .fragmentsAllowed)
+            fuzzCheck(foundation != nil,
                       "JSONValue.parse accepted what JSONSerialization calls not JSON: \(String(decoding: documentBytes, as: UTF8.self).debugDescription)")
+            if let foundation {
+                fuzzCheck(agrees(document, foundation),
+                          "JSONValue.parse read \(document.jsonText.debugDescription), JSONSerialization \(foundation) from \(String(decoding: documentBytes, as: UTF8.self).debugDescription)")
+            }
             let text = document.jsonText
             let reparsed = JSONValue.parse(Array(text.utf8))
             fuzzCheck(reparsed != nil, "jsonText \(text.debugDescription) does not parse again")
@@ -40,6 +47,30 @@ enum JSONFuzz {
             let expectedValue = modelResolve(pointer.tokens[...], in: document)
             fuzzCheck(resolved == expectedValue, "\(pointerText.debugDescription) resolved to \(String(describing: resolved)), expected \(String(describing: expectedValue))")
         }
+    }
+
+    /// The same document: members by name (as many), elements in order, strings equal, numbers close.
+    static func agrees(_ value: JSONValue, _ other: Any) -> Bool {
+        switch value {
+        case .null: return other is NSNull
+        case .bool(let b): return (other as? Bool) == b
+        case .integer(let i): return close(Double(i), other)
+        case .double(let d): return close(d, other)
+        case .string(let s): return (other as? String) == s
+        case .array(let elements):
+            guard let others = other as? [Any], others.count == elements.count else { return false }
+            return zip(elements, others).allSatisfy { agrees($0, $1) }
+        case .object(let members):
+            guard let others = other as? [String: Any], others.count == members.count else { return false }
+            return members.allSatisfy { name, member in others[name].map { agrees(member, $0) } ?? false }
+        }
+    }
+
+    /// Numbers agree to 1e-9: JSONSerialization reads long numbers as a 38-digit Decimal, whose doubleValue is
+    /// not correctly rounded (the parser's Double is the standard library's, which is).
+    static func close(_ d: Double, _ other: Any) -> Bool {
+        guard let o = (other as? NSNumber)?.doubleValue else { return false }
+        return d == o || abs(d - o) <= 1e-9 * max(abs(d), abs(o))
     }
 
     static func scalars(_ s: String) -> [UInt32] { s.unicodeScalars.map(\.value) }

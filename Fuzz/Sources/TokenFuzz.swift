@@ -18,6 +18,9 @@ import Foundation
 /// 3. Round trip: a subject (user id, session id, jti, extra claims) from the input is issued as access and
 ///    refresh tokens, which verify as valid with the same claims.
 ///
+/// JSON itself (strict RFC 8259, one name per member) is the json target's subject: the model reads header and
+/// payload with `JSONValue.parse`.
+///
 /// The base64url codec is the dependency's (swift-extras-base64); it must decode everything a plain RFC 4648
 /// decoder does, to the same bytes.
 enum TokenFuzz {
@@ -108,11 +111,27 @@ enum TokenFuzz {
         case invalid(TokenVerifier.Reason)
     }
 
-    private struct JOSEHeader: Decodable {
+    /// The header's members as SPEC §6.1 reads them: `alg` a string; `typ` and `kid` strings when present (null
+    /// is absent, anything else malformed); `crit` present and not null is malformed.
+    private struct JOSEHeader {
         let alg: String
         let typ: String?
         let kid: String?
-        let crit: [String]?
+        let crit: Bool
+
+        init?(_ members: [String: JSONValue]) {
+            guard case .string(let alg)? = members["alg"] else { return nil }
+            var optional: [String: String] = [:]
+            for name in ["typ", "kid"] {
+                switch members[name] {
+                case nil, .null?: break
+                case .string(let s)?: optional[name] = s
+                default: return nil
+                }
+            }
+            (self.alg, typ, kid) = (alg, optional["typ"], optional["kid"])
+            crit = members["crit"] != nil && members["crit"] != .null
+        }
     }
 
     static func identifier(_ v: JSONValue?) -> String? {
@@ -141,11 +160,11 @@ enum TokenFuzz {
         }
         if parts[0] != Array(ourHeader.utf8) {
             guard let headerBytes = Base64URL.decode(parts[0]),
-                  let header = try? JSONDecoder().decode(JOSEHeader.self, from: Data(headerBytes))
+                  case .object(let members)? = JSONValue.parse(headerBytes), let header = JOSEHeader(members)
             else { return (.invalid(.malformed), nil) }
             guard header.alg == "HS256" else { return (.invalid(.algorithm), nil) }
             if let typ = header.typ, fuzzASCIILowercased(typ.utf8) != Array("jwt".utf8) { return (.invalid(.malformed), nil) }
-            if header.crit != nil { return (.invalid(.malformed), nil) }
+            if header.crit { return (.invalid(.malformed), nil) }
             // One key configured: a kid is either its own or unknown (SPEC §6.1); no kid means the current key.
             if let kid = header.kid, kid != ourKID { return (.invalid(.unknownKey), nil) }
         }
@@ -153,7 +172,7 @@ enum TokenFuzz {
         let mac = HMAC<SHA256>.authenticationCode(for: parts[0] + [UInt8(ascii: ".")] + parts[1], using: SymmetricKey(data: secret))
         guard signature == Array(mac) else { return (.invalid(.signature), nil) }
         guard let payloadBytes = Base64URL.decode(parts[1]),
-              let p = try? JSONDecoder().decode([String: JSONValue].self, from: Data(payloadBytes))
+              case .object(let p)? = JSONValue.parse(payloadBytes)
         else { return (.invalid(.malformed), nil) }
 
         guard case .string(let tokenType)? = p["token_type"], let exp = epoch(p["exp"]) else { return (.invalid(.claims), p) }

@@ -385,6 +385,25 @@ struct TokenVerifierTests {
         #expect(try await verify(token) == .invalid(.malformed))
     }
 
+    /// RFC 7519 §4: a claims set naming one claim twice is refused, signature or not (Foundation's JSONDecoder
+    /// kept the first `exp` and ignored the second).
+    @Test func aPayloadNamingAClaimTwiceIsMalformed() async throws {
+        let claims = S.json(S.accessClaims(now: now))
+        let twice = "{\"exp\":\(now - 3600)," + claims.dropFirst()
+        #expect(try await verify(S.craft(payload: twice)) == .invalid(.malformed))
+        let once = try await verify(S.craft(payload: claims))
+        #expect(!Self.isInvalid(once), "the same claims once each verify: \(once)")
+    }
+
+    @Test func aHeaderNamingAMemberTwiceIsMalformed() async throws {
+        let payload = S.json(S.accessClaims(now: now))
+        #expect(try await verify(S.craft(header: #"{"alg":"HS256","alg":"HS256","typ":"JWT"}"#, payload: payload)) == .invalid(.malformed))
+        let nullKid = try await verify(S.craft(header: #"{"alg":"HS256","typ":"JWT","kid":null}"#, payload: payload))
+        #expect(!Self.isInvalid(nullKid), "a null kid counts as absent: \(nullKid)")
+        #expect(try await verify(S.craft(header: #"{"alg":"HS256","typ":7}"#, payload: payload)) == .invalid(.malformed))
+        #expect(try await verify(S.craft(header: #"{"alg":"HS256","crit":["exp"]}"#, payload: payload)) == .invalid(.malformed))
+    }
+
     @Test func emptySignatureIsInvalid() async throws {
         let token = S.base64url(#"{"alg":"HS256","typ":"JWT"}"#) + "." + S.base64url(S.json(S.accessClaims(now: now))) + "."
         #expect(try await verify(token) == .invalid(.malformed))

@@ -46,9 +46,9 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
-    /// Parses a JSON text; nil when it is not JSON.
+    /// Parses a JSON text; nil when it is not JSON, or names one member of an object twice (JSONParser).
     public static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        JSONParser.parse(bytes)
     }
 
     /// Compact JSON text with sorted keys (stable output for headers and tests).

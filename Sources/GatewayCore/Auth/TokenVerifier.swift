@@ -26,7 +26,6 @@ public struct TokenVerifier: Sendable {
     let audience: String
     let leewaySeconds: Int64
     let userIdClaim: String
-    private let decoder = JSONDecoder()
 
     public init(key: SigningKey, tokens: TokensConfig) {
         self.key = key
@@ -66,11 +65,12 @@ public struct TokenVerifier: Sendable {
             verifying = ours
         } else {
             guard let headerBytes = Base64URL.decode(headerPart),
-                  let header = try? decoder.decode(JOSEHeader.self, from: Data(headerBytes))
+                  case .object(let members)? = JSONValue.parse(headerBytes),
+                  let header = JOSEHeader(members)
             else { return .invalid(.malformed) }
             guard header.alg == key.algorithm.rawValue else { return .invalid(.algorithm) }
             if let typ = header.typ, typ.uppercased() != "JWT" { return .invalid(.malformed) }
-            if header.crit != nil { return .invalid(.malformed) }
+            if header.hasCrit { return .invalid(.malformed) }
             if let kid = header.kid {
                 guard let named = key.key(kid: kid) else { return .invalid(.unknownKey) }
                 verifying = named
@@ -83,7 +83,7 @@ public struct TokenVerifier: Sendable {
         guard (try? verifying.jwt.verify(signature, signs: Array(signingInput))) == true else { return .invalid(.signature) }
 
         guard let payloadBytes = Base64URL.decode(payloadPart),
-              let payload = try? decoder.decode([String: JSONValue].self, from: Data(payloadBytes))
+              case .object(let payload)? = JSONValue.parse(payloadBytes)
         else { return .invalid(.malformed) }
         guard let claims = TokenClaims(payload: payload, userIdClaim: userIdClaim) else { return .invalid(.claims) }
         guard claims.tokenType == kind.rawValue else { return .invalid(.tokenType) }
@@ -107,10 +107,28 @@ public struct TokenVerifier: Sendable {
         return .valid(claims)
     }
 
-    private struct JOSEHeader: Decodable {
+    /// The JOSE header members the verifier reads: `alg` a string; `typ` and `kid` strings when present (null
+    /// counts as absent); `crit` present at all means an extension we do not understand.
+    private struct JOSEHeader {
         let alg: String
         let typ: String?
         let kid: String?
-        let crit: [String]?
+        let hasCrit: Bool
+
+        init?(_ members: [String: JSONValue]) {
+            guard case .string(let alg)? = members["alg"] else { return nil }
+            self.alg = alg
+            func optionalString(_ name: String) -> String?? {
+                switch members[name] {
+                case nil, .null?: .some(nil)
+                case .string(let s)?: .some(s)
+                default: nil
+                }
+            }
+            guard let typ = optionalString("typ"), let kid = optionalString("kid") else { return nil }
+            self.typ = typ
+            self.kid = kid
+            hasCrit = members["crit"].map { $0 != .null } ?? false
+        }
     }
 }
