@@ -536,3 +536,60 @@ struct ConfigReaderTests {
         #expect(problems.allSatisfy { $0.file == "gateway.conf" && $0.line != nil })
     }
 }
+
+/// SPEC §2's operations keys: `[admin]`, `[log]`, and the credential check's timeouts.
+struct OperationsConfigTests {
+    typealias T = ConfigReaderTests
+
+    @Test func defaultsAreAdminOffAccessLogOnStdoutTextLogsAndTwoAndTenSeconds() throws {
+        let config = try T.parse(T.minimal)
+        #expect(config.admin.listen == nil)
+        #expect(config.log.access == .stdout)
+        #expect(config.log.format == .text)
+        #expect(config.auth.verifyConnectTimeout == .seconds(2))
+        #expect(config.auth.verifyTimeout == .seconds(10))
+    }
+
+    @Test func theShippedFileTurnsTheAdminListenerOn() throws {
+        let path = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("gateway.conf").path
+        let config = try ConfigReader(environment: [:]).read(path: path)
+        #expect(config.admin.listen == ListenAddress(host: "127.0.0.1", port: 9901))
+        #expect(config.log.access == .stdout)
+    }
+
+    @Test(arguments: [
+        ("stdout", AccessLogDestination.stdout), ("stderr", .stderr), ("off", .off),
+        ("var/access.log", .file(path: "var/access.log")),
+    ])
+    func accessLogDestinations(text: String, expected: AccessLogDestination) throws {
+        #expect(try T.parse(T.minimal(plus: "[log]\naccess = \"\(text)\"")).log.access == expected)
+    }
+
+    @Test func everyKeyIsRead() throws {
+        let config = try T.parse(T.minimal(plus: """
+            [admin]
+            listen = "127.0.0.1:9999"
+            [log]
+            format = "json"
+            [auth]
+            verify_connect_timeout = "500ms"
+            verify_timeout = "3s"
+            """))
+        #expect(config.admin.listen == ListenAddress(host: "127.0.0.1", port: 9999))
+        #expect(config.log.format == .json)
+        #expect(config.auth.verifyConnectTimeout == .milliseconds(500))
+        #expect(config.auth.verifyTimeout == .seconds(3))
+    }
+
+    @Test func mistakesAreStartUpErrors() {
+        #expect(T.problems(T.minimal(plus: "[admin]\nlisten = \"127.0.0.1:8080\"")).map(\.key) == ["admin.listen"],
+                "the admin listener is never the public one")
+        #expect(T.problems(T.minimal(plus: "[admin]\nlisten = \"nowhere\"")).map(\.key) == ["admin.listen"])
+        #expect(T.problems(T.minimal(plus: "[admin]\nlisen = \"127.0.0.1:9901\"")).map(\.key) == ["admin.lisen"])
+        #expect(T.problems(T.minimal(plus: "[log]\nformat = \"xml\"")).map(\.key) == ["log.format"])
+        #expect(T.problems(T.minimal(plus: "[log]\naccess = \"\"")).map(\.key) == ["log.access"])
+        #expect(T.problems(T.minimal(plus: "[auth]\nverify_timeout = \"0s\"")).map(\.key) == ["auth.verify_timeout"])
+    }
+}

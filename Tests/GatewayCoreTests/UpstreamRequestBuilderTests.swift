@@ -25,7 +25,7 @@ struct UpstreamRequestBuilderTests {
         context.scheme = scheme
         context.auth = auth
         context.configuredHost = configuredHost
-        context.requestID = { "generated-id" }
+        context.requestID = "generated-id"
         return context
     }
 
@@ -230,24 +230,30 @@ struct UpstreamRequestBuilderTests {
 
     // MARK: - X-Request-Id
 
-    @Test func requestIdIsKeptWhenPresent() {
-        let lines = Self.lines([("X-Request-Id", "abc-123")])
-        #expect(Self.lines(named: "X-Request-Id", in: lines) == ["X-Request-Id: abc-123"])
-    }
-
-    @Test func requestIdIsGeneratedWhenAbsent() {
-        let lines = Self.lines([])
+    @Test func theRequestsIdIsSentAndTheClientsHeaderIsNotCopied() {
+        let lines = Self.lines([("X-Request-Id", "abc-123"), ("x-request-id", "second")])
         #expect(Self.lines(named: "X-Request-Id", in: lines) == ["X-Request-Id: generated-id"])
     }
 
-    @Test func defaultRequestIdIs32HexDigitsAndUnique() throws {
-        var context = Self.context()
-        context.requestID = UpstreamRequestBuilder.Context().requestID
-        let first = try #require(Self.lines(named: "X-Request-Id", in: Self.lines([], context: context)).first)
-        let second = try #require(Self.lines(named: "X-Request-Id", in: Self.lines([], context: context)).first)
-        let id = first.dropFirst("X-Request-Id: ".count)
-        #expect(id.count == 32)
-        #expect(id.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+    @Test func aClientsValidRequestIdIsTheRequestsId() {
+        #expect(RequestID.of(HTTPHeaders([("X-Request-Id", "abc-123")])) == "abc-123")
+        #expect(RequestID.of(HTTPHeaders([("x-request-id", "first"), ("X-Request-Id", "second")])) == "first")
+        let longest = String(repeating: "a", count: 200)
+        #expect(RequestID.of(HTTPHeaders([("X-Request-Id", longest)])) == longest)
+    }
+
+    /// SPEC §7.2: at most 200 visible ASCII characters; anything else is replaced, never passed on or logged.
+    @Test(arguments: ["", String(repeating: "a", count: 201), "has space", "tab\there", "é", "quote\"ok\"x\u{7F}"])
+    func anInvalidClientRequestIdIsReplaced(id: String) {
+        let decided = RequestID.of(HTTPHeaders([("X-Request-Id", id)]))
+        #expect(decided != id)
+        #expect(decided.count == 32 && decided.allSatisfy(\.isHexDigit))
+    }
+
+    @Test func withoutAClientIdEachRequestGetsANewOne() {
+        let first = RequestID.of(HTTPHeaders())
+        let second = RequestID.of(HTTPHeaders())
+        #expect(first.count == 32 && first.allSatisfy { $0.isHexDigit && !$0.isUppercase })
         #expect(first != second)
     }
 

@@ -109,6 +109,36 @@ struct HeaderForwardingTests {
         }
     }
 
+    /// SPEC §7.2: every response carries the request's id, the one the upstream saw.
+    @Test func theResponseCarriesTheIdTheUpstreamSaw() async throws {
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
+            let kept = try await HTTPTestClient.get("/rid", port: gateway.port, headers: [("X-Request-Id", "req-abc-123")])
+            #expect(kept.headers("x-request-id") == ["req-abc-123"])
+            let generated = try await HTTPTestClient.get("/rid", port: gateway.port)
+            #expect(generated.headers("x-request-id") == upstream.lastRequest?.headers("x-request-id"))
+            #expect(generated.headers("x-request-id").first?.count == 32)
+        }
+    }
+
+    @Test func anInvalidClientIdIsReplacedEverywhere() async throws {
+        try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
+            let response = try await HTTPTestClient.get("/rid", port: gateway.port, headers: [("X-Request-Id", String(repeating: "x", count: 201))])
+            let id = try #require(response.headers("x-request-id").first)
+            #expect(id.count == 32)
+            #expect(upstream.lastRequest?.headers("x-request-id") == [id])
+        }
+    }
+
+    @Test func answersTheGatewayGivesItselfCarryAnIdToo() async throws {
+        try await withUpstreamAndGateway(TestConfig.apiUpstream(TestConfig.Route("/", auth: "required"))) { _, gateway in
+            let refused = try await HTTPTestClient.get("/x", port: gateway.port, headers: [("X-Request-Id", "mine")])
+            #expect(refused.status == 401)
+            #expect(refused.headers("x-request-id") == ["mine"])
+            let health = try await HTTPTestClient.get("/healthz", port: gateway.port)
+            #expect(health.headers("x-request-id").first?.count == 32)
+        }
+    }
+
     @Test func identityHeadersFromTheClientAreRemovedInAnySpelling() async throws {
         try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let spoofed: [(String, String)] = [

@@ -165,6 +165,36 @@ struct LoginEndpointTests {
         }
     }
 
+    @Test("verify_url is told the client's address, the scheme and the request id, which the login's answer carries too")
+    func verifyURLGetsTheCallersForwardingHeaders() async throws {
+        try await withAuthGateway { upstream, gw in
+            let response = try await gw.request("POST", "/auth/login", headers: [
+                ("Content-Type", "application/json"), ("X-Forwarded-For", "203.0.113.9"), ("X-Request-Id", "login-77"),
+            ], body: #"{"username": "alice", "password": "wonderland"}"#)
+            #expect(response.status == 201, "\(response.bodyText)")
+            let check = try #require(upstream.requests.last { $0.uri == "/auth/verify-credentials" })
+            #expect(check.headers("x-forwarded-for") == ["203.0.113.9, 127.0.0.1"])
+            #expect(check.headers("x-forwarded-proto") == ["http"])
+            #expect(check.headers("x-request-id") == ["login-77"])
+            #expect(response.headers("x-request-id") == ["login-77"])
+        }
+    }
+
+    @Test("auth.verify_timeout: a verify_url that answers later is 504 upstream_timeout at that deadline")
+    func verifyTimeoutComesFromTheConfig() async throws {
+        try await withAuthGateway({ config in
+            config.auth["verify_url"] = TestConfig.quoted("\(config.upstreams[0].targets[0])/slow/5000")
+            config.auth["verify_timeout"] = #""1s""#
+        }) { _, gw in
+            let started = ContinuousClock.now
+            let response = try await gw.loginResponse()
+            let waited = ContinuousClock.now - started
+            #expect(response.status == 504, "\(response.bodyText)")
+            #expect(response.errorCode == "upstream_timeout")
+            #expect(waited >= .milliseconds(900) && waited < .milliseconds(4000), "waited \(waited)")
+        }
+    }
+
     @Test("refresh_delivery = cookie: no refresh in the body; HttpOnly, Secure, SameSite=Strict, Path=/auth cookie")
     func cookieDelivery() async throws {
         try await withAuthGateway({ $0.auth["refresh_delivery"] = #""cookie""# }) { _, gw in

@@ -16,11 +16,11 @@ public final class TokenEndpoints: Sendable {
     let clock: WallClock
     let logger: Logger
     /// POSTs the login body to `auth.verify_url` and returns the whole reply.
-    let checkCredentials: @Sendable (_ body: ByteBuffer, _ contentType: String?) async throws -> FetchedResponse
+    let checkCredentials: @Sendable (_ body: ByteBuffer, _ contentType: String?, _ caller: Caller) async throws -> FetchedResponse
 
     public init(config: GatewayConfig, store: any SessionStore, issuer: TokenIssuer, verifier: TokenVerifier,
                 revocations: RevocationList, clock: WallClock, logger: Logger,
-                checkCredentials: @escaping @Sendable (ByteBuffer, String?) async throws -> FetchedResponse) {
+                checkCredentials: @escaping @Sendable (ByteBuffer, String?, Caller) async throws -> FetchedResponse) {
         self.auth = config.auth
         self.tokens = config.tokens
         self.store = store
@@ -36,11 +36,11 @@ public final class TokenEndpoints: Sendable {
 
     // MARK: login
 
-    func login(_ head: HTTPRequestHead, body: ByteBuffer) async throws -> LocalResponse {
+    func login(_ head: HTTPRequestHead, body: ByteBuffer, caller: Caller) async throws -> LocalResponse {
         guard head.method == .POST else { throw GatewayError.methodNotAllowed }
         let reply: FetchedResponse
         do {
-            reply = try await checkCredentials(body, head.headers.first(name: "content-type"))
+            reply = try await checkCredentials(body, head.headers.first(name: "content-type"), caller)
         } catch {
             throw error as? GatewayError ?? GatewayError.upstreamUnavailable
         }

@@ -140,6 +140,8 @@ private final class ConfigWalk {
             if case .failure(let m) = ConfigValueParsers.upstreamTarget(config.auth.verifyURL) {
                 report("auth.verify_url", m.text)
             }
+            a.duration("verify_connect_timeout", into: &config.auth.verifyConnectTimeout, positive: true, max: ConfigBounds.timeout)
+            a.duration("verify_timeout", into: &config.auth.verifyTimeout, positive: true, max: ConfigBounds.timeout)
             a.pointer("user_pointer", into: &config.auth.userPointer)
             a.pointer("user_id_pointer", into: &config.auth.userIdPointer)
             if let claims = a.table("claims") {
@@ -263,6 +265,35 @@ private final class ConfigWalk {
                 report("\(key).auth", "a public route verifies nothing, so require_claims/require_scopes would never be checked")
             }
             config.routes.append(route)
+        }
+        if let a = top.table("admin") {
+            var listen = ""
+            a.string("listen", into: &listen)
+            if !listen.isEmpty {
+                switch ConfigValueParsers.listenAddress(listen) {
+                case .success(let address):
+                    config.admin.listen = address
+                    // Port 0 twice is two different ports; anything else the same is one socket.
+                    if address == config.server.listen && address.port != 0 {
+                        report("admin.listen", "must differ from server.listen (\(address)): the admin listener is never the public one")
+                    }
+                case .failure(let m):
+                    report("admin.listen", m.text)
+                }
+            }
+            a.finish()
+        }
+        if let l = top.table("log") {
+            var access = "stdout"
+            l.string("access", into: &access, nonEmpty: true)
+            switch access {
+            case "stdout": config.log.access = .stdout
+            case "stderr": config.log.access = .stderr
+            case "off": config.log.access = .off
+            default: config.log.access = .file(path: access)
+            }
+            l.choice("format", into: &config.log.format)
+            l.finish()
         }
         top.finish()
         if config.upstreams.isEmpty { report("upstreams", "at least one [[upstreams]] entry is needed") }

@@ -8,8 +8,31 @@ public struct GatewayConfig: Sendable {
     public var headers = IdentityHeadersConfig()
     public var upstreams: [UpstreamConfig] = []
     public var routes: [RouteConfig] = []
+    public var admin = AdminConfig()
+    public var log = LogConfig()
 
     public init() {}
+}
+
+/// The operators' listener (SPEC §7.1): `/metrics`, `/healthz`, `/readyz`; nil = off.
+public struct AdminConfig: Sendable {
+    public var listen: ListenAddress? = nil
+}
+
+/// Where the access log goes (SPEC §7.2).
+public enum AccessLogDestination: Sendable, Hashable {
+    case stdout, stderr, off
+    case file(path: String)
+}
+
+/// The gateway's own log lines on stderr.
+public enum LogFormat: String, Sendable, CaseIterable {
+    case text, json
+}
+
+public struct LogConfig: Sendable {
+    public var access = AccessLogDestination.stdout
+    public var format = LogFormat.text
 }
 
 public struct ServerConfig: Sendable {
@@ -91,6 +114,9 @@ public struct AuthConfig: Sendable {
     public var refreshPath = "/auth/refresh"
     public var logoutPath = "/auth/logout"
     public var verifyURL = "http://127.0.0.1:9000/auth/verify-credentials"
+    /// `verify_url` unreachable within this: 502; no answer within `verifyTimeout`: 504.
+    public var verifyConnectTimeout: Duration = .seconds(2)
+    public var verifyTimeout: Duration = .seconds(10)
     public var userPointer = JSONPointer.root
     public var userIdPointer = try! JSONPointer(parsing: "/id")
     /// Extra claims copied into tokens: claim name → pointer into the user object, in a stable order.

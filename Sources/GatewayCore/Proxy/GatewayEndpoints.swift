@@ -1,6 +1,14 @@
 import NIOCore
 import NIOHTTP1
 
+/// Who sent a request, as the upstream and `verify_url` are told (SPEC §4, §5.4, §7.2).
+public struct Caller: Sendable {
+    /// The X-Forwarded-For to send: the client's chain with its address appended.
+    var forwardedFor: String?
+    var scheme = "http"
+    var requestID: String
+}
+
 /// The gateway's own endpoints (`/healthz`, `/readyz`, `/.well-known/jwks.json`, login/refresh/logout) and the
 /// per-route auth decision, as the connection handler sees them.
 public struct GatewayEndpoints: Sendable {
@@ -37,7 +45,7 @@ public struct GatewayEndpoints: Sendable {
         }
     }
 
-    func respond(_ endpoint: Endpoint, head: HTTPRequestHead, body: ByteBuffer) -> Deferred<LocalResponse> {
+    func respond(_ endpoint: Endpoint, head: HTTPRequestHead, body: ByteBuffer, caller: Caller) -> Deferred<LocalResponse> {
         switch endpoint {
         case .health, .ready, .jwks:
             guard head.method == .GET || head.method == .HEAD else {
@@ -58,7 +66,7 @@ public struct GatewayEndpoints: Sendable {
                 }
             }
         case .login:
-            return .later { [tokens] in try await tokens.login(head, body: body) }
+            return .later { [tokens] in try await tokens.login(head, body: body, caller: caller) }
         case .refresh:
             return .later { [tokens] in try await tokens.refresh(head, body: body) }
         case .logout:

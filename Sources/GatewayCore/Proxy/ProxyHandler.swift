@@ -23,6 +23,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     /// The token renewed for the current request, handed back on the upstream's response head.
     private var renewedToken: String?
     private var upstreamName = ""
+    /// The current request's id (`RequestID.of`): upstream, `verify_url`, the response and the log see it.
+    private var requestID = ""
     /// The gateway's own endpoint waiting for its request body.
     private var endpointCall: (endpoint: GatewayEndpoints.Endpoint, head: HTTPRequestHead)?
     /// Where this connection's async steps run: its own event loop (made on the first one).
@@ -109,6 +111,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
 
     private func receivedHead(_ head: HTTPRequestHead) {
         let now = NIODeadline.now()
+        requestID = RequestID.of(head.headers)
         let language = Language(acceptLanguage: head.headers.first(name: "accept-language"))
         let request = Machine.Request(method: head.method, language: language, keepAlive: head.isKeepAlive)
         switch RequestRouting.classify(head, limits: runtime.config.server, routes: runtime.routes, endpoints: endpoints) {
@@ -181,6 +184,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         builderContext.clientAddress = clientAddress
         builderContext.configuredHost = upstreamConfig.host
         builderContext.auth = auth
+        builderContext.requestID = requestID
         let lines = runtime.requestBuilder.headerLines(for: head, targetAuthority: targets[0].authority, context: builderContext)
         let request = UpstreamRequest(
             method: head.method.rawValue,
@@ -209,7 +213,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         case .internalError:
             runtime.logger.error("internal error", metadata: [
                 "error": "\(error)", "method": "\(head.method.rawValue)",
-                "request_id": "\(head.headers.first(name: "x-request-id") ?? "-")",
+                "request_id": "\(requestID)",
             ])
         case .storeUnavailable:
             runtime.logger.warning("session store unavailable", metadata: ["error": "\(error)"])
@@ -222,7 +226,10 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private func respondFromEndpoint(body: ByteBuffer) {
         guard let (endpoint, head) = endpointCall else { return }
         endpointCall = nil
-        switch endpoints.respond(endpoint, head: head, body: body) {
+        let caller = Caller(forwardedFor: UpstreamRequestBuilder.forwardedFor(UpstreamRequestBuilder.clientForwardedFor(head.headers),
+                                                                              client: clientAddress),
+                            requestID: requestID)
+        switch endpoints.respond(endpoint, head: head, body: body, caller: caller) {
         case .now(let response):
             run(machine.endpointResponded(response, now: .now()))
         case .failed(let error):
@@ -248,6 +255,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             var headers = head.headers
             if let renewedToken { runtime.renewalResponse.add(renewedToken, to: &headers) }
             if closeConnection { headers.replaceOrAdd(name: "connection", value: "close") }
+            headers.replaceOrAdd(name: "x-request-id", value: requestID)
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))), promise: nil)
         }
         if let body = delivery.body {
@@ -387,6 +395,9 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
         }
         if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
+        // A request refused before its head was read (400, 431) still gets an id of its own.
+        if requestID.isEmpty { requestID = RequestID.generate() }
+        headers.replaceOrAdd(name: "x-request-id", value: requestID)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
         if response.body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
@@ -396,6 +407,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     /// Writes the response's `.end`; the machine decided what follows before (writing it can make NIO deliver
     /// the next request at once).
     private func endResponse(_ end: Machine.ResponseEnd) {
+        requestID = ""
         switch end {
         case .keepReading(let timer):
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)

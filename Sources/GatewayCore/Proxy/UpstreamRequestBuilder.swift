@@ -42,7 +42,8 @@ struct UpstreamRequestBuilder: Sendable {
         var auth = AuthOutcome.anonymous(keepsAuthorization: true)
         /// Host header for the upstream: "" = the client's Host.
         var configuredHost = ""
-        var requestID: () -> String = RequestID.generate
+        /// The request's id (`RequestID.of`): sent upstream, answered to the client, logged.
+        var requestID = ""
     }
 
     /// What the builder does with a client header.
@@ -122,7 +123,6 @@ struct UpstreamRequestBuilder: Sendable {
         var lines = HeaderLines()
         var clientHost: String?
         var forwardedFor: String?
-        var requestID: String?
         var sawAccept = false
         for (name, value) in headers {
             switch classify(name, listed: listed) {
@@ -135,7 +135,7 @@ struct UpstreamRequestBuilder: Sendable {
             case .forwardedOther:
                 break
             case .requestID:
-                if requestID == nil, !value.isEmpty { requestID = value }
+                break  // decided before (RequestID.of), with the client's when it is valid
             case .authorization where authorization != nil:
                 break
             case .accept(let forwarded):
@@ -153,22 +153,30 @@ struct UpstreamRequestBuilder: Sendable {
         for header in identityHeaders(for: context.auth) { lines.append(name: header.name, value: header.value) }
         let host = !context.configuredHost.isEmpty ? context.configuredHost : (clientHost ?? targetAuthority)
         lines.append("Host: ", host)
-        if let client = context.clientAddress {
-            if let forwardedFor {
-                lines.append("X-Forwarded-For: ", forwardedFor, ", ", client)
-            } else {
-                lines.append("X-Forwarded-For: ", client)
-            }
-        } else if let forwardedFor {
-            lines.append("X-Forwarded-For: ", forwardedFor)
+        if let chain = Self.forwardedFor(forwardedFor, client: context.clientAddress) {
+            lines.append("X-Forwarded-For: ", chain)
         }
         lines.append("X-Forwarded-Proto: ", context.scheme)
         if let clientHost { lines.append("X-Forwarded-Host: ", clientHost) }
-        lines.append("X-Request-Id: ", requestID ?? context.requestID())
+        lines.append("X-Request-Id: ", context.requestID)
         // Suppress headers curl would add on its own.
         lines.append("Expect:")
         if !sawAccept { lines.append("Accept:") }
         return lines
+    }
+
+    /// The X-Forwarded-For to send: the client's own chain (its headers' values joined) with the client's address
+    /// appended.
+    static func forwardedFor(_ chain: String?, client: String?) -> String? {
+        guard let client else { return chain }
+        guard let chain else { return client }
+        return chain + ", " + client
+    }
+
+    /// The X-Forwarded-For chain a client sent, all its headers' values joined; nil when it sent none.
+    static func clientForwardedFor(_ headers: HTTPHeaders) -> String? {
+        let values = headers["x-forwarded-for"]
+        return values.isEmpty ? nil : values.joined(separator: ", ")
     }
 
     /// target + (path minus strip_prefix) + query, byte for byte.
@@ -194,6 +202,23 @@ struct UpstreamRequestBuilder: Sendable {
 enum RequestID {
     private static let prefix = UInt64.random(in: .min ... .max)
     private static let counter = Atomic<UInt64>(UInt64.random(in: 0 ... UInt64(UInt32.max)))
+
+    /// The longest client request id kept (SPEC §7.2).
+    static let maximumLength = 200
+
+    /// The request's id: the client's first `X-Request-Id` when it is 1-200 visible ASCII characters, else a
+    /// generated one (a client's id goes into headers and log lines: nothing else may pass).
+    static func of(_ headers: HTTPHeaders) -> String {
+        for (name, value) in headers where name.utf8.count == 12 && name.utf8.equalsASCIIIgnoringCase("x-request-id") {
+            return isValid(value) ? value : generate()
+        }
+        return generate()
+    }
+
+    static func isValid(_ id: String) -> Bool {
+        let bytes = id.utf8
+        return !bytes.isEmpty && bytes.count <= maximumLength && bytes.allSatisfy { $0 >= 0x21 && $0 <= 0x7E }
+    }
 
     static func generate() -> String {
         let n = counter.wrappingAdd(1, ordering: .relaxed).newValue

@@ -87,17 +87,20 @@ public final class Gateway: Sendable {
         let verifyURL = config.auth.verifyURL
         let tokenEndpoints = TokenEndpoints(
             config: config, store: store, issuer: issuer, verifier: verifier, revocations: revocations, clock: clock, logger: logger,
-            checkCredentials: { body, contentType in
+            checkCredentials: { [auth = config.auth] body, contentType, caller in
                 var lines = HeaderLines()
                 lines.append("Content-Type: ", contentType ?? "application/json")
                 lines.append("Accept: application/json")
                 lines.append("Expect:")
-                lines.append("X-Request-Id: ", RequestID.generate())
+                // The API can throttle brute force by client address, and correlate with the gateway's log.
+                if let forwardedFor = caller.forwardedFor { lines.append("X-Forwarded-For: ", forwardedFor) }
+                lines.append("X-Forwarded-Proto: ", caller.scheme)
+                lines.append("X-Request-Id: ", caller.requestID)
                 if body.readableBytes == 0 { lines.append("Content-Length: 0") }
                 let request = UpstreamRequest(method: "POST", urls: [verifyURL], headerLines: lines,
-                                              body: .length(Int64(body.readableBytes)), connectTimeout: .seconds(2))
+                                              body: .length(Int64(body.readableBytes)), connectTimeout: auth.verifyConnectTimeout)
                 // The transport answers on an event loop; the endpoint awaits it.
-                return try await upstream.fetch(request, body: body, on: group.any(), timeout: .seconds(10)).get()
+                return try await upstream.fetch(request, body: body, on: group.any(), timeout: TimeAmount(auth.verifyTimeout)).get()
             }
         )
         let endpoints = GatewayEndpoints(

@@ -33,7 +33,7 @@ struct RecordedRequest: Sendable {
 /// answers the same behind any route prefix:
 ///
 /// - `…/download?bytes=N[&chunked=1]`: N bytes, byte i is `UInt8(i % 251)`, written with backpressure.
-/// - `…/slow?ms=N`: waits N ms before the response head, then echoes.
+/// - `…/slow?ms=N` or `…/slow/N`: waits N ms before the response head, then echoes.
 /// - `…/die-mid-body`: announces 1 000 000 bytes, sends 1 000, closes.
 /// - `…/status/NNN`: status NNN with `{"status": NNN}`.
 /// - `…/hop-headers`: hop-by-hop response headers plus `X-End-To-End: kept`, then closes.
@@ -165,6 +165,9 @@ private enum UpstreamEndpoint {
                 return
             }
             self = .slow(milliseconds: ms)
+        case ("slow", let ms) where Int64(ms) != nil:
+            // The same without a query, for URLs that cannot carry one (`auth.verify_url`).
+            self = .slow(milliseconds: Int64(ms)!)
         case (_, "die-mid-body"):
             self = .dieMidBody
         case ("status", let code):
