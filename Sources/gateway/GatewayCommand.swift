@@ -46,7 +46,13 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        switch config.log.format {
+        case .text: LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        case .json: LoggingSystem.bootstrap { JSONLogHandler.standardError(label: $0) }
+        }
+        // A reader that went away (a closed stdout pipe under the access log) is an error to the writer, not a signal
+        // that ends the process.
+        signal(SIGPIPE, SIG_IGN)
         var logger = Logger(label: "gateway")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
 
@@ -63,7 +69,11 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         do {
-            try await gateway.server.start()
+            try await gateway.start()
+            if let admin = gateway.adminAddress {
+                let host = admin.ipAddress ?? "?"
+                printError("admin listening on \(host.contains(":") ? "[\(host)]" : host):\(admin.port ?? 0)")
+            }
         } catch {
             printError("gateway: \(error)")
             await gateway.close()

@@ -16,10 +16,13 @@ public final class RenewalCoordinator: Sendable {
     let policy: RenewalPolicy
     let refreshTTL: Duration
     let logger: Logger
+    let metrics: GatewayMetrics
     /// Renewals running in this process, by jti, with the requests waiting for the leader's outcome.
     private let inFlight = Mutex<[String: [CheckedContinuation<Outcome?, any Error>]]>([:])
 
-    public init(store: any SessionStore, issuer: TokenIssuer, tokens: TokensConfig, renewal: RenewalConfig, logger: Logger) {
+    public init(store: any SessionStore, issuer: TokenIssuer, tokens: TokensConfig, renewal: RenewalConfig, logger: Logger,
+                metrics: GatewayMetrics = GatewayMetrics()) {
+        self.metrics = metrics
         self.store = store
         self.issuer = issuer
         self.policy = RenewalPolicy(window: renewal.window, grace: renewal.grace)
@@ -49,7 +52,11 @@ public final class RenewalCoordinator: Sendable {
             }
             // nil: the leader finished between our look and our joining; go again (the store then shows this
             // token as the predecessor and the same successor comes back).
-            if let outcome = try await follow(jti) { return outcome }
+            if let outcome = try await follow(jti) {
+                // A follower never does a store step of its own: it joins the leader's successor, or shares its refusal.
+                if case .renewed = outcome { metrics.count(.joined) } else { metrics.count(.refused) }
+                return outcome
+            }
         }
     }
 
@@ -71,19 +78,23 @@ public final class RenewalCoordinator: Sendable {
             switch (policy.decide(tokenJTI: jti, expiresAt: expiresAt, session: session, now: now), session) {
             case (.reject(let why), _):
                 logger.debug("renewal refused", metadata: ["reason": "\(why.rawValue)", "sid": "\(sessionID)"])
+                metrics.count(.refused)
                 return .rejected(why)
             case (_, nil):
                 return .rejected(.noSession)  // not reached: the policy refuses without a session
             case (.reuseSuccessor(let lineage), let session?):
+                metrics.count(.joined)
                 return .renewed(try issuer.accessToken(for: session.subject, lineage: lineage))
             case (.advance, let session?):
                 let lineage = issuer.newAccessLineage(at: now)
                 let change = SessionChange(newRefreshJTI: nil, newAccess: lineage, expiresAt: min(now + refreshTTL, session.maxExpiresAt))
                 if try await store.update(sessionID: sessionID, expecting: .accessJTI(jti), change: change, now: now) {
+                    metrics.count(.issued)
                     return .renewed(try issuer.accessToken(for: session.subject, lineage: lineage))
                 }
             }
         }
+        metrics.count(.refused)
         return .rejected(.superseded)
     }
 }

@@ -15,11 +15,12 @@ public final class TokenEndpoints: Sendable {
     let revocations: RevocationList
     let clock: WallClock
     let logger: Logger
+    let metrics: GatewayMetrics
     /// POSTs the login body to `auth.verify_url` and returns the whole reply.
     let checkCredentials: @Sendable (_ body: ByteBuffer, _ contentType: String?, _ caller: Caller) async throws -> FetchedResponse
 
     public init(config: GatewayConfig, store: any SessionStore, issuer: TokenIssuer, verifier: TokenVerifier,
-                revocations: RevocationList, clock: WallClock, logger: Logger,
+                revocations: RevocationList, clock: WallClock, logger: Logger, metrics: GatewayMetrics = GatewayMetrics(),
                 checkCredentials: @escaping @Sendable (ByteBuffer, String?, Caller) async throws -> FetchedResponse) {
         self.auth = config.auth
         self.tokens = config.tokens
@@ -31,6 +32,7 @@ public final class TokenEndpoints: Sendable {
         self.revocations = revocations
         self.clock = clock
         self.logger = logger
+        self.metrics = metrics
         self.checkCredentials = checkCredentials
     }
 
@@ -90,7 +92,10 @@ public final class TokenEndpoints: Sendable {
         if auth.refreshDelivery.usesCookie {
             headers.add(name: "set-cookie", value: refreshCookie(refreshToken, maxAge: expiresAt.since(now)))
         }
-        return LocalResponse(status: .created, json: json, headers: headers)
+        metrics.count(.login)
+        var response = LocalResponse(status: .created, json: json, headers: headers)
+        response.subject = (session.subject.userIDString, session.id)
+        return response
     }
 
     // MARK: refresh
@@ -121,6 +126,7 @@ public final class TokenEndpoints: Sendable {
             try await store.revoke(sessionID: sid, at: now)
             revocations.add(sid, revokedAt: now)
             logger.warning("rotated refresh token presented again: session revoked", metadata: ["sid": "\(sid)"])
+            metrics.count(.reuseRevoked)
             throw GatewayError.refreshTokenNotValid(.blacklisted)
         case (.rotate(let expected), let session?):
             return try await rotate(session, presented: jti, expecting: expected, now: now)
@@ -172,7 +178,10 @@ public final class TokenEndpoints: Sendable {
                 headers.add(name: "set-cookie", value: refreshCookie(refreshToken, maxAge: refresh.expiresAt.since(now)))
             }
         }
-        return LocalResponse(status: .ok, json: TokenEndpoints.object(fields), headers: headers)
+        metrics.count(.refresh)
+        var response = LocalResponse(status: .ok, json: TokenEndpoints.object(fields), headers: headers)
+        response.subject = (session.subject.userIDString, session.id)
+        return response
     }
 
     // MARK: logout
@@ -216,6 +225,7 @@ public final class TokenEndpoints: Sendable {
         for sid in sessions { try await store.revoke(sessionID: sid, at: now) }
         revocations.add(revoked.map { (sessionID: $0, revokedAt: now) })
         logger.info("logout", metadata: ["sid": "\(revoked.joined(separator: ","))"])
+        metrics.count(.logout)
         var response = LocalResponse(status: .noContent, body: ByteBuffer(), headers: [:])
         if auth.refreshDelivery.usesCookie {
             response.headers.add(name: "set-cookie", value: refreshCookie("", maxAge: .zero))

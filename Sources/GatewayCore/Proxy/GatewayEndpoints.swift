@@ -12,8 +12,20 @@ public struct Caller: Sendable {
 /// The gateway's own endpoints (`/healthz`, `/readyz`, `/.well-known/jwks.json`, login/refresh/logout) and the
 /// per-route auth decision, as the connection handler sees them.
 public struct GatewayEndpoints: Sendable {
-    public enum Endpoint: Sendable {
+    public enum Endpoint: Int, Sendable, CaseIterable {
         case health, ready, jwks, login, refresh, logout
+
+        /// Its path: fixed, or as `[auth]` sets it.
+        func path(_ auth: AuthConfig) -> String {
+            switch self {
+            case .health: "/healthz"
+            case .ready: "/readyz"
+            case .jwks: "/.well-known/jwks.json"
+            case .login: auth.loginPath
+            case .refresh: auth.refreshPath
+            case .logout: auth.logoutPath
+            }
+        }
     }
 
     let authenticator: Authenticator

@@ -10,15 +10,39 @@ public final class GatewayRuntime: Sendable {
     let requestBuilder: UpstreamRequestBuilder
     let renewalResponse: RenewalResponseHeaders
     let logger: Logger
+    let metrics: RuntimeMetrics
 
-    public init(config: GatewayConfig, logger: Logger) {
+    public init(config: GatewayConfig, logger: Logger, metrics: GatewayMetrics = GatewayMetrics()) {
         self.config = config
         self.routes = RouteTable(compiling: config)
         self.upstreams = config.upstreams.map(UpstreamRuntime.init)
         self.requestBuilder = UpstreamRequestBuilder(headers: config.headers)
         self.renewalResponse = RenewalResponseHeaders(header: config.renewal.header)
         self.logger = logger
+        self.metrics = RuntimeMetrics(config: config, metrics: metrics)
     }
+}
+
+/// The metrics a request touches, resolved for this runtime's routes, upstreams and endpoints (SPEC §7.1: the
+/// `route` label is a route's path, a gateway endpoint's path, or `none`).
+struct RuntimeMetrics: Sendable {
+    let gateway: GatewayMetrics
+    /// By route index.
+    let routes: [RouteMetrics]
+    /// By upstream index.
+    let upstreams: [UpstreamMetrics]
+    let none: RouteMetrics
+    private let endpoints: [RouteMetrics]
+
+    init(config: GatewayConfig, metrics: GatewayMetrics) {
+        gateway = metrics
+        routes = config.routes.sorted { $0.index < $1.index }.map { metrics.route($0.path) }
+        upstreams = config.upstreams.map { metrics.upstream($0.name) }
+        none = metrics.route("none")
+        endpoints = GatewayEndpoints.Endpoint.allCases.map { metrics.route($0.path(config.auth)) }
+    }
+
+    func endpoint(_ endpoint: GatewayEndpoints.Endpoint) -> RouteMetrics { endpoints[endpoint.rawValue] }
 }
 
 /// An upstream with its round-robin position.

@@ -14,6 +14,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private let runtime: GatewayRuntime
     private let upstream: Upstream
     private let endpoints: GatewayEndpoints
+    /// Where each finished request's line goes (nil: `log.access = "off"`).
+    private let accessLog: AccessLog?
     private var machine: Machine
     private var context: ChannelHandlerContext!
     /// The connection's one timer (`Machine.timerFiresAt`).
@@ -25,6 +27,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private var upstreamName = ""
     /// The current request's id (`RequestID.of`): upstream, `verify_url`, the response and the log see it.
     private var requestID = ""
+    /// The current request, as the access log and the metrics will tell it (from its head to its response's end).
+    private var record: RequestRecord?
     /// The gateway's own endpoint waiting for its request body.
     private var endpointCall: (endpoint: GatewayEndpoints.Endpoint, head: HTTPRequestHead)?
     /// Where this connection's async steps run: its own event loop (made on the first one).
@@ -32,10 +36,11 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     /// The client's IP address for X-Forwarded-For: fixed for the connection, so formatted once.
     private lazy var clientAddress: String? = context.channel.remoteAddress?.ipAddress
 
-    init(runtime: GatewayRuntime, upstream: Upstream, endpoints: GatewayEndpoints) {
+    init(runtime: GatewayRuntime, upstream: Upstream, endpoints: GatewayEndpoints, accessLog: AccessLog?) {
         self.runtime = runtime
         self.upstream = upstream
         self.endpoints = endpoints
+        self.accessLog = accessLog
         let server = runtime.config.server
         self.machine = Machine(settings: .init(idleTimeout: TimeAmount(server.idleTimeout),
                                                sendTimeout: TimeAmount(server.sendTimeout),
@@ -101,6 +106,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         case .head(let head):
             receivedHead(head)
         case .body(let buffer):
+            record?.bytesReceived += buffer.readableBytes
             run(machine.bodyReceived(buffer, now: .now()))
         case .end:
             run(machine.endReceived(now: .now()))
@@ -112,17 +118,32 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private func receivedHead(_ head: HTTPRequestHead) {
         let now = NIODeadline.now()
         requestID = RequestID.of(head.headers)
+        var record = RequestRecord(started: now, requestID: requestID)
+        record.method = head.method.rawValue
+        record.path = RequestRecord.path(of: head.uri)
+        record.route = runtime.metrics.none
+        self.record = record
         let language = Language(acceptLanguage: head.headers.first(name: "accept-language"))
         let request = Machine.Request(method: head.method, language: language, keepAlive: head.isKeepAlive)
         switch RequestRouting.classify(head, limits: runtime.config.server, routes: runtime.routes, endpoints: endpoints) {
         case .reject(let error, let headers):
             run(machine.headReceived(request, .answer(error, headers: headers), now: now))
         case .endpoint(let endpoint):
+            self.record?.route = runtime.metrics.endpoint(endpoint)
+            noteAuth(.public)
             endpointCall = (endpoint, head)
             run(machine.headReceived(request, .endpoint, now: now))
         case .route(let route, let target, let isPreflight, let body):
+            self.record?.route = runtime.metrics.routes[route.index]
             let timeouts = upstreamTimeouts(route)
-            switch endpoints.authorize(head: head, route: route, isPreflight: isPreflight) {
+            let publicRoute = isPreflight || route.auth == .public
+            let decision = endpoints.authorize(head: head, route: route, isPreflight: isPreflight)
+            switch decision {
+            case .now(let outcome): noteAuth(outcome, publicRoute: publicRoute)
+            case .failed(let error): noteAuth(.of(error))
+            case .later: break
+            }
+            switch decision {
             case .now(.denied(let error, let renewedToken)):
                 run(machine.headReceived(request, .answer(error, headers: renewalHeaders(renewedToken)), now: now))
             case .failed(let error):
@@ -136,6 +157,10 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
                 whenDone(work) { [self] result in
                     let now = NIODeadline.now()
                     switch result {
+                    case .success(let outcome): noteAuth(outcome, publicRoute: publicRoute)
+                    case .failure(let error): noteAuth(.of(GatewayError.answering(error)))
+                    }
+                    switch result {
                     case .success(.denied(let error, let renewedToken)):
                         run(machine.decisionArrived(.deny(error, headers: renewalHeaders(renewedToken)), now: now))
                     case .success(let outcome):
@@ -147,6 +172,17 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
                 }
             }
         }
+    }
+
+    /// Counts what auth decided and keeps it (and who it named) for the request's log line.
+    private func noteAuth(_ outcome: AuthOutcome, publicRoute: Bool) {
+        record?.note(outcome)
+        noteAuth(.of(outcome, publicRoute: publicRoute))
+    }
+
+    private func noteAuth(_ label: GatewayMetrics.AuthLabel) {
+        record?.auth = label
+        runtime.metrics.gateway.count(label)
     }
 
     /// The one place an async step (the store, the credential check) meets the event loop: `work` runs as a task
@@ -200,6 +236,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         self.exchange = exchange
         if case .renewed(_, let token) = auth { renewedToken = token } else { renewedToken = nil }
         upstreamName = upstreamConfig.name
+        record?.upstream = (upstreamConfig.name, runtime.metrics.upstreams[route.upstreamIndex])
+        record?.upstreamStarted = .now()
         if let deadline = start.timer { scheduleTimer(at: deadline) }
         for chunk in start.heldBody { _ = exchange.sendBody(chunk) }
         if start.finishBody { exchange.finishBody() }
@@ -216,7 +254,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
                 "request_id": "\(requestID)",
             ])
         case .storeUnavailable:
-            runtime.logger.warning("session store unavailable", metadata: ["error": "\(error)"])
+            runtime.metrics.gateway.storeErrors.increment()
+            runtime.logger.warning("session store unavailable", metadata: ["error": "\(error)", "request_id": "\(requestID)"])
         default:
             break
         }
@@ -231,6 +270,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
                             requestID: requestID)
         switch endpoints.respond(endpoint, head: head, body: body, caller: caller) {
         case .now(let response):
+            noteSubject(response)
             run(machine.endpointResponded(response, now: .now()))
         case .failed(let error):
             run(machine.endpointFailed(error, now: .now()))
@@ -238,6 +278,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             whenDone(work) { [self] result in
                 switch result {
                 case .success(let response):
+                    noteSubject(response)
                     run(machine.endpointResponded(response, now: .now()))
                 case .failure(let error):
                     run(machine.endpointFailed(failed(error, head: head), now: .now()))
@@ -252,6 +293,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         if let head = delivery.head {
             // Nothing of a delivery the machine no longer expects is written (a cancelled or timed-out exchange).
             guard case .writeResponseHead(let closeConnection) = machine.upstreamResponseHead() else { return }
+            upstreamResponded(status: Int(head.status.code))
             var headers = head.headers
             if let renewedToken { runtime.renewalResponse.add(renewedToken, to: &headers) }
             if closeConnection { headers.replaceOrAdd(name: "connection", value: "close") }
@@ -332,12 +374,14 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             scheduleTimer(at: deadline)
         case .close(let reason, let cancelUpstream):
             log(reason)
+            finishRecord()
             // What the upstream sent before it broke off still reaches the client, then the close shows the break.
             if reason == .upstreamBrokeOff { context.flush() }
             stopTimer()
             releaseExchange(cancel: cancelUpstream)
             context.close(promise: nil)
         case .stop(let cancelUpstream):
+            finishRecord()
             stopTimer()
             releaseExchange(cancel: cancelUpstream)
         }
@@ -367,10 +411,12 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private func writeResponseBody(_ body: ByteBuffer, flowControlled: Bool) {
         guard flowControlled, let exchange else {
             // The last bytes: nothing more will be produced, so there is nothing to release.
+            record?.bytesSent += body.readableBytes
             return context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
         // Flow control: the transport holds back once too many bytes are unwritten.
         let count = body.readableBytes
+        record?.bytesSent += count
         let promise = context.eventLoop.makePromise(of: Void.self)
         promise.futureResult.assumeIsolated().whenSuccess { [self] in
             exchange.responseBodyWritten(count)
@@ -380,6 +426,20 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     }
 
     private func writeError(_ response: Machine.ErrorResponse) {
+        if record == nil {
+            // Refused before a head was read (400, 431): still a request in the log.
+            record = RequestRecord(started: .now(), requestID: requestID.isEmpty ? RequestID.generate() : requestID)
+            record?.route = runtime.metrics.none
+            requestID = record!.requestID
+        }
+        record?.error = response.error.codeString
+        if let upstream = record?.upstream, record?.upstreamStatus == nil {
+            switch response.error.code {
+            case .upstreamTimeout: upstream.metrics.count(.upstreamTimeout)
+            case .upstreamUnavailable: upstream.metrics.count(.upstreamUnavailable)
+            default: break
+            }
+        }
         var headers = HTTPHeaders()
         headers.add(contentsOf: response.error.extraHeaders())
         headers.add(contentsOf: response.headers)
@@ -399,6 +459,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         if requestID.isEmpty { requestID = RequestID.generate() }
         headers.replaceOrAdd(name: "x-request-id", value: requestID)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+        record?.status = Int(response.status.code)
+        record?.bytesSent += response.body.readableBytes
         if response.body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
@@ -407,6 +469,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     /// Writes the response's `.end`; the machine decided what follows before (writing it can make NIO deliver
     /// the next request at once).
     private func endResponse(_ end: Machine.ResponseEnd) {
+        finishRecord()
         requestID = ""
         switch end {
         case .keepReading(let timer):
@@ -437,6 +500,36 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private func drainQueued() {
         while let part = machine.nextQueuedPart() { handle(part) }
         run(machine.queueDrained(now: .now()))
+    }
+
+    // MARK: the log line and the metrics
+
+    private func noteSubject(_ response: LocalResponse) {
+        guard let subject = response.subject else { return }
+        record?.userID = subject.userID
+        record?.sessionID = subject.sessionID
+    }
+
+    private func upstreamResponded(status: Int) {
+        guard let started = record?.upstreamStarted else { return }
+        let elapsed = Duration(NIODeadline.now() - started)
+        record?.upstreamStatus = status
+        record?.upstreamElapsed = elapsed
+        record?.status = status
+        record?.upstream?.metrics.responded(after: elapsed)
+    }
+
+    /// The request is over (answered, or its connection closed under it): its metrics and its log line. A request
+    /// whose client left before a response head is counted as 499, as nginx logs it; an upstream transfer it
+    /// leaves unfinished counts as aborted.
+    private func finishRecord() {
+        guard var record else { return }
+        self.record = nil
+        let now = NIODeadline.now()
+        if record.upstream != nil, record.upstreamStatus == nil, record.error == nil { record.upstream?.metrics.count(.aborted) }
+        if record.status == nil { record.status = 499 }
+        record.route?.finished(status: record.status ?? 499, after: Duration(now - record.started))
+        accessLog?.append(record.line(remoteAddress: clientAddress, endedAt: now))
     }
 
     // MARK: the timer

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -13,6 +14,11 @@ public final class Gateway: Sendable {
     public let issuer: TokenIssuer
     public let verifier: TokenVerifier
     public let revocations: RevocationList
+    public let metrics: GatewayMetrics
+    /// The operators' listener, when `admin.listen` is set (started by `start()`).
+    public let admin: AdminServer?
+    private let accessLog: AccessLog?
+    private let adminBound = NIOLockedValueBox<SocketAddress?>(nil)
     private let group: MultiThreadedEventLoopGroup
     private let upstream: CurlUpstreamClient
     /// Reads other gateways' revocations until `close()`.
@@ -46,14 +52,26 @@ public final class Gateway: Sendable {
             throw StartupError(description: error.description)
         }
         if let warning = budget.warning { logger.warning("\(warning)") }
+        let metrics = GatewayMetrics()
+        let accessLog: AccessLog?
+        do {
+            accessLog = try AccessLog.open(config.log.access, baseDirectory: baseDirectory) { metrics.accessLogDropped.increment() }
+        } catch {
+            throw StartupError(description: "\(error)")
+        }
         let sessionStore: any SessionStore
         if let store {
             sessionStore = store
         } else {
-            sessionStore = try await openStore(config.store.location, baseDirectory: baseDirectory, logger: logger)
+            do {
+                sessionStore = try await openStore(config.store.location, baseDirectory: baseDirectory, logger: logger)
+            } catch {
+                accessLog?.stop()
+                throw error
+            }
         }
         return Gateway(config: config, key: key, store: sessionStore, logger: logger, threads: threads, clock: clock,
-                       maxConnections: budget.maxConnections, onListening: onListening)
+                       maxConnections: budget.maxConnections, metrics: metrics, accessLog: accessLog, onListening: onListening)
     }
 
     static func openStore(_ location: StoreLocation, baseDirectory: String, logger: Logger) async throws -> any SessionStore {
@@ -74,19 +92,22 @@ public final class Gateway: Sendable {
     }
 
     private init(config: GatewayConfig, key: SigningKey, store: any SessionStore, logger: Logger, threads: Int,
-                 clock: WallClock, maxConnections: Int, onListening: @escaping @Sendable (SocketAddress) -> Void) {
-        let runtime = GatewayRuntime(config: config, logger: logger)
+                 clock: WallClock, maxConnections: Int, metrics: GatewayMetrics, accessLog: AccessLog?,
+                 onListening: @escaping @Sendable (SocketAddress) -> Void) {
+        let runtime = GatewayRuntime(config: config, logger: logger, metrics: metrics)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let upstream = CurlUpstreamClient(threads: max(1, threads), logger: logger)
         let issuer = TokenIssuer(key: key, tokens: config.tokens)
         let verifier = TokenVerifier(key: key, tokens: config.tokens)
-        let renewal = RenewalCoordinator(store: store, issuer: issuer, tokens: config.tokens, renewal: config.renewal, logger: logger)
+        let renewal = RenewalCoordinator(store: store, issuer: issuer, tokens: config.tokens, renewal: config.renewal, logger: logger,
+                                         metrics: metrics)
         let revocations = RevocationList(tokens: config.tokens)
         let watcher = RevocationWatcher(store: store, list: revocations, interval: config.store.revocationPoll, clock: clock, logger: logger)
         let authenticator = Authenticator(verifier: verifier, renewal: renewal, revocations: revocations, config: config, clock: clock)
         let verifyURL = config.auth.verifyURL
         let tokenEndpoints = TokenEndpoints(
             config: config, store: store, issuer: issuer, verifier: verifier, revocations: revocations, clock: clock, logger: logger,
+            metrics: metrics,
             checkCredentials: { [auth = config.auth] body, contentType, caller in
                 var lines = HeaderLines()
                 lines.append("Content-Type: ", contentType ?? "application/json")
@@ -115,19 +136,40 @@ public final class Gateway: Sendable {
         self.verifier = verifier
         self.revocations = revocations
         self.watching = Task { await watcher.run() }
-        self.server = GatewayServer(runtime: runtime, upstream: upstream, endpoints: endpoints, group: group,
+        self.metrics = metrics
+        self.accessLog = accessLog
+        self.admin = config.admin.listen.map { _ in AdminServer(metrics: metrics, readiness: { try await store.ping() }, group: group) }
+        self.server = GatewayServer(runtime: runtime, upstream: upstream, endpoints: endpoints, accessLog: accessLog, group: group,
                                     maxConnections: maxConnections, onListening: onListening)
     }
+
+    /// Starts the public listener, then the admin listener when configured; returns the public address.
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let address = try await server.start()
+        let server = self.server, revocations = self.revocations
+        metrics.readGauges(connections: { server.openConnections.current }, revoked: { revocations.size })
+        if let admin, let listen = runtime.config.admin.listen {
+            let bound = try await admin.start(listen)
+            adminBound.withLockedValue { $0 = bound }
+        }
+        return address
+    }
+
+    /// Where the admin listener listens (port 0 resolved), once started.
+    public var adminAddress: SocketAddress? { adminBound.withLockedValue { $0 } }
 
     /// Upstream transfers alive (in flight, or leaked): zero whenever the gateway is quiet.
     public var upstreamTransfersAlive: Int { upstream.census.alive }
 
     /// Releases the transport threads, event loops and the store (after the server has shut down).
     public func close() async {
+        await admin?.stop()
         watching.cancel()
         await watching.value
         upstream.shutdown()
         try? await group.shutdownGracefully()
         try? await store.close()
+        accessLog?.stop()
     }
 }

@@ -11,6 +11,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
     public let runtime: GatewayRuntime
     private let upstream: Upstream
     private let endpoints: GatewayEndpoints
+    private let accessLog: AccessLog?
     private let group: any EventLoopGroup
     private let quiescing: ServerQuiescingHelper
     private let listener = NIOLockedValueBox<(any Channel)?>(nil)
@@ -20,12 +21,14 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
     /// Client connections open now.
     public let openConnections = OpenConnections()
 
-    public init(runtime: GatewayRuntime, upstream: Upstream, endpoints: GatewayEndpoints, group: any EventLoopGroup,
-                maxConnections: Int? = nil, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+    public init(runtime: GatewayRuntime, upstream: Upstream, endpoints: GatewayEndpoints, accessLog: AccessLog? = nil,
+                group: any EventLoopGroup, maxConnections: Int? = nil,
+                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
         self.maxConnections = maxConnections ?? runtime.config.server.maxConnections ?? DescriptorBudget.defaultMaxConnections
         self.runtime = runtime
         self.upstream = upstream
         self.endpoints = endpoints
+        self.accessLog = accessLog
         self.group = group
         self.quiescing = ServerQuiescingHelper(group: group)
         self.onListening = onListening
@@ -42,6 +45,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
     public func start() async throws -> SocketAddress {
         let listen = runtime.config.server.listen
         let runtime = self.runtime, upstream = self.upstream, endpoints = self.endpoints, quiescing = self.quiescing
+        let accessLog = self.accessLog
         let maxConnections = self.maxConnections, openConnections = self.openConnections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -67,7 +71,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
                     // per request); response heads are built from parsed, well-formed header lines.
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
                                                          withOutboundHeaderValidation: false)
-                    try sync.addHandler(ProxyHandler(runtime: runtime, upstream: upstream, endpoints: endpoints))
+                    try sync.addHandler(ProxyHandler(runtime: runtime, upstream: upstream, endpoints: endpoints, accessLog: accessLog))
                 }
             }
         let channel: any Channel

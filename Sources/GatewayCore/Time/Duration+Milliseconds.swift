@@ -1,3 +1,5 @@
+import NIOCore
+
 extension Duration {
     /// Whole milliseconds, rounded toward zero. Durations from the config are bounded at validation (at most
     /// 3650 days), so the `Int` form used with libcurl and timers always fits.
@@ -11,4 +13,9 @@ extension Duration {
         let (sum, overflow2) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
         return overflow2 ? (seconds < 0 ? .min : .max) : sum
     }
+}
+
+extension Duration {
+    /// A NIO time amount as a Duration (nanoseconds: exact).
+    init(_ amount: TimeAmount) { self = .nanoseconds(amount.nanoseconds) }
 }

@@ -24,14 +24,17 @@ final class InProcessGateway: Sendable {
         do {
             var all = values
             all["TMP"] = directory.path
-            let config = try ConfigReader(environment: [:]).parse(ConfigText.fill(toml, all), file: "test.conf")
+            let text = ConfigText.fill(toml, all)
+            var config = try ConfigReader(environment: [:]).parse(text, file: "test.conf")
+            // The access log's default is stdout: in the test process only a test that asks for one gets one.
+            if !text.contains("[log]") { config.log.access = .off }
             var logger = Logger(label: "gateway-under-test")
             logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
             // Relative paths in the config (signing key, SQLite store) land in the test's own directory.
             let gateway = try await Gateway.make(config: config, baseDirectory: directory.path, logger: logger,
                                                  threads: threads, clock: clock)
             do {
-                let address = try await gateway.server.start()
+                let address = try await gateway.start()
                 guard let port = address.port else { throw HarnessError.noPort }
                 return InProcessGateway(gateway: gateway, port: port, directory: directory)
             } catch {

@@ -9,6 +9,8 @@ struct TestConfig: Sendable {
     var store: [String: String] = [:]
     var auth: [String: String] = [:]
     var headers: [String: String] = [:]
+    var admin: [String: String] = [:]
+    var log: [String: String] = [:]
     var upstreams: [Upstream] = []
     var routes: [Route] = []
 
@@ -75,7 +77,7 @@ struct TestConfig: Sendable {
             values.isEmpty ? "" : "[\(name)]\n" + keys(values) + "\n"
         }
         var text = table("server", server) + table("tokens", tokens) + table("renewal", renewal) + table("store", store)
-            + table("auth", auth) + table("headers", headers)
+            + table("auth", auth) + table("headers", headers) + table("admin", admin) + table("log", log)
         for upstream in upstreams {
             text += "[[upstreams]]\nname = \(Self.quoted(upstream.name))\n"
                 + "targets = [\(upstream.targets.map(Self.quoted).joined(separator: ", "))]\n" + keys(upstream.options) + "\n"

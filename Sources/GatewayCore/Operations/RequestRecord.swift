@@ -1,0 +1,179 @@
+import Foundation
+import NIOCore
+
+/// What the access log line and the metrics say about one request (SPEC §7.1, §7.2), filled in by the
+/// connection as the request goes through its stages. Only what may be logged goes in: never a query, a token,
+/// a body, or an Authorization, Cookie or Set-Cookie value.
+struct RequestRecord {
+    var started: NIODeadline
+    var requestID: String
+    var method: String?
+    /// The request target's path, without its query.
+    var path: String?
+    /// The `route` label: a route's path, a gateway endpoint's path, or `none`.
+    var route: RouteMetrics?
+    var auth: GatewayMetrics.AuthLabel?
+    var userID: String?
+    var sessionID: String?
+    var renewed = false
+    var upstream: (name: String, metrics: UpstreamMetrics)?
+    var upstreamStarted: NIODeadline?
+    var upstreamStatus: Int?
+    var upstreamElapsed: Duration?
+    /// The response status written, once its head went out.
+    var status: Int?
+    var bytesSent = 0
+    var bytesReceived = 0
+    /// The §5.2 code when the gateway answered an error itself.
+    var error: String?
+
+    init(started: NIODeadline, requestID: String) {
+        self.started = started
+        self.requestID = requestID
+    }
+
+    /// The path of a request target: up to its `?`.
+    static func path(of uri: String) -> String {
+        guard let query = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return uri }
+        return String(uri[..<query])
+    }
+
+    /// The identity an auth outcome names.
+    mutating func note(_ outcome: AuthOutcome) {
+        switch outcome {
+        case .authenticated(let identity):
+            note(identity)
+        case .renewed(let identity, _):
+            note(identity)
+            renewed = true
+        case .denied(_, let renewedToken):
+            if renewedToken != nil { renewed = true }
+        case .anonymous:
+            break
+        }
+    }
+
+    private mutating func note(_ identity: Identity) {
+        userID = identity.claims.subject
+        sessionID = identity.claims.sessionID
+    }
+
+    /// The access log line: one JSON object, every key of §7.2 present (`null` where it does not apply), and a
+    /// newline.
+    func line(remoteAddress: String?, endedAt now: NIODeadline, wallClock: Date = Date()) -> [UInt8] {
+        var out = JSONLine()
+        out.key("time", first: true)
+        out.string(RFC3339.format(wallClock))
+        out.key("request_id")
+        out.string(requestID)
+        out.key("remote_addr")
+        out.string(remoteAddress)
+        out.key("method")
+        out.string(method)
+        out.key("path")
+        out.string(path)
+        out.key("route")
+        out.string(route?.label ?? "none")
+        out.key("status")
+        out.integer(status)
+        out.key("auth")
+        out.string(auth?.name)
+        out.key("user_id")
+        out.string(userID)
+        out.key("sid")
+        out.string(sessionID)
+        out.key("renewed")
+        out.raw(renewed ? "true" : "false")
+        out.key("upstream")
+        out.string(upstream?.name)
+        out.key("upstream_status")
+        out.integer(upstreamStatus)
+        out.key("duration_ms")
+        out.milliseconds(Duration(now - started))
+        out.key("upstream_ms")
+        if let upstreamElapsed { out.milliseconds(upstreamElapsed) } else { out.raw("null") }
+        out.key("bytes_sent")
+        out.integer(bytesSent)
+        out.key("bytes_received")
+        out.integer(bytesReceived)
+        out.key("error")
+        out.string(error)
+        out.bytes.append(contentsOf: "}\n".utf8)
+        return out.bytes
+    }
+}
+
+/// A JSON object written straight into bytes: the access log's one line per request, without an encoder.
+struct JSONLine {
+    var bytes: [UInt8] = []
+
+    init() {
+        bytes.reserveCapacity(512)
+        bytes.append(UInt8(ascii: "{"))
+    }
+
+    mutating func key(_ name: StaticString, first: Bool = false) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        bytes.append(contentsOf: "\":".utf8)
+    }
+
+    mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
+
+    mutating func integer(_ value: Int?) {
+        guard let value else { return raw("null") }
+        raw(String(value))
+    }
+
+    /// Milliseconds with microsecond precision, e.g. `12.345`.
+    mutating func milliseconds(_ duration: Duration) {
+        let microseconds = max(0, duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000)
+        raw(String(microseconds / 1000))
+        let fraction = microseconds % 1000
+        bytes.append(UInt8(ascii: "."))
+        bytes.append(UInt8(ascii: "0") + UInt8(fraction / 100))
+        bytes.append(UInt8(ascii: "0") + UInt8(fraction / 10 % 10))
+        bytes.append(UInt8(ascii: "0") + UInt8(fraction % 10))
+    }
+
+    /// A JSON string (RFC 8259 §7): `"` and `\` escaped, control characters as `\u00XX`; nil is `null`.
+    mutating func string(_ value: String?) {
+        guard let value else { return raw("null") }
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: "\\\"".utf8)
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: "\\\\".utf8)
+            case 0x0A: bytes.append(contentsOf: "\\n".utf8)
+            case 0x0D: bytes.append(contentsOf: "\\r".utf8)
+            case 0x09: bytes.append(contentsOf: "\\t".utf8)
+            case 0..<0x20, 0x7F:
+                let digits: StaticString = "0123456789abcdef"
+                bytes.append(contentsOf: "\\u00".utf8)
+                bytes.append(digits.utf8Start[Int(byte >> 4)])
+                bytes.append(digits.utf8Start[Int(byte & 0xF)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+/// RFC 3339 timestamps in UTC with milliseconds: `2026-12-07T06:10:00.123Z`.
+enum RFC3339 {
+    static func format(_ date: Date) -> String {
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        return format(milliseconds: milliseconds)
+    }
+
+    static func format(milliseconds: Int64) -> String {
+        var seconds = time_t(milliseconds / 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let ms = Int(milliseconds % 1000)
+        let fraction = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
+    }
+}
