@@ -23,8 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // ServerQuiescingHelper: graceful shutdown (the listener closes, connections finish and close).
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
-        // Metrics (SPEC §7.1): the swift-metrics API with swift-prometheus's registry and text format behind it.
-        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // Metrics (SPEC §7.1): swift-prometheus's registry and text format (it builds on swift-metrics; its own
+        // API is used directly because swift-metrics' has no help text, and every metric needs # HELP).
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
@@ -53,7 +53,6 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),

@@ -231,6 +231,37 @@ struct OperationsTests {
         }
     }
 
+    @Test("the real binary: access lines on stdout, and with format = json its own stderr lines are JSON")
+    func binaryWritesAccessLinesAndJSONLogs() async throws {
+        let dead = try deadPort()
+        let config = TestConfig.apiUpstream(TestConfig.Route("/", auth: "public")).with {
+            $0.upstreams = [TestConfig.Upstream("api", targets: ["http://127.0.0.1:\(dead)"])]
+            $0.admin = ["listen": #""127.0.0.1:0""#]
+            $0.log = ["access": #""stdout""#, "format": #""json""#]
+        }
+        try await withGatewayProcess(config.text) { child, port in
+            let response = try await HTTPTestClient.get("/anything?q=1", port: port, headers: [("X-Request-Id", "bin-1")])
+            #expect(response.status == 502)
+            var access: [String: Any]?
+            var logged: [String: Any]?
+            _ = await eventually(timeout: .seconds(5)) {
+                access = child.stdout.split(separator: "\n").compactMap {
+                    try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+                }.first { $0["request_id"] as? String == "bin-1" }
+                logged = child.stderr.split(separator: "\n").compactMap {
+                    try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+                }.first { $0["message"] as? String == "upstream unavailable" }
+                return access != nil && logged != nil
+            }
+            #expect(access?["status"] as? Int == 502)
+            #expect(access?["error"] as? String == "upstream_unavailable")
+            #expect(access?["path"] as? String == "/anything")
+            #expect(logged?["level"] as? String == "info", "stderr:\n\(child.stderr)")
+            #expect(logged?["time"] is String)
+            #expect(child.stderr.contains("admin listening on 127.0.0.1:"))
+        }
+    }
+
     /// Prometheus's own checker (Debian's `prometheus` package; scripts/setup --tests installs it).
     static func promtoolAccepts(_ page: String) throws {
         let process = Process()
