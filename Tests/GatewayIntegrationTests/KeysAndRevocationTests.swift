@@ -140,13 +140,14 @@ import Testing
     }
 
     /// Two gateways on one store at `storeURL` (the same key and clock); `revocation_poll` 200 ms.
-    static func withTwoGateways(storeURL: String?, _ body: (AuthGateway, AuthGateway) async throws -> Void) async throws {
+    static func withTwoGateways(storeURL: String?, poll: String = "200ms",
+                                _ body: (AuthGateway, AuthGateway) async throws -> Void) async throws {
         let shared = try TemporaryDirectory()
         defer { shared.remove() }
         let clock = MovableClock()
         try await withUpstream { upstream in
             var config = TestConfig.auth(upstream: upstream.baseURL)
-            config.store = ["url": TestConfig.quoted(storeURL ?? "sqlite:\(shared.path)/gateway.db"), "revocation_poll": #""200ms""#]
+            config.store = ["url": TestConfig.quoted(storeURL ?? "sqlite:\(shared.path)/gateway.db"), "revocation_poll": TestConfig.quoted(poll)]
             config.tokens["secret_file"] = TestConfig.quoted("\(shared.path)/secret.key")
             let a = try await AuthGateway.start(config, clock: clock, threads: 2)
             let b: AuthGateway
@@ -193,6 +194,30 @@ import Testing
             #expect(expired.status == 401)
             #expect(Self.message(expired) == "Token is blacklisted")
             #expect(expired.header("x-access-token") == nil)
+        }
+    }
+
+    /// PostgreSQL tells the other gateway at once (LISTEN/NOTIFY): with a 30 s poll, B refuses within a second.
+    @Test("on PostgreSQL a revocation reaches the other gateway by notification, long before its poll",
+          .enabled(if: ProcessInfo.processInfo.environment["AUTH_GATEWAY_TEST_POSTGRES_URL"] != nil, "needs PostgreSQL (scripts/test)"))
+    func postgresNotifiesTheOtherGateway() async throws {
+        let url = try #require(ProcessInfo.processInfo.environment["AUTH_GATEWAY_TEST_POSTGRES_URL"])
+        try await Self.withTwoGateways(storeURL: url, poll: "30s") { a, b in
+            let first = try await a.login()
+            let second = try await a.login()
+            #expect(try await b.get("/api/echo", token: first.access).status == 200)
+            // B's first poll ran at its start; give its LISTEN connection a moment to be in place.
+            try await Task.sleep(for: .milliseconds(500))
+            for login in [first, second] {
+                #expect(try await a.logout(access: login.access).status == 204)
+                let started = ContinuousClock.now
+                var refusedOnB = false
+                while ContinuousClock.now - started < .seconds(3) {
+                    if try await b.get("/api/echo", token: login.access).status == 401 { refusedOnB = true; break }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                #expect(refusedOnB, "B accepted the revoked session's token for 3 s: no notification (revocation_poll 30s)")
+            }
         }
     }
 

@@ -8,8 +8,8 @@ struct RequestRecord {
     var started: NIODeadline
     var requestID: String
     var method: String?
-    /// The request target's path, without its query.
-    var path: String?
+    /// The request target as sent; only its path (`path(of:)`) is ever logged.
+    var uri: String?
     /// The `route` label: a route's path, a gateway endpoint's path, or `none`.
     var route: RouteMetrics?
     var auth: GatewayMetrics.AuthLabel?
@@ -71,7 +71,7 @@ struct RequestRecord {
         out.key("method")
         out.string(method)
         out.key("path")
-        out.string(path)
+        out.string(uri.map(Self.path(of:)))
         out.key("route")
         out.string(route?.label ?? "none")
         out.key("status")

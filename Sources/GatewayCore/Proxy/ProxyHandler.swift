@@ -120,7 +120,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         requestID = RequestID.of(head.headers)
         var record = RequestRecord(started: now, requestID: requestID)
         record.method = head.method.rawValue
-        record.path = RequestRecord.path(of: head.uri)
+        record.uri = head.uri
         record.route = runtime.metrics.none
         self.record = record
         let language = Language(acceptLanguage: head.headers.first(name: "accept-language"))

@@ -11,6 +11,9 @@ import Synchronization
 /// Every call is bounded by `operationTimeout`: a database that does not answer is a 503, not a hung request.
 public final class PostgresSessionStore: SessionStore {
     private let client: PostgresClient
+    private let location: PostgresURL
+    /// `NOTIFY` channel of revocations: every revoking statement notifies it, per session, on commit.
+    static let revocationChannel = "auth_gateway_revoked"
     private let runner: Task<Void, Never>
     private let logger: Logger
     let operationTimeout: Duration
@@ -24,6 +27,7 @@ public final class PostgresSessionStore: SessionStore {
     public init(url: String, logger: Logger, operationTimeout: Duration = .seconds(5),
                 startupTimeout: Duration = .seconds(30)) async throws {
         let location = try PostgresURL(url)
+        self.location = location
         // postgres-nio logs statements with their values at debug level: session rows stay out of the logs.
         var statements = logger
         statements.logLevel = max(logger.logLevel, .notice)
@@ -273,7 +277,10 @@ public final class PostgresSessionStore: SessionStore {
         let now = now.milliseconds
         return try await bounded("revoke") { [client, logger] in
             try await Self.count(client.query("""
-                UPDATE auth_gateway_sessions SET revoked_at = COALESCE(revoked_at, \(now)) WHERE id = \(sessionID) RETURNING id
+                WITH revoked AS (
+                    UPDATE auth_gateway_sessions SET revoked_at = COALESCE(revoked_at, \(now)) WHERE id = \(sessionID) RETURNING id
+                )
+                SELECT revoked.id FROM revoked CROSS JOIN LATERAL (SELECT pg_notify('auth_gateway_revoked', revoked.id)) AS notified
                 """, logger: logger)) == 1
         }
     }
@@ -292,13 +299,52 @@ public final class PostgresSessionStore: SessionStore {
         let now = now.milliseconds
         return try await bounded("revoke") { [client, logger] in
             let rows = try await client.query("""
-                UPDATE auth_gateway_sessions SET revoked_at = \(now)
-                WHERE user_id = (SELECT user_id FROM auth_gateway_sessions WHERE id = \(sessionID)) AND revoked_at IS NULL
-                RETURNING id
+                WITH revoked AS (
+                    UPDATE auth_gateway_sessions SET revoked_at = \(now)
+                    WHERE user_id = (SELECT user_id FROM auth_gateway_sessions WHERE id = \(sessionID)) AND revoked_at IS NULL
+                    RETURNING id
+                )
+                SELECT revoked.id FROM revoked CROSS JOIN LATERAL (SELECT pg_notify('auth_gateway_revoked', revoked.id)) AS notified
                 """, logger: logger)
             var ids: [String] = []
             for try await id in rows.decode(String.self) { ids.append(id) }
             return ids
+        }
+    }
+
+    /// LISTEN on a connection of its own (the pool's connections come and go). After a connection is lost the
+    /// caller's polling covers the gap, and `wake` after each reconnection reads what was missed.
+    public func listenForRevocations(wake: @escaping @Sendable () -> Void) async {
+        var failing = false
+        while !Task.isCancelled {
+            do {
+                var configuration = try location.connectionConfiguration()
+                configuration.options.connectTimeout = TimeAmount(operationTimeout)
+                let connection = try await Self.withDeadline(operationTimeout, "connect") { [configuration, logger] in
+                    try await PostgresConnection.connect(on: PostgresConnection.defaultEventLoopGroup.any(),
+                                                         configuration: configuration, id: 1, logger: logger)
+                }
+                // Closing the connection ends the notification sequence: that is how cancellation gets through.
+                try await withTaskCancellationHandler {
+                    try await connection.listen(on: Self.revocationChannel) { notifications in
+                        if failing { logger.notice("revocation notifications from PostgreSQL again") }
+                        failing = false
+                        wake()
+                        for try await _ in notifications { wake() }
+                    }
+                } onCancel: {
+                    let closing: EventLoopFuture<Void> = connection.close()
+                    _ = closing
+                }
+                try? await connection.close()
+            } catch {
+                if !failing && !Task.isCancelled {
+                    logger.notice("no revocation notifications from PostgreSQL; polling only until it is back",
+                                  metadata: ["error": "\(PostgresSessionStore.reason(error))"])
+                }
+                failing = true
+            }
+            try? await Task.sleep(for: .seconds(1))
         }
     }
 

@@ -21,25 +21,38 @@ public final class RevocationWatcher: Sendable {
         self.logger = logger
     }
 
-    /// Polls until cancelled. The first read reaches back over the list's retention: revocations made before this
-    /// gateway started whose sessions may still hold valid access tokens.
+    /// Reads until cancelled: every `interval`, and at once whenever the store says a session was revoked
+    /// (PostgreSQL's LISTEN/NOTIFY; `SessionStore.listenForRevocations`). A burst of notifications is one read. The
+    /// first read reaches back over the list's retention: revocations made before this gateway started whose
+    /// sessions may still hold valid access tokens.
     public func run() async {
         guard interval > .zero else { return }
-        var since = clock.now() - list.retention
-        var failing = false
-        while !Task.isCancelled {
-            let started = clock.now()
-            do {
-                list.add(try await store.revokedSince(since))
-                list.prune(at: started)
-                since = started - Self.overlap
-                if failing { logger.info("revocations are read from the store again") }
-                failing = false
-            } catch {
-                if !failing { logger.warning("cannot read revocations from the store; the known ones stay in force", metadata: ["error": "\(error)"]) }
-                failing = true
+        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [store] in await store.listenForRevocations { wake.yield() } }
+            group.addTask { [interval] in
+                while !Task.isCancelled {
+                    wake.yield()
+                    try? await Task.sleep(for: interval)
+                }
+                wake.finish()
             }
-            try? await Task.sleep(for: interval)
+            var since = clock.now() - list.retention
+            var failing = false
+            for await _ in wakeups {
+                let started = clock.now()
+                do {
+                    list.add(try await store.revokedSince(since))
+                    list.prune(at: started)
+                    since = started - Self.overlap
+                    if failing { logger.info("revocations are read from the store again") }
+                    failing = false
+                } catch {
+                    if !failing { logger.warning("cannot read revocations from the store; the known ones stay in force", metadata: ["error": "\(error)"]) }
+                    failing = true
+                }
+            }
+            group.cancelAll()
         }
     }
 }

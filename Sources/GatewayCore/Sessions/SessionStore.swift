@@ -26,10 +26,16 @@ public protocol SessionStore: Sendable {
     /// Throws when the store cannot be used.
     func ping() async throws
     func close() async throws
+    /// Calls `wake` whenever some gateway revokes a session, and once after every (re)connection, so the caller
+    /// reads revocations at once instead of at its next poll (SPEC §6.2); runs until cancelled. A store without
+    /// notifications returns at once: polling alone finds its revocations.
+    func listenForRevocations(wake: @escaping @Sendable () -> Void) async
 }
 
 extension SessionStore {
     /// Whether `jti` is a refresh token id this session replaced.
+    public func listenForRevocations(wake: @escaping @Sendable () -> Void) async {}
+
     public func wasReplaced(refreshJTI jti: String, sessionID: String) async throws -> Bool {
         try await replacement(ofRefreshJTI: jti, sessionID: sessionID) != nil
     }
