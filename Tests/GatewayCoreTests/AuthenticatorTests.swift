@@ -556,10 +556,15 @@ struct AuthenticatorTests {
             let old = try f.accessToken()
             f.clock.ms = Self.login + 400_000
             func renew() async throws -> String? {
-                guard case .later(let work) = try f.authorize(headers: [("Authorization", "Bearer " + old)]),
-                      case .renewed(_, let token) = try await work()
-                else { return nil }
-                return token
+                switch try f.authorize(headers: [("Authorization", "Bearer " + old)]) {
+                case .later(let work):
+                    guard case .renewed(_, let token) = try await work() else { return nil }
+                    return token
+                case .now(.renewed(_, let token)):
+                    return token
+                default:
+                    return nil
+                }
             }
             let first = try #require(try await renew())
             f.clock.advance(by: 5_000)
@@ -572,6 +577,34 @@ struct AuthenticatorTests {
                 return
             }
             #expect(Self.denial(try await work()) == .accessTokenNotValid(.expired))
+        }
+    }
+
+    /// Within grace, the successor this process handed out is handed out again without the store (and at once:
+    /// no task); after grace the store decides again.
+    @Test func theSameExpiredTokenAgainWithinGraceNeedsNoStore() async throws {
+        try await Self.with(renewal: true) { f in
+            try await f.store!.create(f.session())
+            let old = try f.accessToken()
+            f.clock.ms = Self.login + 400_000
+            guard case .later(let work) = try f.authorize(headers: [("Authorization", "Bearer " + old)]),
+                  case .renewed(_, let first) = try await work() else {
+                Issue.record("the first renewal needs the store")
+                return
+            }
+            try await f.store!.close()  // from here on, any store read fails
+            f.clock.advance(by: 5_000)
+            guard case .now(.renewed(_, let again)) = try f.authorize(headers: [("Authorization", "Bearer " + old)]) else {
+                Issue.record("within grace the known successor is answered at once")
+                return
+            }
+            #expect(again == first)
+            f.clock.advance(by: 6_000)
+            guard case .later(let late) = try f.authorize(headers: [("Authorization", "Bearer " + old)]) else {
+                Issue.record("after grace the store decides")
+                return
+            }
+            await #expect(throws: (any Error).self) { try await late() }
         }
     }
 

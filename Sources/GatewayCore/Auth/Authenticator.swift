@@ -52,6 +52,11 @@ public struct Authenticator: Sendable {
         guard let renewal, renewalEnabled, route.renew, renewal.policy.withinWindow(expiresAt: claims.expiresAt, now: now) else {
             return .now(refuse(.accessTokenNotValid(.expired), route: route))
         }
+        // The same expired token renewed a moment ago (a parallel tab, a client's next request): its successor is
+        // known here, with no store round trip and no task.
+        if let successor = renewal.recentSuccessor(of: claims, at: now) {
+            return .now(grant(Identity(claims: successor.claims), route: route, renewedToken: successor.token))
+        }
         return .later { [self] in
             switch try await renewal.renew(claims, clock: clock) {
             case .renewed(let issued):

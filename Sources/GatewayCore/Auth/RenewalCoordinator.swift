@@ -19,6 +19,10 @@ public final class RenewalCoordinator: Sendable {
     let metrics: GatewayMetrics
     /// Renewals running in this process, by jti, with the requests waiting for the leader's outcome.
     private let inFlight = Mutex<[String: [CheckedContinuation<Outcome?, any Error>]]>([:])
+    /// Successors handed out lately, by the jti they replaced: the same expired token presented again within grace
+    /// (another tab, the next request of a client that has not stored the new token yet) gets the same successor
+    /// without a store round trip. `RecentSuccessors` says when an entry may be used.
+    private let recent = Mutex(RecentSuccessors())
 
     public init(store: any SessionStore, issuer: TokenIssuer, tokens: TokensConfig, renewal: RenewalConfig, logger: Logger,
                 metrics: GatewayMetrics = GatewayMetrics()) {
@@ -35,6 +39,7 @@ public final class RenewalCoordinator: Sendable {
     /// for its outcome instead of starting rounds of their own.
     public func renew(_ claims: TokenClaims, clock: WallClock) async throws -> Outcome {
         guard let jti = claims.jti, let sessionID = claims.sessionID else { return .rejected(.noSession) }
+        if let successor = recentSuccessor(of: claims, at: clock.now()) { return .renewed(successor) }
         while true {
             let leads = inFlight.withLock { table in
                 guard table[jti] == nil else { return false }
@@ -71,6 +76,18 @@ public final class RenewalCoordinator: Sendable {
         }
     }
 
+    /// The successor this process handed out for this token within its grace, if it may be handed out again
+    /// (`RecentSuccessors`); counted as joined.
+    public func recentSuccessor(of claims: TokenClaims, at now: UnixTime) -> TokenIssuer.Issued? {
+        guard let jti = claims.jti, let successor = recent.withLock({ $0.successor(of: jti, at: now) }) else { return nil }
+        metrics.count(.joined)
+        return successor
+    }
+
+    private func remember(_ successor: TokenIssuer.Issued, of jti: String, until: UnixTime, now: UnixTime) {
+        recent.withLock { $0.remember(successor, of: jti, until: until, now: now) }
+    }
+
     private func attempt(jti: String, expiresAt: Int64, sessionID: String, clock: WallClock, rounds: Int) async throws -> Outcome {
         for _ in 0..<rounds {
             let now = clock.now()
@@ -84,17 +101,54 @@ public final class RenewalCoordinator: Sendable {
                 return .rejected(.noSession)  // not reached: the policy refuses without a session
             case (.reuseSuccessor(let lineage), let session?):
                 metrics.count(.joined)
-                return .renewed(try issuer.accessToken(for: session.subject, lineage: lineage))
+                let successor = try issuer.accessToken(for: session.subject, lineage: lineage)
+                if let replacedAt = session.accessReplacedAt {
+                    remember(successor, of: jti, until: min(replacedAt + policy.grace, session.expiresAt), now: now)
+                }
+                return .renewed(successor)
             case (.advance, let session?):
                 let lineage = issuer.newAccessLineage(at: now)
                 let change = SessionChange(newRefreshJTI: nil, newAccess: lineage, expiresAt: min(now + refreshTTL, session.maxExpiresAt))
                 if try await store.update(sessionID: sessionID, expecting: .accessJTI(jti), change: change, now: now) {
                     metrics.count(.issued)
-                    return .renewed(try issuer.accessToken(for: session.subject, lineage: lineage))
+                    let successor = try issuer.accessToken(for: session.subject, lineage: lineage)
+                    remember(successor, of: jti, until: min(now + policy.grace, change.expiresAt), now: now)
+                    return .renewed(successor)
                 }
             }
         }
         metrics.count(.refused)
         return .rejected(.superseded)
+    }
+}
+
+/// The successors this process handed out within their grace: what `RenewalPolicy` would answer again for the
+/// predecessor, kept so that answering it again needs no store read.
+///
+/// An entry is used only while (1) the grace of the renewal that replaced its token lasts and the session had not
+/// yet expired, and (2) the successor itself is unexpired. A session revoked in between is refused before renewal
+/// (`RevocationList`). What the store alone would know: another gateway's refresh that made a newer token the
+/// session's latest. Until the grace ends the predecessor then still gets the successor — a token that is valid
+/// anyway, handed to the client that was given it already.
+struct RecentSuccessors {
+    /// Entries kept at most (each a token and its claims: about a kilobyte).
+    static let capacity = 2048
+
+    private var entries: [String: (successor: TokenIssuer.Issued, until: UnixTime)] = [:]
+
+    func successor(of jti: String, at now: UnixTime) -> TokenIssuer.Issued? {
+        guard let entry = entries[jti], now <= entry.until, now.seconds < entry.successor.claims.expiresAt else { return nil }
+        return entry.successor
+    }
+
+    mutating func remember(_ successor: TokenIssuer.Issued, of jti: String, until: UnixTime, now: UnixTime) {
+        guard now <= until else { return }
+        if entries.count >= Self.capacity {
+            entries = entries.filter { now <= $0.value.until }
+            // Still full of live entries (a burst of many sessions renewing at once): start over, losing only
+            // the shortcut.
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+        }
+        entries[jti] = (successor, until)
     }
 }
