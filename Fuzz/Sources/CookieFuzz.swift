@@ -34,6 +34,8 @@ enum CookieFuzz {
         func purge(endedBefore cutoff: UnixTime) async throws -> Int { 0 }
         func revokeAll(sessionsOfUserIn sessionID: String, at now: UnixTime) async throws -> [String] { [] }
         func revokedSince(_ since: UnixTime) async throws -> [(sessionID: String, revokedAt: UnixTime)] { [] }
+        func sessions(of user: StoredUserIDs?, includeEnded: Bool, at now: UnixTime) async throws -> [Session] { [] }
+        func revokeAll(sessionsOf user: StoredUserIDs, at now: UnixTime) async throws -> [String] { [] }
         func ping() async throws {}
         func close() async throws {}
     }
@@ -52,7 +54,7 @@ enum CookieFuzz {
             return TokenEndpoints(config: config, store: store, issuer: setup.issuer, verifier: setup.verifier,
                                   revocations: RevocationList(tokens: setup.tokens),
                                   clock: .fixed(UnixTime(seconds: TokenFuzz.now)), logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                  checkCredentials: { _, _ in throw GatewayError.upstreamUnavailable })
+                                  checkCredentials: { _, _, _ in throw GatewayError.upstreamUnavailable })
         }
     }
 

@@ -89,7 +89,7 @@ enum HeaderLinesFuzz {
         context.clientAddress = flags & 1 != 0 ? "192.0.2.7" : nil
         context.scheme = flags & 2 != 0 ? "https" : "http"
         context.configuredHost = flags & 16 != 0 ? "upstream.internal" : ""
-        context.requestID = { "generated-request-id" }
+        context.requestID = "generated-request-id"
         var who: Identity?
         if flags & 32 != 0 {
             // The gateway's own values can hold anything a credential check answered (a user id with CR LF).
@@ -144,7 +144,6 @@ enum HeaderLinesFuzz {
         var out: [[UInt8]] = []
         var clientHost: String?
         var forwardedFor: String?
-        var requestID: String?
         var sawAccept = false
         for (name, value) in fields {
             let n = lower(name)
@@ -158,7 +157,7 @@ enum HeaderLinesFuzz {
             case "host": clientHost = clientHost ?? value
             case "content-length", "expect", "x-forwarded-host", "x-forwarded-proto": break
             case "x-forwarded-for": forwardedFor = forwardedFor.map { $0 + ", " + value } ?? value
-            case "x-request-id": if requestID == nil, !value.isEmpty { requestID = value }
+            case "x-request-id": break  // the request's id is decided before (RequestID.of) and given in the context
             case "accept":
                 sawAccept = true
                 if !removed { out.append(line(name, value)) }
@@ -179,7 +178,7 @@ enum HeaderLinesFuzz {
         }
         out.append(Array("X-Forwarded-Proto: \(context.scheme)".utf8))
         if let clientHost { out.append(sanitized(("X-Forwarded-Host: " + clientHost).utf8)) }
-        out.append(sanitized(("X-Request-Id: " + (requestID ?? "generated-request-id")).utf8))
+        out.append(sanitized(("X-Request-Id: " + "generated-request-id").utf8))
         out.append(Array("Expect:".utf8))
         if !sawAccept { out.append(Array("Accept:".utf8)) }
         return out

@@ -9,7 +9,7 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "A reverse-proxy auth gateway: JWT checks per route, sessions, and server-side silent renewal.",
-        subcommands: [Serve.self, Check.self]
+        subcommands: [Serve.self, Sessions.self, Check.self]
     )
 }
 
@@ -19,6 +19,12 @@ struct ConfigOption: ParsableArguments {
 
     var path: String {
         config ?? ProcessInfo.processInfo.environment["GATEWAY_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? "gateway.conf"
+    }
+
+    /// The config file's folder: relative paths in the config resolve against it (SPEC §2).
+    var baseDirectory: String {
+        let directory = (path as NSString).deletingLastPathComponent
+        return directory.isEmpty ? "." : directory
     }
 
     /// Reads the config, or prints every problem and exits 1.
@@ -58,8 +64,7 @@ struct Serve: AsyncParsableCommand {
 
         let gateway: Gateway
         do {
-            let baseDirectory = (options.path as NSString).deletingLastPathComponent
-            gateway = try await Gateway.make(config: config, baseDirectory: baseDirectory.isEmpty ? "." : baseDirectory, logger: logger, onListening: { address in
+            gateway = try await Gateway.make(config: config, baseDirectory: options.baseDirectory, logger: logger, onListening: { address in
                 let host = address.ipAddress ?? config.server.listen.host
                 let shown = host.contains(":") ? "[\(host)]" : host
                 printError("listening on \(shown):\(address.port ?? config.server.listen.port)")

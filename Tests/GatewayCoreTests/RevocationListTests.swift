@@ -51,6 +51,8 @@ struct RevocationListTests {
         func update(sessionID: String, expecting expectation: SessionExpectation, change: SessionChange, now: UnixTime) async throws -> Bool { false }
         func revoke(sessionID: String, at now: UnixTime) async throws -> Bool { false }
         func revokeAll(sessionsOfUserIn sessionID: String, at now: UnixTime) async throws -> [String] { [] }
+        func revokeAll(sessionsOf user: StoredUserIDs, at now: UnixTime) async throws -> [String] { [] }
+        func sessions(of user: StoredUserIDs?, includeEnded: Bool, at now: UnixTime) async throws -> [Session] { [] }
         func revokedSince(_ since: UnixTime) async throws -> [(sessionID: String, revokedAt: UnixTime)] {
             try state.withLock { state in
                 state.reads.append(since)

@@ -36,4 +36,9 @@ struct UnixTimeTests {
         #expect(clock.now() == UnixTime(milliseconds: 42))
         #expect(clock.now() == clock.now())
     }
+
+    @Test func rfc3339IsUTCInWholeSeconds() {
+        #expect(UnixTime(milliseconds: 1_750_000_000_999).rfc3339 == "2025-06-15T15:06:40Z")
+        #expect(UnixTime(milliseconds: 0).rfc3339 == "1970-01-01T00:00:00Z")
+    }
 }

@@ -74,11 +74,15 @@ public final class Gateway: Sendable {
                        maxConnections: budget.maxConnections, metrics: metrics, accessLog: accessLog, onListening: onListening)
     }
 
-    static func openStore(_ location: StoreLocation, baseDirectory: String, logger: Logger) async throws -> any SessionStore {
+    /// Opens (and migrates) the configured store, as a starting gateway does; a relative SQLite path resolves
+    /// against `baseDirectory`. `createSQLite: false` (the command line, SPEC §7.4) refuses a database file that
+    /// does not exist yet instead of creating it. Throws `StartupError` with a one-line reason.
+    public static func openStore(_ location: StoreLocation, baseDirectory: String, logger: Logger,
+                                 createSQLite: Bool = true) async throws -> any SessionStore {
         switch location {
         case .sqlite(let path):
             do {
-                return try SQLiteSessionStore(path: SigningKey.resolve(path, in: baseDirectory))
+                return try SQLiteSessionStore(path: SigningKey.resolve(path, in: baseDirectory), create: createSQLite)
             } catch {
                 throw StartupError(description: "\(error)")
             }

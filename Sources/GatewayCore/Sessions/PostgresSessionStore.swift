@@ -168,28 +168,48 @@ public final class PostgresSessionStore: SessionStore {
 
     public func session(id: String) async throws -> Session? {
         try await bounded("read") { [client, logger] in
-            let rows = try await client.query("""
-                SELECT id, user_id, claims, created_at, expires_at, max_expires_at, revoked_at, refresh_jti,
-                    access_jti, access_iat, access_exp, previous_access_jti, access_replaced_at
-                FROM auth_gateway_sessions WHERE id = \(id)
-                """, logger: logger)
-            var session: Session?
             // Every row is read (one at most: the id is the key), so the connection goes back to the pool idle.
-            for try await row in rows.decode(
-                (String, String, String, Int64, Int64, Int64, Int64?, String, String, Int64, Int64, String?, Int64?).self
-            ) {
-                var claims: [String: JSONValue] = [:]
-                if case .object(let object)? = JSONValue.parse(Array(row.2.utf8)) { claims = object }
-                session = Session(
-                    id: row.0, userID: JSONValue.parse(Array(row.1.utf8)) ?? .string(row.1), claims: claims,
-                    createdAt: UnixTime(milliseconds: row.3), expiresAt: UnixTime(milliseconds: row.4),
-                    maxExpiresAt: UnixTime(milliseconds: row.5), revokedAt: row.6.map(UnixTime.init(milliseconds:)),
-                    refreshJTI: row.7,
-                    access: AccessLineage(jti: row.8, issuedAt: UnixTime(seconds: row.9), expiresAt: UnixTime(seconds: row.10)),
-                    previousAccessJTI: row.11, accessReplacedAt: row.12.map(UnixTime.init(milliseconds:)))
-            }
-            return session
+            try await Self.sessions(from: client.query(
+                "SELECT \(unescaped: Self.sessionColumns) FROM auth_gateway_sessions WHERE id = \(id)", logger: logger)).first
         }
+    }
+
+    public func sessions(of user: StoredUserIDs?, includeEnded: Bool, at now: UnixTime) async throws -> [Session] {
+        let texts = user?.texts, now = now.milliseconds
+        // The filters as nullable binds keep the statement text constant (no SQL built from values).
+        return try await bounded("read") { [client, logger] in
+            try await Self.sessions(from: client.query("""
+                SELECT \(unescaped: Self.sessionColumns) FROM auth_gateway_sessions
+                WHERE (\(texts)::text[] IS NULL OR user_id = ANY(\(texts)))
+                    AND (\(includeEnded) OR (revoked_at IS NULL AND expires_at > \(now)))
+                ORDER BY created_at, id
+                """, logger: logger))
+        }
+    }
+
+    /// The columns `sessions(from:)` reads, in its order.
+    private static let sessionColumns = """
+        id, user_id, claims, created_at, expires_at, max_expires_at, revoked_at, refresh_jti,
+        access_jti, access_iat, access_exp, previous_access_jti, access_replaced_at
+        """
+
+    /// The rows of a `SELECT sessionColumns`, read to the end, as sessions.
+    private static func sessions(from rows: PostgresRowSequence) async throws -> [Session] {
+        var sessions: [Session] = []
+        for try await row in rows.decode(
+            (String, String, String, Int64, Int64, Int64, Int64?, String, String, Int64, Int64, String?, Int64?).self
+        ) {
+            var claims: [String: JSONValue] = [:]
+            if case .object(let object)? = JSONValue.parse(Array(row.2.utf8)) { claims = object }
+            sessions.append(Session(
+                id: row.0, userID: JSONValue.parse(Array(row.1.utf8)) ?? .string(row.1), claims: claims,
+                createdAt: UnixTime(milliseconds: row.3), expiresAt: UnixTime(milliseconds: row.4),
+                maxExpiresAt: UnixTime(milliseconds: row.5), revokedAt: row.6.map(UnixTime.init(milliseconds:)),
+                refreshJTI: row.7,
+                access: AccessLineage(jti: row.8, issuedAt: UnixTime(seconds: row.9), expiresAt: UnixTime(seconds: row.10)),
+                previousAccessJTI: row.11, accessReplacedAt: row.12.map(UnixTime.init(milliseconds:))))
+        }
+        return sessions
     }
 
     public func replacement(ofRefreshJTI jti: String, sessionID: String) async throws -> RefreshReplacement? {
@@ -296,16 +316,28 @@ public final class PostgresSessionStore: SessionStore {
     }
 
     public func revokeAll(sessionsOfUserIn sessionID: String, at now: UnixTime) async throws -> [String] {
-        let now = now.milliseconds
-        return try await bounded("revoke") { [client, logger] in
-            let rows = try await client.query("""
-                WITH revoked AS (
-                    UPDATE auth_gateway_sessions SET revoked_at = \(now)
-                    WHERE user_id = (SELECT user_id FROM auth_gateway_sessions WHERE id = \(sessionID)) AND revoked_at IS NULL
-                    RETURNING id
-                )
-                SELECT revoked.id FROM revoked CROSS JOIN LATERAL (SELECT pg_notify('auth_gateway_revoked', revoked.id)) AS notified
-                """, logger: logger)
+        try await revokeAll(whereUserID: "= (SELECT user_id FROM auth_gateway_sessions WHERE id = $2)", sessionID, at: now)
+    }
+
+    public func revokeAll(sessionsOf user: StoredUserIDs, at now: UnixTime) async throws -> [String] {
+        try await revokeAll(whereUserID: "= ANY($2)", user.texts, at: now)
+    }
+
+    /// Revokes the sessions not revoked yet whose `user_id` meets `condition` (`$2` is `value`); returns their ids.
+    private func revokeAll(whereUserID condition: String, _ value: some PostgresNonThrowingEncodable, at now: UnixTime) async throws -> [String] {
+        // Each revoked session is announced to the other gateways on commit (LISTEN/NOTIFY, `listenForRevocations`).
+        var query = PostgresQuery(unsafeSQL: """
+            WITH revoked AS (
+                UPDATE auth_gateway_sessions SET revoked_at = $1
+                WHERE user_id \(condition) AND revoked_at IS NULL
+                RETURNING id
+            )
+            SELECT revoked.id FROM revoked CROSS JOIN LATERAL (SELECT pg_notify('auth_gateway_revoked', revoked.id)) AS notified
+            """)
+        query.binds.append(now.milliseconds)
+        query.binds.append(value)
+        return try await bounded("revoke") { [client, logger, query] in
+            let rows = try await client.query(query, logger: logger)
             var ids: [String] = []
             for try await id in rows.decode(String.self) { ids.append(id) }
             return ids

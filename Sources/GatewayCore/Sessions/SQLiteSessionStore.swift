@@ -10,9 +10,14 @@ public final class SQLiteSessionStore: SessionStore {
     private let threads: NIOThreadPool
     public let path: String
 
-    /// Opens (creating if needed) the database at `path` and migrates it.
-    public init(path: String) throws {
+    /// Opens (creating if needed, unless `create` is false) the database at `path` and migrates it.
+    /// `create: false` is for the command line (SPEC §7.4): a tool run, perhaps as another user, must not leave
+    /// a database of its own where the gateway expects to create one.
+    public init(path: String, create: Bool = true) throws {
         self.path = path
+        if !create, !FileManager.default.fileExists(atPath: path) {
+            throw StoreUnavailable("cannot open SQLite store \(path): no such file (the gateway creates it when it starts)")
+        }
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -176,13 +181,43 @@ public final class SQLiteSessionStore: SessionStore {
     }
 
     public func revokeAll(sessionsOfUserIn sessionID: String, at now: UnixTime) async throws -> [String] {
+        try await revokeAll(whereUserID: "= (SELECT user_id FROM sessions WHERE id = ?)", [sessionID], at: now)
+    }
+
+    public func revokeAll(sessionsOf user: StoredUserIDs, at now: UnixTime) async throws -> [String] {
+        try await revokeAll(whereUserID: "IN (\(Self.placeholders(user.texts.count)))", user.texts, at: now)
+    }
+
+    /// Revokes the sessions not revoked yet whose `user_id` meets `condition` (bound to `values`); returns their ids.
+    private func revokeAll(whereUserID condition: String, _ values: [String], at now: UnixTime) async throws -> [String] {
         try await write { db in
             try String.fetchAll(db, sql: """
                 UPDATE sessions SET revoked_at = ?
-                WHERE user_id = (SELECT user_id FROM sessions WHERE id = ?) AND revoked_at IS NULL
+                WHERE user_id \(condition) AND revoked_at IS NULL
                 RETURNING id
-                """, arguments: [now.milliseconds, sessionID])
+                """, arguments: StatementArguments([now.milliseconds]) + StatementArguments(values))
         }
+    }
+
+    public func sessions(of user: StoredUserIDs?, includeEnded: Bool, at now: UnixTime) async throws -> [Session] {
+        let texts = user?.texts ?? []
+        var conditions: [String] = [], values: [Int64] = []
+        if user != nil { conditions.append("user_id IN (\(Self.placeholders(texts.count)))") }
+        if !includeEnded {
+            conditions.append("revoked_at IS NULL AND expires_at > ?")
+            values.append(now.milliseconds)
+        }
+        let sql = "SELECT * FROM sessions " + (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+            + " ORDER BY created_at, id"
+        return try await read { [texts, values] db in
+            try Row.fetchAll(db, sql: sql, arguments: StatementArguments(texts) + StatementArguments(values))
+                .map(SQLiteSessionStore.session(from:))
+        }
+    }
+
+    /// `?, ?, …`: `count` of them.
+    private static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
     }
 
     public func revokedSince(_ since: UnixTime) async throws -> [(sessionID: String, revokedAt: UnixTime)] {

@@ -19,6 +19,12 @@ public protocol SessionStore: Sendable {
     /// Revokes every live session of the user whose session `sessionID` is (logout with `{"all": true}`);
     /// returns the ids it revoked.
     func revokeAll(sessionsOfUserIn sessionID: String, at now: UnixTime) async throws -> [String]
+    /// Revokes every session of `user` not revoked yet (`gateway sessions revoke --user`, SPEC §7.4), as
+    /// `revokeAll(sessionsOfUserIn:at:)` does; returns the ids it revoked.
+    func revokeAll(sessionsOf user: StoredUserIDs, at now: UnixTime) async throws -> [String]
+    /// The sessions of `user` (nil: of every user), oldest first: the ones alive at `now`, and with `includeEnded`
+    /// the revoked and expired ones too (`gateway sessions list`, SPEC §7.4).
+    func sessions(of user: StoredUserIDs?, includeEnded: Bool, at now: UnixTime) async throws -> [Session]
     /// Sessions revoked at or after `since`, by any gateway (SPEC §6.2).
     func revokedSince(_ since: UnixTime) async throws -> [(sessionID: String, revokedAt: UnixTime)]
     /// Deletes sessions that expired or were revoked before `cutoff`; returns how many.

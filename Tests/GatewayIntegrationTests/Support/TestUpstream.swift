@@ -38,7 +38,8 @@ struct RecordedRequest: Sendable {
 /// - `…/status/NNN`: status NNN with `{"status": NNN}`.
 /// - `…/hop-headers`: hop-by-hop response headers plus `X-End-To-End: kept`, then closes.
 /// - `…/expose`: `Access-Control-Expose-Headers: X-Custom`, body `{}`.
-/// - `POST …/auth/verify-credentials`: the existing API's credential check (alice/wonderland, bob/builder).
+/// - `POST …/auth/verify-credentials`: the existing API's credential check (alice/wonderland, bob/builder,
+///   user-N/numbered with the integer id N).
 /// - anything else: echoes method, target, headers, body length and SHA-256 as JSON.
 ///
 /// Every completed request is recorded, whatever the endpoint.
@@ -437,6 +438,9 @@ private final class UpstreamHandler: ChannelInboundHandler {
             return (.ok, #"{"id": 42, "username": "alice", "role": "admin", "scope": "read write"}"#)
         case ("bob", "builder"):
             return (.ok, #"{"id": "u-7", "username": "bob", "role": "user", "scope": "read"}"#)
+        case (let name?, "numbered") where name.hasPrefix("user-") && Int64(name.dropFirst(5)) != nil:
+            // A user of a test's own (its sessions are its alone in a shared store): integer id N for user-N.
+            return (.ok, #"{"id": \#(name.dropFirst(5)), "username": "\#(name)", "role": "user", "scope": "read"}"#)
         default:
             return (
                 .unauthorized,
