@@ -11,9 +11,12 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     typealias OutboundOut = HTTPServerResponsePart
     private typealias Machine = ConnectionStateMachine
 
-    private let runtime: GatewayRuntime
+    private let active: ActiveGateway
+    /// The current request's, from the `active` snapshot taken at its head (SPEC §7.3: a reload never changes a
+    /// request in flight).
+    private var runtime: GatewayRuntime
+    private var endpoints: GatewayEndpoints
     private let upstream: Upstream
-    private let endpoints: GatewayEndpoints
     private var machine: Machine
     private var context: ChannelHandlerContext!
     /// The connection's one timer (`Machine.timerFiresAt`).
@@ -32,10 +35,12 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     /// The client's IP address for X-Forwarded-For: fixed for the connection, so formatted once.
     private lazy var clientAddress: String? = context.channel.remoteAddress?.ipAddress
 
-    init(runtime: GatewayRuntime, upstream: Upstream, endpoints: GatewayEndpoints) {
-        self.runtime = runtime
+    init(active: ActiveGateway, upstream: Upstream) {
+        let compiled = active.current
+        self.active = active
+        self.runtime = compiled.runtime
         self.upstream = upstream
-        self.endpoints = endpoints
+        self.endpoints = compiled.endpoints
         let server = runtime.config.server
         self.machine = Machine(settings: .init(idleTimeout: TimeAmount(server.idleTimeout),
                                                sendTimeout: TimeAmount(server.sendTimeout),
@@ -111,6 +116,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
 
     private func receivedHead(_ head: HTTPRequestHead) {
         let now = NIODeadline.now()
+        let compiled = active.current
+        (runtime, endpoints) = (compiled.runtime, compiled.endpoints)
         requestID = RequestID.of(head.headers)
         let language = Language(acceptLanguage: head.headers.first(name: "accept-language"))
         let request = Machine.Request(method: head.method, language: language, keepAlive: head.isKeepAlive)

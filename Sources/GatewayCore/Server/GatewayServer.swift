@@ -8,9 +8,9 @@ import NIOExtras
 /// The listener: SwiftNIO's HTTP/1.1 server pipeline in front of `ProxyHandler`. `shutdown` stops accepting and
 /// lets in-flight requests finish (bounded by `shutdown_timeout`).
 public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
-    public let runtime: GatewayRuntime
+    private let active: ActiveGateway
+    public var runtime: GatewayRuntime { active.current.runtime }
     private let upstream: Upstream
-    private let endpoints: GatewayEndpoints
     private let group: any EventLoopGroup
     private let quiescing: ServerQuiescingHelper
     private let listener = NIOLockedValueBox<(any Channel)?>(nil)
@@ -20,12 +20,11 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
     /// Client connections open now.
     public let openConnections = OpenConnections()
 
-    public init(runtime: GatewayRuntime, upstream: Upstream, endpoints: GatewayEndpoints, group: any EventLoopGroup,
+    public init(active: ActiveGateway, upstream: Upstream, group: any EventLoopGroup,
                 maxConnections: Int? = nil, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
-        self.maxConnections = maxConnections ?? runtime.config.server.maxConnections ?? DescriptorBudget.defaultMaxConnections
-        self.runtime = runtime
+        self.maxConnections = maxConnections ?? active.current.config.server.maxConnections ?? DescriptorBudget.defaultMaxConnections
+        self.active = active
         self.upstream = upstream
-        self.endpoints = endpoints
         self.group = group
         self.quiescing = ServerQuiescingHelper(group: group)
         self.onListening = onListening
@@ -41,7 +40,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         let listen = runtime.config.server.listen
-        let runtime = self.runtime, upstream = self.upstream, endpoints = self.endpoints, quiescing = self.quiescing
+        let active = self.active, upstream = self.upstream, quiescing = self.quiescing
         let maxConnections = self.maxConnections, openConnections = self.openConnections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -67,7 +66,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
                     // per request); response heads are built from parsed, well-formed header lines.
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
                                                          withOutboundHeaderValidation: false)
-                    try sync.addHandler(ProxyHandler(runtime: runtime, upstream: upstream, endpoints: endpoints))
+                    try sync.addHandler(ProxyHandler(active: active, upstream: upstream))
                 }
             }
         let channel: any Channel
