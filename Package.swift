@@ -62,6 +62,8 @@ let package = Package(
                 "GatewayCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // SIGHUP: reload (SPEC §7.3); the package ServiceGroup already uses for SIGTERM/SIGINT.
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -3,6 +3,7 @@ import Foundation
 import GatewayCore
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 @main
 struct GatewayCommand: AsyncParsableCommand {
@@ -73,6 +74,8 @@ struct Serve: AsyncParsableCommand {
             printError("gateway: \(error)")
             throw ExitCode(1)
         }
+        // Trapped before the listening line: a SIGHUP from then on reloads, never terminates.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         do {
             try await gateway.start()
             if let admin = gateway.adminAddress {
@@ -86,7 +89,8 @@ struct Serve: AsyncParsableCommand {
         }
         let janitor = SessionJanitor(store: gateway.store, logger: logger)
         let group = ServiceGroup(
-            services: [DrainOnShutdown(gateway: gateway), janitor],
+            services: [DrainOnShutdown(gateway: gateway), janitor,
+                       ReloadOnHangup(gateway: gateway, path: options.path, hangups: hangups)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
@@ -102,6 +106,19 @@ struct DrainOnShutdown: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await gateway.server.shutdown(timeout: gateway.runtime.config.server.shutdownTimeout)
+    }
+}
+
+/// SIGHUP: reloads the config file and the key files (SPEC §7.3), one reload at a time, until shutdown.
+struct ReloadOnHangup: Service {
+    let gateway: Gateway
+    let path: String
+    let hangups: UnixSignalsSequence
+
+    func run() async throws {
+        for await _ in hangups.cancelOnGracefulShutdown() {
+            await gateway.reload(from: path)
+        }
     }
 }
 

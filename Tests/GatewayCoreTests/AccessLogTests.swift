@@ -9,12 +9,31 @@ struct AccessLogTests {
     @Test func linesReachTheSinkInOrder() throws {
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
-        let log = AccessLog(descriptor: fds[1], ownsDescriptor: true, dropped: {})
+        let log = AccessLog(sink: .init(descriptor: fds[1], owned: true), dropped: {})
         for i in 0..<100 { log.append(Array("line \(i)\n".utf8)) }
         log.stop()
         let read = FileHandle(fileDescriptor: fds[0], closeOnDealloc: true).readDataToEndOfFile()
         let lines = String(decoding: read, as: UTF8.self).split(separator: "\n")
         #expect(lines == (0..<100).map { "line \($0)"[...] })
+    }
+
+    /// A reload points the log elsewhere: what was queued goes where it was meant to, later lines to the new sink,
+    /// and `off` takes nothing.
+    @Test func retargetSendsLaterLinesToTheNewSink() throws {
+        var first: [Int32] = [0, 0], second: [Int32] = [0, 0]
+        #expect(pipe(&first) == 0 && pipe(&second) == 0)
+        let log = AccessLog(sink: .init(descriptor: first[1], owned: true), dropped: {})
+        log.append(Array("before\n".utf8))
+        log.retarget(.init(descriptor: second[1], owned: true))
+        log.append(Array("after\n".utf8))
+        log.retarget(nil)
+        #expect(!log.isEnabled)
+        log.append(Array("off\n".utf8))
+        log.stop()
+        let one = FileHandle(fileDescriptor: first[0], closeOnDealloc: true).readDataToEndOfFile()
+        let two = FileHandle(fileDescriptor: second[0], closeOnDealloc: true).readDataToEndOfFile()
+        #expect(String(decoding: one, as: UTF8.self) == "before\n")
+        #expect(String(decoding: two, as: UTF8.self) == "after\n")
     }
 
     /// A sink nobody drains: appends keep returning at once, and what exceeds the buffer is dropped and counted.
@@ -23,13 +42,13 @@ struct AccessLogTests {
         #expect(pipe(&fds) == 0)
         signal(SIGPIPE, SIG_IGN)  // as `gateway serve` does: a reader gone is EPIPE, not the end of the process
         let dropped = Atomic<Int>(0)
-        let log = AccessLog(descriptor: fds[1], ownsDescriptor: false, dropped: { dropped.add(1, ordering: .relaxed) })
+        let log = AccessLog(sink: .init(descriptor: fds[1], owned: false), dropped: { dropped.add(1, ordering: .relaxed) })
         let line = Array(String(repeating: "x", count: 1023).utf8) + [0x0A]
         let started = ContinuousClock.now
-        // 64 KiB fit the pipe, 1 MiB the buffer; 4 MiB in all.
+        // 4 MiB in all; held at most: the buffer, the batch the writer took (stuck in its write) and the pipe's 64 KiB.
         for _ in 0..<4096 { log.append(line) }
         #expect(ContinuousClock.now - started < .seconds(2), "appending never waits on the sink")
-        #expect(dropped.load(ordering: .relaxed) >= 4096 - (AccessLog.capacity + 65536) / 1024 - 64)
+        #expect(dropped.load(ordering: .relaxed) >= 4096 - (2 * AccessLog.capacity + 65536) / 1024 - 64)
         #expect(dropped.load(ordering: .relaxed) < 4096)
         close(fds[0])  // the reader goes away: the writer's blocked write fails (EPIPE) and it can stop
         log.stop()

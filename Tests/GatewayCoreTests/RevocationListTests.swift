@@ -36,6 +36,23 @@ struct RevocationListTests {
         #expect(RevocationList(tokens: tokens).retention == .seconds(370))
     }
 
+    @Test func aReloadOnlyLengthensTheRetentionAndKnownRevocationsFollow() {
+        var tokens = TokensConfig()
+        tokens.accessTTL = .seconds(300)
+        let list = RevocationList(tokens: tokens)
+        list.add("a", revokedAt: Self.t0)
+        tokens.accessTTL = .seconds(600)
+        list.retainLonger(for: tokens)
+        #expect(list.retention == .seconds(660))
+        list.prune(at: Self.t0 + .seconds(659))
+        #expect(list.contains("a"), "a token minted just before the revocation may live the new access_ttl")
+        tokens.accessTTL = .seconds(60)
+        list.retainLonger(for: tokens)
+        #expect(list.retention == .seconds(660), "tokens minted under the longer access_ttl are still out there")
+        list.prune(at: Self.t0 + .seconds(660))
+        #expect(!list.contains("a"))
+    }
+
     /// A store that fails, then answers: known revocations stay while it fails, and the next good read catches up.
     final class FlakyStore: SessionStore {
         struct State {

@@ -6,20 +6,32 @@ import Synchronization
 /// access token of the session has expired (`retention` after it), because an expired token goes to renewal,
 /// which reads the session from the store and refuses it there.
 public final class RevocationList: Sendable {
-    /// Session id → when the revocation may be forgotten.
+    /// Session id → when it was revoked; forgotten `retention` after.
     private let entries = Mutex<[String: UnixTime]>([:])
     /// How many entries there are: zero, the common case, skips the lock.
     private let count = Atomic<Int>(0)
-    let retention: Duration
+    /// Only grows: a reload that shortens access_ttl leaves tokens minted before it valid for the old one.
+    private let retained: Mutex<Duration>
 
     /// `retention`: the longest an access token minted before a revocation stays valid (access_ttl + leeway),
     /// plus a margin for clocks that differ between gateways.
     public init(retention: Duration) {
-        self.retention = retention
+        self.retained = Mutex(retention)
     }
 
     public convenience init(tokens: TokensConfig) {
-        self.init(retention: tokens.accessTTL + tokens.leeway + .seconds(60))
+        self.init(retention: Self.retention(for: tokens))
+    }
+
+    static func retention(for tokens: TokensConfig) -> Duration {
+        tokens.accessTTL + tokens.leeway + .seconds(60)
+    }
+
+    var retention: Duration { retained.withLock { $0 } }
+
+    /// After a reload (SPEC §7.3): a longer access_ttl or leeway keeps revocations longer, the known ones included.
+    func retainLonger(for tokens: TokensConfig) {
+        retained.withLock { $0 = max($0, Self.retention(for: tokens)) }
     }
 
     public func contains(_ sessionID: String) -> Bool {
@@ -29,10 +41,9 @@ public final class RevocationList: Sendable {
 
     /// Records revocations (sessions and when they were revoked); already-known ones keep their entry.
     public func add(_ revoked: some Sequence<(sessionID: String, revokedAt: UnixTime)>) {
-        let retention = self.retention
         entries.withLock { table in
             for (sessionID, revokedAt) in revoked where table[sessionID] == nil {
-                table[sessionID] = revokedAt + retention
+                table[sessionID] = revokedAt
             }
             count.store(table.count, ordering: .relaxed)
         }
@@ -44,9 +55,10 @@ public final class RevocationList: Sendable {
 
     /// Forgets the revocations whose sessions can have no valid access token left at `now`.
     public func prune(at now: UnixTime) {
+        let oldest = now - retention
         entries.withLock { table in
-            guard table.values.contains(where: { $0 <= now }) else { return }
-            table = table.filter { $0.value > now }
+            guard table.values.contains(where: { $0 <= oldest }) else { return }
+            table = table.filter { $0.value > oldest }
             count.store(table.count, ordering: .relaxed)
         }
     }

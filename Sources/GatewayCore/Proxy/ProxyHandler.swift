@@ -11,11 +11,14 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     typealias OutboundOut = HTTPServerResponsePart
     private typealias Machine = ConnectionStateMachine
 
-    private let runtime: GatewayRuntime
+    private let active: ActiveGateway
+    /// The current request's, from the `active` snapshot taken at its head (SPEC §7.3: a reload never changes a
+    /// request in flight).
+    private var runtime: GatewayRuntime
+    private var endpoints: GatewayEndpoints
     private let upstream: Upstream
-    private let endpoints: GatewayEndpoints
-    /// Where each finished request's line goes (nil: `log.access = "off"`).
-    private let accessLog: AccessLog?
+    /// Where each finished request's line goes (`log.access`; a sink that is off takes nothing).
+    private let accessLog: AccessLog
     private var machine: Machine
     private var context: ChannelHandlerContext!
     /// The connection's one timer (`Machine.timerFiresAt`).
@@ -36,10 +39,12 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     /// The client's IP address for X-Forwarded-For: fixed for the connection, so formatted once.
     private lazy var clientAddress: String? = context.channel.remoteAddress?.ipAddress
 
-    init(runtime: GatewayRuntime, upstream: Upstream, endpoints: GatewayEndpoints, accessLog: AccessLog?) {
-        self.runtime = runtime
+    init(active: ActiveGateway, upstream: Upstream, accessLog: AccessLog) {
+        let compiled = active.current
+        self.active = active
+        self.runtime = compiled.runtime
         self.upstream = upstream
-        self.endpoints = endpoints
+        self.endpoints = compiled.endpoints
         self.accessLog = accessLog
         let server = runtime.config.server
         self.machine = Machine(settings: .init(idleTimeout: TimeAmount(server.idleTimeout),
@@ -117,6 +122,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
 
     private func receivedHead(_ head: HTTPRequestHead) {
         let now = NIODeadline.now()
+        let compiled = active.current
+        (runtime, endpoints) = (compiled.runtime, compiled.endpoints)
         requestID = RequestID.of(head.headers)
         var record = RequestRecord(started: now, requestID: requestID)
         record.method = head.method.rawValue
@@ -529,7 +536,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         if record.upstream != nil, record.upstreamStatus == nil, record.error == nil { record.upstream?.metrics.count(.aborted) }
         if record.status == nil { record.status = 499 }
         record.route?.finished(status: record.status ?? 499, after: Duration(now - record.started))
-        accessLog?.append(record.line(remoteAddress: clientAddress, endedAt: now))
+        if accessLog.isEnabled { accessLog.append(record.line(remoteAddress: clientAddress, endedAt: now)) }
     }
 
     // MARK: the timer

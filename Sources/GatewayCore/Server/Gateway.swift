@@ -9,16 +9,19 @@ import NIOPosix
 /// the listener. The executable and the integration tests build it the same way.
 public final class Gateway: Sendable {
     public let server: GatewayServer<CurlUpstreamClient>
-    public let runtime: GatewayRuntime
     public let store: any SessionStore
-    public let issuer: TokenIssuer
-    public let verifier: TokenVerifier
     public let revocations: RevocationList
     public let metrics: GatewayMetrics
     /// The operators' listener, when `admin.listen` is set (started by `start()`).
     public let admin: AdminServer?
-    private let accessLog: AccessLog?
+    private let accessLog: AccessLog
     private let adminBound = NIOLockedValueBox<SocketAddress?>(nil)
+    /// What requests use now: swapped by `reload(from:)` (SPEC §7.3).
+    public let active: ActiveGateway
+    private let reloading: ConfigReload
+    public var runtime: GatewayRuntime { active.current.runtime }
+    public var issuer: TokenIssuer { active.current.issuer }
+    public var verifier: TokenVerifier { active.current.verifier }
     private let group: MultiThreadedEventLoopGroup
     private let upstream: CurlUpstreamClient
     /// Reads other gateways' revocations until `close()`.
@@ -53,9 +56,9 @@ public final class Gateway: Sendable {
         }
         if let warning = budget.warning { logger.warning("\(warning)") }
         let metrics = GatewayMetrics()
-        let accessLog: AccessLog?
+        let accessLog: AccessLog
         do {
-            accessLog = try AccessLog.open(config.log.access, baseDirectory: baseDirectory) { metrics.accessLogDropped.increment() }
+            accessLog = try AccessLog(config.log.access, baseDirectory: baseDirectory) { metrics.accessLogDropped.increment() }
         } catch {
             throw StartupError(description: "\(error)")
         }
@@ -66,7 +69,7 @@ public final class Gateway: Sendable {
             do {
                 sessionStore = try await openStore(config.store.location, baseDirectory: baseDirectory, logger: logger)
             } catch {
-                accessLog?.stop()
+                accessLog.stop()
                 throw error
             }
         }
@@ -96,54 +99,26 @@ public final class Gateway: Sendable {
     }
 
     private init(config: GatewayConfig, key: SigningKey, store: any SessionStore, logger: Logger, threads: Int,
-                 clock: WallClock, maxConnections: Int, metrics: GatewayMetrics, accessLog: AccessLog?,
+                 clock: WallClock, maxConnections: Int, metrics: GatewayMetrics, accessLog: AccessLog,
                  onListening: @escaping @Sendable (SocketAddress) -> Void) {
-        let runtime = GatewayRuntime(config: config, logger: logger, metrics: metrics)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let upstream = CurlUpstreamClient(threads: max(1, threads), logger: logger)
-        let issuer = TokenIssuer(key: key, tokens: config.tokens)
-        let verifier = TokenVerifier(key: key, tokens: config.tokens)
-        let renewal = RenewalCoordinator(store: store, issuer: issuer, tokens: config.tokens, renewal: config.renewal, logger: logger,
-                                         metrics: metrics)
         let revocations = RevocationList(tokens: config.tokens)
         let watcher = RevocationWatcher(store: store, list: revocations, interval: config.store.revocationPoll, clock: clock, logger: logger)
-        let authenticator = Authenticator(verifier: verifier, renewal: renewal, revocations: revocations, config: config, clock: clock)
-        let verifyURL = config.auth.verifyURL
-        let tokenEndpoints = TokenEndpoints(
-            config: config, store: store, issuer: issuer, verifier: verifier, revocations: revocations, clock: clock, logger: logger,
-            metrics: metrics,
-            checkCredentials: { [auth = config.auth] body, contentType, caller in
-                var lines = HeaderLines()
-                lines.append("Content-Type: ", contentType ?? "application/json")
-                lines.append("Accept: application/json")
-                lines.append("Expect:")
-                // The API can throttle brute force by client address, and correlate with the gateway's log.
-                if let forwardedFor = caller.forwardedFor { lines.append("X-Forwarded-For: ", forwardedFor) }
-                lines.append("X-Forwarded-Proto: ", caller.scheme)
-                lines.append("X-Request-Id: ", caller.requestID)
-                if body.readableBytes == 0 { lines.append("Content-Length: 0") }
-                let request = UpstreamRequest(method: "POST", urls: [verifyURL], headerLines: lines,
-                                              body: .length(Int64(body.readableBytes)), connectTimeout: auth.verifyConnectTimeout)
-                // The transport answers on an event loop; the endpoint awaits it.
-                return try await upstream.fetch(request, body: body, on: group.any(), timeout: TimeAmount(auth.verifyTimeout)).get()
-            }
-        )
-        let endpoints = GatewayEndpoints(
-            authenticator: authenticator, tokens: tokenEndpoints, auth: config.auth, jwks: key.jwks,
-            readiness: { try await store.ping() }
-        )
-        self.runtime = runtime
+        let lasting = CompiledGateway.Lasting(store: store, revocations: revocations, upstream: upstream, group: group,
+                                              clock: clock, logger: logger, metrics: metrics, accessLog: accessLog)
+        let active = ActiveGateway(CompiledGateway(config: config, key: key, lasting: lasting))
+        self.active = active
+        self.reloading = ConfigReload(active: active, lasting: lasting)
         self.group = group
         self.upstream = upstream
         self.store = store
-        self.issuer = issuer
-        self.verifier = verifier
         self.revocations = revocations
         self.watching = Task { await watcher.run() }
         self.metrics = metrics
         self.accessLog = accessLog
         self.admin = config.admin.listen.map { _ in AdminServer(metrics: metrics, readiness: { try await store.ping() }, group: group) }
-        self.server = GatewayServer(runtime: runtime, upstream: upstream, endpoints: endpoints, accessLog: accessLog, group: group,
+        self.server = GatewayServer(active: active, upstream: upstream, accessLog: accessLog, group: group,
                                     maxConnections: maxConnections, onListening: onListening)
     }
 
@@ -163,6 +138,16 @@ public final class Gateway: Sendable {
     /// Where the admin listener listens (port 0 resolved), once started.
     public var adminAddress: SocketAddress? { adminBound.withLockedValue { $0 } }
 
+    /// Re-reads the config file at `path` and its key files and, when all is valid, swaps them in for new requests;
+    /// otherwise changes nothing (SPEC §7.3). Logs `config reloaded` or one `config reload failed: …` per problem.
+    @discardableResult
+    public func reload(from path: String, reader: ConfigReader = ConfigReader()) async -> ReloadOutcome {
+        await reloading.reload(from: path, reader: reader)
+    }
+
+    /// Reloads so far, by result (`gateway_config_reloads_total{result}`, SPEC §7.1).
+    public var reloads: (success: Int, failure: Int) { reloading.counts }
+
     /// Upstream transfers alive (in flight, or leaked): zero whenever the gateway is quiet.
     public var upstreamTransfersAlive: Int { upstream.census.alive }
 
@@ -174,6 +159,6 @@ public final class Gateway: Sendable {
         upstream.shutdown()
         try? await group.shutdownGracefully()
         try? await store.close()
-        accessLog?.stop()
+        accessLog.stop()
     }
 }

@@ -8,10 +8,10 @@ import NIOExtras
 /// The listener: SwiftNIO's HTTP/1.1 server pipeline in front of `ProxyHandler`. `shutdown` stops accepting and
 /// lets in-flight requests finish (bounded by `shutdown_timeout`).
 public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
-    public let runtime: GatewayRuntime
+    private let active: ActiveGateway
+    public var runtime: GatewayRuntime { active.current.runtime }
     private let upstream: Upstream
-    private let endpoints: GatewayEndpoints
-    private let accessLog: AccessLog?
+    private let accessLog: AccessLog
     private let group: any EventLoopGroup
     private let quiescing: ServerQuiescingHelper
     private let listener = NIOLockedValueBox<(any Channel)?>(nil)
@@ -21,13 +21,11 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
     /// Client connections open now.
     public let openConnections = OpenConnections()
 
-    public init(runtime: GatewayRuntime, upstream: Upstream, endpoints: GatewayEndpoints, accessLog: AccessLog? = nil,
-                group: any EventLoopGroup, maxConnections: Int? = nil,
-                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
-        self.maxConnections = maxConnections ?? runtime.config.server.maxConnections ?? DescriptorBudget.defaultMaxConnections
-        self.runtime = runtime
+    public init(active: ActiveGateway, upstream: Upstream, accessLog: AccessLog, group: any EventLoopGroup,
+                maxConnections: Int? = nil, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.maxConnections = maxConnections ?? active.current.config.server.maxConnections ?? DescriptorBudget.defaultMaxConnections
+        self.active = active
         self.upstream = upstream
-        self.endpoints = endpoints
         self.accessLog = accessLog
         self.group = group
         self.quiescing = ServerQuiescingHelper(group: group)
@@ -44,8 +42,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         let listen = runtime.config.server.listen
-        let runtime = self.runtime, upstream = self.upstream, endpoints = self.endpoints, quiescing = self.quiescing
-        let accessLog = self.accessLog
+        let active = self.active, upstream = self.upstream, quiescing = self.quiescing, accessLog = self.accessLog
         let maxConnections = self.maxConnections, openConnections = self.openConnections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -71,7 +68,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
                     // per request); response heads are built from parsed, well-formed header lines.
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
                                                          withOutboundHeaderValidation: false)
-                    try sync.addHandler(ProxyHandler(runtime: runtime, upstream: upstream, endpoints: endpoints, accessLog: accessLog))
+                    try sync.addHandler(ProxyHandler(active: active, upstream: upstream, accessLog: accessLog))
                 }
             }
         let channel: any Channel
