@@ -25,6 +25,8 @@ Environment knobs (defaults in brackets):
   BENCH_NO_BUILD     [0]     1 = use the existing .build-release/release/gateway, do not build
   BENCH_GATEWAY_BIN  []      use this gateway binary (implies no build)
   BENCH_BASELINE_BIN []      also run this gateway binary as "auth-gateway baseline (required)"
+  BENCH_BASELINE_DROP_TABLES []  config tables left out of the baseline's gateway.conf, e.g. "log" for a binary
+                             older than [log] (it would refuse the unknown table)
   BENCH_STREAM_SIZE  [1G]    size of the sparse file streamed through the gateway (truncate -s)
   BENCH_PORT_BASE    [18080] ports BASE..BASE+4 on 127.0.0.1 (upstream, nginx proxy, HAProxy, gateway, baseline)
   BENCH_SERVER_CPU   [0]     core for all servers
@@ -330,7 +332,24 @@ def write_configs(work, ports, key, gateways):
             os.makedirs(directory, exist_ok=True)
             shutil.copy(os.path.join(work, "secret.key"), directory)
         text = render("gateway.conf.in", **dict(values, WORK=directory, GW_PORT=ports[name]))
+        if directory != work:
+            text = drop_tables(text, os.environ.get("BENCH_BASELINE_DROP_TABLES", "").split())
         write(os.path.join(directory, "gateway.conf"), text)
+
+
+def drop_tables(text, names):
+    """The config without the `[name]` tables listed (up to the next blank line): an older baseline binary refuses
+    keys it does not know, e.g. `[log]` before it existed."""
+    out, dropping = [], False
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            dropping = stripped.strip("[]") in names
+        elif stripped.startswith("[[") or not stripped:
+            dropping = dropping and bool(stripped)
+        if not dropping:
+            out.append(line)
+    return "".join(out)
 
 
 def gateway_dir(work, name):
