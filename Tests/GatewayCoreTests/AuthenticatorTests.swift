@@ -608,6 +608,32 @@ struct AuthenticatorTests {
         }
     }
 
+    /// Once this process renews the successor too, the first token is two steps back: the store decides (and
+    /// refuses it), as the policy says.
+    @Test func aTokenTwoStepsBackIsNotAnsweredFromMemory() async throws {
+        // A grace longer than the access tokens' life: only the renewal of the successor ends the shortcut.
+        try await Self.with(Self.toml(renewal: #"grace = "1h""#), renewal: true) { f in
+            try await f.store!.create(f.session())
+            let old = try f.accessToken()
+            f.clock.ms = Self.login + 400_000
+            func renew(_ token: String) async throws -> Deferred<AuthOutcome> { try f.authorize(headers: [("Authorization", "Bearer " + token)]) }
+            guard case .later(let first) = try await renew(old), case .renewed(_, let successor) = try await first() else {
+                Issue.record("the first renewal")
+                return
+            }
+            f.clock.advance(by: 301_000)  // the successor has expired in turn (access_ttl 5m)
+            guard case .later(let second) = try await renew(successor), case .renewed = try await second() else {
+                Issue.record("the successor renews")
+                return
+            }
+            guard case .later(let third) = try await renew(old) else {
+                Issue.record("two steps back: not from memory")
+                return
+            }
+            #expect(Self.denial(try await third()) == .accessTokenNotValid(.expired))
+        }
+    }
+
     /// Twenty renewals of one expired token started at once; returns how many distinct tokens they got
     /// (nil when one of them did not renew).
     static func parallelRenewalsDistinctTokens() async throws -> Int? {

@@ -125,30 +125,38 @@ public final class RenewalCoordinator: Sendable {
 /// The successors this process handed out within their grace: what `RenewalPolicy` would answer again for the
 /// predecessor, kept so that answering it again needs no store read.
 ///
-/// An entry is used only while (1) the grace of the renewal that replaced its token lasts and the session had not
-/// yet expired, and (2) the successor itself is unexpired. A session revoked in between is refused before renewal
-/// (`RevocationList`). What the store alone would know: another gateway's refresh that made a newer token the
-/// session's latest. Until the grace ends the predecessor then still gets the successor — a token that is valid
-/// anyway, handed to the client that was given it already.
+/// An entry is used while the grace of the renewal that replaced its token lasts and the session had not yet
+/// expired, as the policy says; like the policy's own answer, the successor may have expired by then (SPEC §5.3).
+/// When this process renews the successor in turn, the entry goes: its token is no longer the predecessor. A session
+/// revoked in between is refused before renewal (`RevocationList`). What only the store would know is another
+/// gateway's step on the same session (a refresh, or a renewal of the successor): until the grace ends the
+/// predecessor then still gets the successor it was given before, as it would have from this gateway a moment
+/// earlier.
 struct RecentSuccessors {
     /// Entries kept at most (each a token and its claims: about a kilobyte).
     static let capacity = 2048
 
     private var entries: [String: (successor: TokenIssuer.Issued, until: UnixTime)] = [:]
+    /// The predecessor's jti by its successor's, to drop an entry when the successor is renewed here.
+    private var predecessors: [String: String] = [:]
 
     func successor(of jti: String, at now: UnixTime) -> TokenIssuer.Issued? {
-        guard let entry = entries[jti], now <= entry.until, now.seconds < entry.successor.claims.expiresAt else { return nil }
+        guard let entry = entries[jti], now <= entry.until else { return nil }
         return entry.successor
     }
 
     mutating func remember(_ successor: TokenIssuer.Issued, of jti: String, until: UnixTime, now: UnixTime) {
-        guard now <= until else { return }
+        // `jti` was the session's latest and is renewed now: whatever it replaced is no longer the predecessor.
+        if let older = predecessors.removeValue(forKey: jti) { entries.removeValue(forKey: older) }
+        guard now <= until, let successorJTI = successor.claims.jti else { return }
         if entries.count >= Self.capacity {
             entries = entries.filter { now <= $0.value.until }
             // Still full of live entries (a burst of many sessions renewing at once): start over, losing only
             // the shortcut.
             if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            predecessors = predecessors.filter { entries[$0.value] != nil }
         }
         entries[jti] = (successor, until)
+        predecessors[successorJTI] = jti
     }
 }
