@@ -55,7 +55,7 @@ public struct Authenticator: Sendable {
         // The same expired token renewed a moment ago (a parallel tab, a client's next request): its successor is
         // known here, with no store round trip and no task.
         if let successor = renewal.recentSuccessor(of: claims, at: now) {
-            return .now(grant(Identity(claims: successor.claims), route: route, renewedToken: successor.token))
+            return .now(grant(successor.identity, route: route, renewedToken: successor.issued.token))
         }
         return .later { [self] in
             switch try await renewal.renew(claims, clock: clock) {

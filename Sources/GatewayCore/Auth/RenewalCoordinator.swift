@@ -39,7 +39,7 @@ public final class RenewalCoordinator: Sendable {
     /// for its outcome instead of starting rounds of their own.
     public func renew(_ claims: TokenClaims, clock: WallClock) async throws -> Outcome {
         guard let jti = claims.jti, let sessionID = claims.sessionID else { return .rejected(.noSession) }
-        if let successor = recentSuccessor(of: claims, at: clock.now()) { return .renewed(successor) }
+        if let successor = recentSuccessor(of: claims, at: clock.now()) { return .renewed(successor.issued) }
         while true {
             let leads = inFlight.withLock { table in
                 guard table[jti] == nil else { return false }
@@ -78,7 +78,7 @@ public final class RenewalCoordinator: Sendable {
 
     /// The successor this process handed out for this token within its grace, if it may be handed out again
     /// (`RecentSuccessors`); counted as joined.
-    public func recentSuccessor(of claims: TokenClaims, at now: UnixTime) -> TokenIssuer.Issued? {
+    public func recentSuccessor(of claims: TokenClaims, at now: UnixTime) -> RecentSuccessors.Successor? {
         guard let jti = claims.jti, let successor = recent.withLock({ $0.successor(of: jti, at: now) }) else { return nil }
         metrics.count(.joined)
         return successor
@@ -132,15 +132,21 @@ public final class RenewalCoordinator: Sendable {
 /// gateway's step on the same session (a refresh, or a renewal of the successor): until the grace ends the
 /// predecessor then still gets the successor it was given before, as it would have from this gateway a moment
 /// earlier.
-struct RecentSuccessors {
+public struct RecentSuccessors: Sendable {
     /// Entries kept at most (each a token and its claims: about a kilobyte).
     static let capacity = 2048
 
-    private var entries: [String: (successor: TokenIssuer.Issued, until: UnixTime)] = [:]
+    /// A successor with its identity made once (`Identity.encodedClaims` is a JSON encoding: not per request).
+    public struct Successor: Sendable {
+        public let issued: TokenIssuer.Issued
+        public let identity: Identity
+    }
+
+    private var entries: [String: (successor: Successor, until: UnixTime)] = [:]
     /// The predecessor's jti by its successor's, to drop an entry when the successor is renewed here.
     private var predecessors: [String: String] = [:]
 
-    func successor(of jti: String, at now: UnixTime) -> TokenIssuer.Issued? {
+    func successor(of jti: String, at now: UnixTime) -> Successor? {
         guard let entry = entries[jti], now <= entry.until else { return nil }
         return entry.successor
     }
@@ -156,7 +162,7 @@ struct RecentSuccessors {
             if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
             predecessors = predecessors.filter { entries[$0.value] != nil }
         }
-        entries[jti] = (successor, until)
+        entries[jti] = (Successor(issued: successor, identity: Identity(claims: successor.claims)), until)
         predecessors[successorJTI] = jti
     }
 }
