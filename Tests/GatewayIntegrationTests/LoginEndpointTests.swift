@@ -191,7 +191,9 @@ struct LoginEndpointTests {
             let waited = ContinuousClock.now - started
             #expect(response.status == 504, "\(response.bodyText)")
             #expect(response.errorCode == "upstream_timeout")
-            #expect(waited >= .milliseconds(900) && waited < .milliseconds(4000), "waited \(waited)")
+            // 504, not the 201 the API gives after 5 s: the deadline was shorter. Only the lower bound is timed (a
+            // loaded machine stretches any upper one).
+            #expect(waited >= .milliseconds(900), "waited \(waited)")
         }
     }
 

@@ -30,19 +30,20 @@ struct ShutdownTests {
             try await withGatewayProcess(Self.config(shutdownTimeout: "10s"), ["UPSTREAM": upstream.baseURL]) { child, port in
                 let connection = try await RawHTTPConnection.connect(port: port)
                 defer { connection.close() }
-                try await connection.send(RequestBytes.make("GET", "/in-flight/slow?ms=4000"))
+                // Slow enough that the drain is still under way on a loaded machine (2 cores, the suite in parallel).
+                try await connection.send(RequestBytes.make("GET", "/in-flight/slow?ms=8000"))
                 #expect(await eventually { upstream.requests.count == 1 }, "the slow request never reached the upstream")
 
                 child.signal(SIGTERM)
-                #expect(await Self.refusesConnections(port: port, within: .seconds(3)),
+                #expect(await Self.refusesConnections(port: port, within: .seconds(6)),
                         "the gateway still accepted connections after SIGTERM")
                 #expect(child.isRunning, "the process had already exited, so the drain was not observed")
 
-                let response = try await connection.readResponse(timeout: .seconds(10))
+                let response = try await connection.readResponse(timeout: .seconds(15))
                 #expect(response.status == 200)
-                #expect(try response.jsonObject()["uri"] as? String == "/in-flight/slow?ms=4000")
+                #expect(try response.jsonObject()["uri"] as? String == "/in-flight/slow?ms=8000")
 
-                let outcome = try await child.waitForExit(timeout: .seconds(10))
+                let outcome = try await child.waitForExit(timeout: .seconds(15))
                 #expect(!outcome.signalled)
                 #expect(outcome.status == 0, "stderr:\n\(outcome.stderr)")
             }

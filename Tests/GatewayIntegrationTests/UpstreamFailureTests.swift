@@ -23,7 +23,7 @@ struct UpstreamFailureTests {
             #expect(response.errorCode == "upstream_unavailable")
             // Alone this takes milliseconds; the bound is loose because every suite runs in parallel on two
             // cores. What it rules out is waiting for the response `timeout` (30 s) or hanging.
-            #expect(elapsed < .seconds(6), "502 took \(elapsed) with connect_timeout 1s")
+            #expect(elapsed < .seconds(20), "502 took \(elapsed) with connect_timeout 1s")
 
             // A gateway failure is an ordinary answer: the client connection stays usable.
             try await connection.send(RequestBytes.make("GET", "/again"))
@@ -44,7 +44,7 @@ struct UpstreamFailureTests {
             #expect(response.errorCode == "upstream_unavailable")
             #expect(elapsed >= .milliseconds(900), "502 after \(elapsed): the connect did not hang, so this test proved nothing")
             // Loose for a loaded machine; it rules out waiting for the response `timeout` (30 s).
-            #expect(elapsed < .seconds(6), "502 took \(elapsed) with connect_timeout 1s")
+            #expect(elapsed < .seconds(20), "502 took \(elapsed) with connect_timeout 1s")
         }
     }
 
