@@ -23,10 +23,7 @@ struct ConfigOption: ParsableArguments {
     }
 
     /// The config file's folder: relative paths in the config resolve against it (SPEC §2).
-    var baseDirectory: String {
-        let directory = (path as NSString).deletingLastPathComponent
-        return directory.isEmpty ? "." : directory
-    }
+    var baseDirectory: String { ConfigReader.directory(of: path) }
 
     /// Reads the config, or prints every problem and exits 1.
     func load() throws -> GatewayConfig {

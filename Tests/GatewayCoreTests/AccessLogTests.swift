@@ -70,9 +70,9 @@ struct AccessLogTests {
     }
 
     @Test func rfc3339InUTCWithMilliseconds() {
-        #expect(RFC3339.format(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
-        #expect(RFC3339.format(milliseconds: 951_782_400_050) == "2000-02-29T00:00:00.050Z", "a leap day")
-        #expect(RFC3339.format(milliseconds: 1_796_620_245_007) == "2026-12-07T05:10:45.007Z")
+        #expect(UnixTime(milliseconds: 0).rfc3339Milliseconds == "1970-01-01T00:00:00.000Z")
+        #expect(UnixTime(milliseconds: 951_782_400_050).rfc3339Milliseconds == "2000-02-29T00:00:00.050Z", "a leap day")
+        #expect(UnixTime(milliseconds: 1_796_620_245_007).rfc3339Milliseconds == "2026-12-07T05:10:45.007Z")
     }
 
     @Test func jsonLogLinesCarryLevelMessageAndMetadata() throws {

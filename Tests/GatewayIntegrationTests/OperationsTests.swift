@@ -99,6 +99,10 @@ struct OperationsTests {
             #expect(try await gw.get("/api/echo", token: bob.access).status == 401)  // revoked
             #expect(try await gw.refresh(try #require(login.refresh)).status == 401)  // reuse: the session is revoked
 
+            // A client connected while the page is read: the gauge counts it.
+            let open = try await RawHTTPConnection.connect(port: gw.port)
+            defer { open.close() }
+            _ = await eventually { gw.gateway.server.openConnections.current >= 1 }
             let page = try await gw.metrics()
             for (outcome, expected) in [("public", 7.0), ("anonymous", 1), ("valid", 1), ("renewed", 1), ("missing", 1),
                                         ("invalid", 1), ("expired", 1), ("revoked", 1), ("forbidden", 1), ("store_unavailable", 0)] {
@@ -117,7 +121,7 @@ struct OperationsTests {
             #expect(page.value("gateway_upstream_requests_total", ["upstream": "dead", "outcome": "upstream_unavailable"]) == 1)
             #expect(page.value("gateway_upstream_duration_seconds_count", ["upstream": "api"]) == 4)
             #expect(page.value("gateway_revoked_sessions") == 2, "bob's logout and alice's reuse")
-            #expect(page.value("gateway_open_connections") >= 0)
+            #expect(page.value("gateway_open_connections") >= 1)
             #expect(page.value("gateway_store_errors_total") == 0)
             #expect(page.value("gateway_config_reloads_total", ["result": "success"]) == 0)
             try Self.promtoolAccepts(page.text)
@@ -206,6 +210,42 @@ struct OperationsTests {
             #expect(notFound["auth"] is NSNull)
             #expect(notFound["upstream"] is NSNull)
             #expect(notFound["upstream_status"] is NSNull)
+        }
+    }
+
+    @Test("a request refused before its head was read still gets an id, and a log line with its error")
+    func aMalformedRequestIsAnsweredWithAnIdAndLogged() async throws {
+        try await withAuthGateway(Self.configure) { _, gw in
+            let connection = try await RawHTTPConnection.connect(port: gw.port)
+            defer { connection.close() }
+            try await connection.send("GET /api/echo HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n")
+            let response = try await connection.readResponse()
+            #expect(response.status == 400)
+            let id = try #require(response.header("x-request-id"))
+            #expect(id.count == 32)
+            let line = try #require(try await gw.accessLog(count: 1).first)
+            #expect(line["request_id"] as? String == id)
+            #expect(line["status"] as? Int == 400)
+            #expect(line["error"] as? String == "bad_request")
+            #expect(line["route"] as? String == "none")
+        }
+    }
+
+    @Test("a client that resets before the response head is logged as 499, and its upstream request as aborted")
+    func aClientThatLeavesIsLoggedAs499() async throws {
+        try await withAuthGateway(Self.configure) { _, gw in
+            let connection = try await RawHTTPConnection.connect(port: gw.port)
+            try await connection.send(RequestBytes.make("GET", "/pub/slow?ms=3000"))
+            try await Task.sleep(for: .milliseconds(300))
+            // A reset: a plain close after a whole request reads as a half-close, which is still answered (SPEC §5).
+            connection.reset()
+            let line = try #require(try await gw.accessLog(count: 1).first)
+            #expect(line["status"] as? Int == 499)
+            #expect(line["upstream"] as? String == "api")
+            #expect(line["upstream_status"] is NSNull)
+            let page = try await gw.metrics()
+            #expect(page.value("gateway_upstream_requests_total", ["upstream": "api", "outcome": "aborted"]) == 1)
+            #expect(page.value("gateway_requests_total", ["route": "/pub/", "status": "499"]) == 1)
         }
     }
 

@@ -15,9 +15,7 @@ extension InProcessGateway {
     func reload(_ text: String, _ values: [String: String] = [:]) async throws -> ReloadOutcome {
         var all = values
         all["TMP"] = directory.path
-        // As at start (InProcessGateway.start): no access log in the test process unless the file asks for one.
-        let quiet = text.contains("[log]") ? text : text + "\n[log]\naccess = \"off\"\n"
-        _ = try directory.write("gateway.conf", ConfigText.fill(quiet, all))
+        _ = try directory.write("gateway.conf", ConfigText.inProcess(ConfigText.fill(text, all)))
         return await gateway.reload(from: configPath, reader: ConfigReader(environment: [:]))
     }
 }

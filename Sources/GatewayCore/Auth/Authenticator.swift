@@ -59,11 +59,10 @@ public struct Authenticator: Sendable {
         }
         return .later { [self] in
             switch try await renewal.renew(claims, clock: clock) {
-            case .renewed(let issued):
+            case .renewed(let successor):
                 // Every request that shared this renewal, and the client's next one, finds the new token cached.
-                let identity = Identity(claims: issued.claims)
-                cache.insert(VerifiedTokenCache.Entry(token: issued.token, identity: identity))
-                return grant(identity, route: route, renewedToken: issued.token)
+                cache.insert(VerifiedTokenCache.Entry(token: successor.issued.token, identity: successor.identity))
+                return grant(successor.identity, route: route, renewedToken: successor.issued.token)
             case .rejected(.sessionRevoked):
                 return refuse(.accessTokenNotValid(.blacklisted), route: route)
             case .rejected:

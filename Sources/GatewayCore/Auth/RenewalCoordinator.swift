@@ -7,8 +7,20 @@ import Synchronization
 public final class RenewalCoordinator: Sendable {
     public enum Outcome: Sendable, Equatable {
         /// The successor, minted with its claims.
-        case renewed(TokenIssuer.Issued)
+        case renewed(Successor)
         case rejected(RenewalPolicy.Rejection)
+    }
+
+    /// A successor token with its identity, made once (`Identity.encodedClaims` is a JSON encoding): for the
+    /// request that renewed, and for every later one answered from `RecentSuccessors`.
+    public struct Successor: Sendable, Equatable {
+        public let issued: TokenIssuer.Issued
+        public let identity: Identity
+
+        init(_ issued: TokenIssuer.Issued) {
+            self.issued = issued
+            self.identity = Identity(claims: issued.claims)
+        }
     }
 
     let store: any SessionStore
@@ -39,7 +51,7 @@ public final class RenewalCoordinator: Sendable {
     /// for its outcome instead of starting rounds of their own.
     public func renew(_ claims: TokenClaims, clock: WallClock) async throws -> Outcome {
         guard let jti = claims.jti, let sessionID = claims.sessionID else { return .rejected(.noSession) }
-        if let successor = recentSuccessor(of: claims, at: clock.now()) { return .renewed(successor.issued) }
+        if let successor = recentSuccessor(of: claims, at: clock.now()) { return .renewed(successor) }
         while true {
             let leads = inFlight.withLock { table in
                 guard table[jti] == nil else { return false }
@@ -78,13 +90,13 @@ public final class RenewalCoordinator: Sendable {
 
     /// The successor this process handed out for this token within its grace, if it may be handed out again
     /// (`RecentSuccessors`); counted as joined.
-    public func recentSuccessor(of claims: TokenClaims, at now: UnixTime) -> RecentSuccessors.Successor? {
+    public func recentSuccessor(of claims: TokenClaims, at now: UnixTime) -> Successor? {
         guard let jti = claims.jti, let successor = recent.withLock({ $0.successor(of: jti, at: now) }) else { return nil }
         metrics.count(.joined)
         return successor
     }
 
-    private func remember(_ successor: TokenIssuer.Issued, of jti: String, until: UnixTime, now: UnixTime) {
+    private func remember(_ successor: Successor, of jti: String, until: UnixTime, now: UnixTime) {
         recent.withLock { $0.remember(successor, of: jti, until: until, now: now) }
     }
 
@@ -101,7 +113,7 @@ public final class RenewalCoordinator: Sendable {
                 return .rejected(.noSession)  // not reached: the policy refuses without a session
             case (.reuseSuccessor(let lineage), let session?):
                 metrics.count(.joined)
-                let successor = try issuer.accessToken(for: session.subject, lineage: lineage)
+                let successor = Successor(try issuer.accessToken(for: session.subject, lineage: lineage))
                 if let replacedAt = session.accessReplacedAt {
                     remember(successor, of: jti, until: min(replacedAt + policy.grace, session.expiresAt), now: now)
                 }
@@ -111,7 +123,7 @@ public final class RenewalCoordinator: Sendable {
                 let change = SessionChange(newRefreshJTI: nil, newAccess: lineage, expiresAt: min(now + refreshTTL, session.maxExpiresAt))
                 if try await store.update(sessionID: sessionID, expecting: .accessJTI(jti), change: change, now: now) {
                     metrics.count(.issued)
-                    let successor = try issuer.accessToken(for: session.subject, lineage: lineage)
+                    let successor = Successor(try issuer.accessToken(for: session.subject, lineage: lineage))
                     remember(successor, of: jti, until: min(now + policy.grace, change.expiresAt), now: now)
                     return .renewed(successor)
                 }
@@ -132,15 +144,11 @@ public final class RenewalCoordinator: Sendable {
 /// gateway's step on the same session (a refresh, or a renewal of the successor): until the grace ends the
 /// predecessor then still gets the successor it was given before, as it would have from this gateway a moment
 /// earlier.
-public struct RecentSuccessors: Sendable {
+struct RecentSuccessors: Sendable {
     /// Entries kept at most (each a token and its claims: about a kilobyte).
     static let capacity = 2048
 
-    /// A successor with its identity made once (`Identity.encodedClaims` is a JSON encoding: not per request).
-    public struct Successor: Sendable {
-        public let issued: TokenIssuer.Issued
-        public let identity: Identity
-    }
+    typealias Successor = RenewalCoordinator.Successor
 
     private var entries: [String: (successor: Successor, until: UnixTime)] = [:]
     /// The predecessor's jti by its successor's, to drop an entry when the successor is renewed here.
@@ -151,10 +159,10 @@ public struct RecentSuccessors: Sendable {
         return entry.successor
     }
 
-    mutating func remember(_ successor: TokenIssuer.Issued, of jti: String, until: UnixTime, now: UnixTime) {
+    mutating func remember(_ successor: Successor, of jti: String, until: UnixTime, now: UnixTime) {
         // `jti` was the session's latest and is renewed now: whatever it replaced is no longer the predecessor.
         if let older = predecessors.removeValue(forKey: jti) { entries.removeValue(forKey: older) }
-        guard now <= until, let successorJTI = successor.claims.jti else { return }
+        guard now <= until, let successorJTI = successor.issued.claims.jti else { return }
         if entries.count >= Self.capacity {
             entries = entries.filter { now <= $0.value.until }
             // Still full of live entries (a burst of many sessions renewing at once): start over, losing only
@@ -162,7 +170,7 @@ public struct RecentSuccessors: Sendable {
             if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
             predecessors = predecessors.filter { entries[$0.value] != nil }
         }
-        entries[jti] = (Successor(issued: successor, identity: Identity(claims: successor.claims)), until)
+        entries[jti] = (successor, until)
         predecessors[successorJTI] = jti
     }
 }

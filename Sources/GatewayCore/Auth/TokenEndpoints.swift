@@ -94,7 +94,7 @@ public final class TokenEndpoints: Sendable {
         }
         metrics.count(.login)
         var response = LocalResponse(status: .created, json: json, headers: headers)
-        response.subject = (session.subject.userIDString, session.id)
+        response.subject = .init(userID: session.subject.userIDString, sessionID: session.id)
         return response
     }
 
@@ -180,7 +180,7 @@ public final class TokenEndpoints: Sendable {
         }
         metrics.count(.refresh)
         var response = LocalResponse(status: .ok, json: TokenEndpoints.object(fields), headers: headers)
-        response.subject = (session.subject.userIDString, session.id)
+        response.subject = .init(userID: session.subject.userIDString, sessionID: session.id)
         return response
     }
 

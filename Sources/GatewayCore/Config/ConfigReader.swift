@@ -11,6 +11,12 @@ public struct ConfigReader: Sendable {
     }
 
     /// Reads and validates the file at `path`; messages name it by `path` as given.
+    /// The folder relative paths in the file at `path` resolve against (SPEC §2).
+    public static func directory(of path: String) -> String {
+        let directory = (path as NSString).deletingLastPathComponent
+        return directory.isEmpty ? "." : directory
+    }
+
     public func read(path: String) throws(ConfigError) -> GatewayConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"

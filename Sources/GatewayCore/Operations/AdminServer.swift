@@ -76,49 +76,36 @@ final class AdminHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func answer(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        guard head.method == .GET || head.method == .HEAD else {
-            return write(.methodNotAllowed, #"{"detail":"Method not allowed.","code":"method_not_allowed"}"#, head: head, context: context)
-        }
+        guard head.method == .GET || head.method == .HEAD else { return write(.methodNotAllowed, head: head, context: context) }
         switch RequestRecord.path(of: head.uri) {
         case "/metrics":
-            write(.ok, metrics.page(), contentType: "text/plain; version=0.0.4; charset=utf-8", head: head, context: context)
+            let page = LocalResponse(status: .ok, body: ByteBuffer(bytes: metrics.page()),
+                                     headers: ["content-type": "text/plain; version=0.0.4; charset=utf-8"])
+            write(page, head: head, context: context)
         case "/healthz":
-            write(.ok, #"{"status":"ok"}"#, head: head, context: context)
+            write(GatewayEndpoints.healthy, head: head, context: context)
         case "/readyz":
-            let promise = context.eventLoop.makePromise(of: Bool.self)
-            promise.completeWithTask { [readiness] in
-                do {
-                    try await readiness()
-                    return true
-                } catch {
-                    return false
-                }
-            }
-            promise.futureResult.assumeIsolated().whenSuccess { [self] ready in
-                if ready {
-                    write(.ok, #"{"status":"ready"}"#, head: head, context: context)
-                } else {
-                    write(.serviceUnavailable, #"{"status":"store_unavailable"}"#, head: head, context: context)
-                }
-            }
+            let promise = context.eventLoop.makePromise(of: LocalResponse.self)
+            promise.completeWithTask { [readiness] in await GatewayEndpoints.readiness(readiness) }
+            promise.futureResult.assumeIsolated().whenSuccess { [self] in write($0, head: head, context: context) }
         default:
-            write(.notFound, #"{"detail":"Not found.","code":"not_found"}"#, head: head, context: context)
+            write(.notFound, head: head, context: context)
         }
     }
 
-    private func write(_ status: HTTPResponseStatus, _ json: String, head: HTTPRequestHead, context: ChannelHandlerContext) {
-        write(status, Array(json.utf8), contentType: "application/json", head: head, context: context)
+    private func write(_ error: GatewayError, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        write(LocalResponse(status: error.status, json: error.body(language: .english, method: head.method.rawValue)),
+              head: head, context: context)
     }
 
-    private func write(_ status: HTTPResponseStatus, _ body: [UInt8], contentType: String, head: HTTPRequestHead,
-                       context: ChannelHandlerContext) {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: contentType)
-        headers.add(name: "content-length", value: String(body.count))
+    private func write(_ response: LocalResponse, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = response.headers
+        if !headers.contains(name: "content-type") { headers.add(name: "content-type", value: "application/json") }
+        headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
         if !head.isKeepAlive { headers.add(name: "connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers))), promise: nil)
         if head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
         let keepAlive = head.isKeepAlive
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in

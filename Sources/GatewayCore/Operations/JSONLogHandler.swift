@@ -31,10 +31,10 @@ public struct JSONLogHandler: LogHandler {
         write(Self.line(event, label: label, handlerMetadata: metadata))
     }
 
-    static func line(_ event: LogEvent, label: String, handlerMetadata: Logger.Metadata, now: Date = Date()) -> [UInt8] {
+    static func line(_ event: LogEvent, label: String, handlerMetadata: Logger.Metadata, now: UnixTime = WallClock.system.now()) -> [UInt8] {
         var out = JSONLine()
         out.key("time", first: true)
-        out.string(RFC3339.format(now))
+        out.string(now.rfc3339Milliseconds)
         out.key("level")
         out.string(event.level.rawValue)
         out.key("label")

@@ -1,4 +1,3 @@
-import Foundation
 import NIOCore
 
 /// What the access log line and the metrics say about one request (SPEC §7.1, §7.2), filled in by the
@@ -60,10 +59,10 @@ struct RequestRecord {
 
     /// The access log line: one JSON object, every key of §7.2 present (`null` where it does not apply), and a
     /// newline.
-    func line(remoteAddress: String?, endedAt now: NIODeadline, wallClock: Date = Date()) -> [UInt8] {
+    func line(remoteAddress: String?, endedAt now: NIODeadline, wallClock: UnixTime = WallClock.system.now()) -> [UInt8] {
         var out = JSONLine()
         out.key("time", first: true)
-        out.string(RFC3339.format(wallClock))
+        out.string(wallClock.rfc3339Milliseconds)
         out.key("request_id")
         out.string(requestID)
         out.key("remote_addr")
@@ -137,43 +136,9 @@ struct JSONLine {
         bytes.append(UInt8(ascii: "0") + UInt8(fraction % 10))
     }
 
-    /// A JSON string (RFC 8259 §7): `"` and `\` escaped, control characters as `\u00XX`; nil is `null`.
+    /// A JSON string; nil is `null`.
     mutating func string(_ value: String?) {
         guard let value else { return raw("null") }
-        bytes.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: "\\\"".utf8)
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: "\\\\".utf8)
-            case 0x0A: bytes.append(contentsOf: "\\n".utf8)
-            case 0x0D: bytes.append(contentsOf: "\\r".utf8)
-            case 0x09: bytes.append(contentsOf: "\\t".utf8)
-            case 0..<0x20, 0x7F:
-                let digits: StaticString = "0123456789abcdef"
-                bytes.append(contentsOf: "\\u00".utf8)
-                bytes.append(digits.utf8Start[Int(byte >> 4)])
-                bytes.append(digits.utf8Start[Int(byte & 0xF)])
-            default: bytes.append(byte)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
-    }
-}
-
-/// RFC 3339 timestamps in UTC with milliseconds: `2026-12-07T06:10:00.123Z`.
-enum RFC3339 {
-    static func format(_ date: Date) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-        return format(milliseconds: milliseconds)
-    }
-
-    static func format(milliseconds: Int64) -> String {
-        var seconds = time_t(milliseconds / 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let ms = Int(milliseconds % 1000)
-        let fraction = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
+        JSONText.appendQuoted(value, to: &bytes)
     }
 }

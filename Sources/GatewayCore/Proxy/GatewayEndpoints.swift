@@ -63,26 +63,32 @@ public struct GatewayEndpoints: Sendable {
             guard head.method == .GET || head.method == .HEAD else {
                 return .failed(.methodNotAllowed)
             }
-            if endpoint == .health { return .now(LocalResponse(status: .ok, json: #"{"status":"ok"}"#)) }
+            if endpoint == .health { return .now(Self.healthy) }
             if endpoint == .jwks {
                 // A secret is never published: with HS* keys there is nothing here.
                 guard let jwks else { return .failed(.notFound) }
                 return .now(LocalResponse(status: .ok, json: jwks, headers: ["cache-control": "public, max-age=300"]))
             }
-            return .later { [readiness] in
-                do {
-                    try await readiness()
-                    return LocalResponse(status: .ok, json: #"{"status":"ready"}"#)
-                } catch {
-                    return LocalResponse(status: .serviceUnavailable, json: #"{"status":"store_unavailable"}"#)
-                }
-            }
+            return .later { [readiness] in await Self.readiness(readiness) }
         case .login:
             return .later { [tokens] in try await tokens.login(head, body: body, caller: caller) }
         case .refresh:
             return .later { [tokens] in try await tokens.refresh(head, body: body) }
         case .logout:
             return .later { [tokens] in try await tokens.logout(head, body: body) }
+        }
+    }
+
+    /// `/healthz`, here and on the admin listener: the process serves.
+    static let healthy = LocalResponse(status: .ok, json: #"{"status":"ok"}"#)
+
+    /// `/readyz`, here and on the admin listener: 200 when `check` (a store round trip) succeeds, 503 when not.
+    static func readiness(_ check: @Sendable () async throws -> Void) async -> LocalResponse {
+        do {
+            try await check()
+            return LocalResponse(status: .ok, json: #"{"status":"ready"}"#)
+        } catch {
+            return LocalResponse(status: .serviceUnavailable, json: #"{"status":"store_unavailable"}"#)
         }
     }
 

@@ -28,10 +28,11 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     /// The token renewed for the current request, handed back on the upstream's response head.
     private var renewedToken: String?
     private var upstreamName = ""
-    /// The current request's id (`RequestID.of`): upstream, `verify_url`, the response and the log see it.
-    private var requestID = ""
     /// The current request, as the access log and the metrics will tell it (from its head to its response's end).
     private var record: RequestRecord?
+    /// The current request's id (`RequestID.of`, kept in its record): upstream, `verify_url`, the response and the
+    /// log see it.
+    private var requestID: String { record?.requestID ?? "" }
     /// The gateway's own endpoint waiting for its request body.
     private var endpointCall: (endpoint: GatewayEndpoints.Endpoint, head: HTTPRequestHead)?
     /// Where this connection's async steps run: its own event loop (made on the first one).
@@ -124,8 +125,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         let now = NIODeadline.now()
         let compiled = active.current
         (runtime, endpoints) = (compiled.runtime, compiled.endpoints)
-        requestID = RequestID.of(head.headers)
-        var record = RequestRecord(started: now, requestID: requestID)
+        var record = RequestRecord(started: now, requestID: RequestID.of(head.headers))
         record.method = head.method.rawValue
         record.uri = head.uri
         record.route = runtime.metrics.none
@@ -435,9 +435,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private func writeError(_ response: Machine.ErrorResponse) {
         if record == nil {
             // Refused before a head was read (400, 431): still a request in the log.
-            record = RequestRecord(started: .now(), requestID: requestID.isEmpty ? RequestID.generate() : requestID)
+            record = RequestRecord(started: .now(), requestID: RequestID.generate())
             record?.route = runtime.metrics.none
-            requestID = record!.requestID
         }
         record?.error = response.error.codeString
         if let upstream = record?.upstream, record?.upstreamStatus == nil {
@@ -462,8 +461,6 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
         }
         if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
-        // A request refused before its head was read (400, 431) still gets an id of its own.
-        if requestID.isEmpty { requestID = RequestID.generate() }
         headers.replaceOrAdd(name: "x-request-id", value: requestID)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
         record?.status = Int(response.status.code)
@@ -477,7 +474,6 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     /// the next request at once).
     private func endResponse(_ end: Machine.ResponseEnd) {
         finishRecord()
-        requestID = ""
         switch end {
         case .keepReading(let timer):
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)

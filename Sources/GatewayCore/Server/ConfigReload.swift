@@ -54,13 +54,13 @@ final class ConfigReload: Sendable {
         guard restricted.isEmpty else { return .failed(restricted.map(\.description)) }
         let key: SigningKey
         do {
-            key = try await SigningKey.load(config.tokens, relativeTo: Self.directory(of: path))
+            key = try await SigningKey.load(config.tokens, relativeTo: ConfigReader.directory(of: path))
         } catch {
             return .failed(["\(error)"])
         }
         let sink: AccessLog.Sink?
         do {
-            sink = try AccessLog.sink(config.log.access, baseDirectory: Self.directory(of: path))
+            sink = try AccessLog.sink(config.log.access, baseDirectory: ConfigReader.directory(of: path))
         } catch {
             return .failed([error.description])
         }
@@ -68,11 +68,5 @@ final class ConfigReload: Sendable {
         active.swap(to: CompiledGateway(config: config, key: key, lasting: lasting))
         lasting.accessLog.retarget(sink)
         return .reloaded
-    }
-
-    /// The folder relative paths in the file at `path` resolve against (SPEC §2).
-    static func directory(of path: String) -> String {
-        let directory = (path as NSString).deletingLastPathComponent
-        return directory.isEmpty ? "." : directory
     }
 }

@@ -8,4 +8,10 @@ enum ConfigText {
         }
         return text
     }
+
+    /// `text` with the access log off unless it has a `[log]` table: the log's default is stdout, and in the test
+    /// process only a test that asks for one gets one.
+    static func inProcess(_ text: String) -> String {
+        text.contains("[log]") ? text : text + "\n[log]\naccess = \"off\"\n"
+    }
 }

@@ -24,10 +24,7 @@ final class InProcessGateway: Sendable {
         do {
             var all = values
             all["TMP"] = directory.path
-            let text = ConfigText.fill(toml, all)
-            var config = try ConfigReader(environment: [:]).parse(text, file: "test.conf")
-            // The access log's default is stdout: in the test process only a test that asks for one gets one.
-            if !text.contains("[log]") { config.log.access = .off }
+            let config = try ConfigReader(environment: [:]).parse(ConfigText.inProcess(ConfigText.fill(toml, all)), file: "test.conf")
             var logger = Logger(label: "gateway-under-test")
             logger.logLevel = ProcessInfo.processInfo.environment["GATEWAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
             // Relative paths in the config (signing key, SQLite store) land in the test's own directory.
