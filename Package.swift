@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // HTTP/2 inbound (SPEC §8.2): NIO's HTTP/2 state machine, HPACK and its HTTP/2-to-HTTP/1 stream codec.
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         // ServerQuiescingHelper: graceful shutdown (the listener closes, connections finish and close).
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         // Metrics (SPEC §7.1): swift-prometheus's registry and text format (it builds on swift-metrics; its own
@@ -52,6 +54,8 @@ let package = Package(
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

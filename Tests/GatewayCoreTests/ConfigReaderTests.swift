@@ -61,6 +61,8 @@ struct ConfigReaderTests {
         #expect(config.server.shutdownTimeout == .seconds(10))
         #expect(config.server.maxConnections == nil)
         #expect(config.server.sendTimeout == .seconds(60))
+        #expect(config.server.tlsCertFile == "" && config.server.tlsKeyFile == "" && !config.server.tls)
+        #expect(config.server.http2)
 
         #expect(config.tokens.issuer == "auth-gateway")
         #expect(config.tokens.audience == "")
@@ -112,6 +114,29 @@ struct ConfigReaderTests {
         #expect(upstream.connectTimeout == .seconds(2))
         #expect(upstream.timeout == .seconds(30))
         #expect(upstream.readTimeout == .seconds(60))
+    }
+
+    @Test func tlsFilesAndHTTP2AreRead() throws {
+        let config = try Self.parse(Self.minimal(plus: """
+            [server]
+            tls_cert_file = "certs/chain.pem"
+            tls_key_file = "${KEYS}/key.pem"
+            http2 = false
+            """), environment: ["KEYS": "/etc/keys"])
+        #expect(config.server.tlsCertFile == "certs/chain.pem")
+        #expect(config.server.tlsKeyFile == "/etc/keys/key.pem")
+        #expect(config.server.tls)
+        #expect(!config.server.http2)
+    }
+
+    @Test func oneTLSFileWithoutTheOtherIsAnError() {
+        let keyOnly = Self.problems(Self.minimal(plus: "[server]\ntls_key_file = \"key.pem\""))
+        #expect(keyOnly.map(\.key) == ["server.tls_cert_file"])
+        let certOnly = Self.problems(Self.minimal(plus: "[server]\ntls_cert_file = \"chain.pem\""))
+        #expect(certOnly.map(\.key) == ["server.tls_key_file"])
+        #expect(certOnly.first?.message.contains("both") == true)
+        let notBool = Self.problems(Self.minimal(plus: "[server]\nhttp2 = \"yes\""))
+        #expect(notBool.map(\.key) == ["server.http2"])
     }
 
     @Test func maxConnectionsSendTimeoutAndReadTimeoutAreRead() throws {

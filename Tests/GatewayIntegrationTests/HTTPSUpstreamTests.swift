@@ -17,24 +17,9 @@ struct HTTPSUpstreamTests {
             self.port = port
         }
 
-        static func run(_ arguments: [String]) async throws -> Int32 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            return try await withCheckedThrowingContinuation { continuation in
-                process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-                do { try process.run() } catch { continuation.resume(throwing: error) }
-            }
-        }
-
         static func start() async throws -> TLSUpstream {
             let directory = try TemporaryDirectory()
-            let status = try await run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                                        "-keyout", directory.path + "/key.pem", "-out", directory.path + "/cert.pem"])
-            try #require(status == 0, "openssl could not make a certificate")
+            _ = try await TestCertificate.make(in: directory.path, name: "upstream", keyType: "rsa:2048")
             let port = try closedPort()
             let script = """
                 import http.server, ssl, sys
@@ -47,7 +32,7 @@ struct HTTPSUpstreamTests {
                         self.wfile.write(body)
                 server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
                 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                context.load_cert_chain(sys.argv[2] + "/cert.pem", sys.argv[2] + "/key.pem")
+                context.load_cert_chain(sys.argv[2] + "/upstream-cert.pem", sys.argv[2] + "/upstream-key.pem")
                 server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
                 print("ready", flush=True)
                 server.serve_forever()
@@ -70,7 +55,7 @@ struct HTTPSUpstreamTests {
             return TLSUpstream(directory: directory, process: process, port: port)
         }
 
-        var caFile: String { directory.path + "/cert.pem" }
+        var caFile: String { directory.path + "/upstream-cert.pem" }
 
         func stop() {
             // SIGKILL, not terminate(): children of the test runner inherit its blocked signal mask, so a SIGTERM

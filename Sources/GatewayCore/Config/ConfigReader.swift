@@ -78,7 +78,16 @@ private final class ConfigWalk {
             s.duration("shutdown_timeout", into: &config.server.shutdownTimeout, max: ConfigBounds.timeout)
             s.integer("max_connections", into: &config.server.maxConnections, in: ConfigBounds.connections)
             s.duration("send_timeout", into: &config.server.sendTimeout, positive: true, max: ConfigBounds.timeout)
+            s.string("tls_cert_file", into: &config.server.tlsCertFile)
+            s.string("tls_key_file", into: &config.server.tlsKeyFile)
+            s.bool("http2", into: &config.server.http2)
             s.finish()
+        }
+        // A certificate without its key (or the other way round) is a half-made TLS listener: never plaintext instead.
+        if config.server.tlsCertFile.isEmpty != config.server.tlsKeyFile.isEmpty {
+            let missing = config.server.tlsCertFile.isEmpty ? "tls_cert_file" : "tls_key_file"
+            let given = config.server.tlsCertFile.isEmpty ? "tls_key_file" : "tls_cert_file"
+            report("server.\(missing)", "is needed with server.\(given) (TLS takes both files, or neither)")
         }
         if let t = top.table("tokens") {
             t.string("issuer", into: &config.tokens.issuer)

@@ -45,6 +45,14 @@ public struct ServerConfig: Sendable {
     public var maxConnections: Int? = nil
     /// A client that reads nothing of its response for this long is closed.
     public var sendTimeout: Duration = .seconds(60)
+    /// PEM certificate chain and private key: with both, the listener speaks TLS 1.2/1.3 (SPEC §8.1); "" = plaintext.
+    public var tlsCertFile = ""
+    public var tlsKeyFile = ""
+    /// HTTP/2 inbound: ALPN `h2` over TLS, prior-knowledge h2c on a plaintext listener (SPEC §8.2).
+    public var http2 = true
+
+    /// Whether the listener speaks TLS (both files are set; the reader refuses one without the other).
+    public var tls: Bool { !tlsCertFile.isEmpty && !tlsKeyFile.isEmpty }
 }
 
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {

@@ -39,8 +39,11 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private lazy var taskExecutor = EventLoopTaskExecutor(context.eventLoop)
     /// The client's IP address for X-Forwarded-For: fixed for the connection, so formatted once.
     private lazy var clientAddress: String? = context.channel.remoteAddress?.ipAddress
+    /// How the client reached the gateway, for X-Forwarded-Proto: "https" on a TLS listener (SPEC §8.1).
+    private let scheme: String
 
-    init(active: ActiveGateway, upstream: Upstream, accessLog: AccessLog) {
+    init(active: ActiveGateway, upstream: Upstream, accessLog: AccessLog, secure: Bool) {
+        self.scheme = secure ? "https" : "http"
         let compiled = active.current
         self.active = active
         self.runtime = compiled.runtime
@@ -225,6 +228,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         let path = route.upstreamPath(for: target.path)
         var builderContext = UpstreamRequestBuilder.Context()
         builderContext.clientAddress = clientAddress
+        builderContext.scheme = scheme
         builderContext.configuredHost = upstreamConfig.host
         builderContext.auth = auth
         builderContext.requestID = requestID
@@ -274,7 +278,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         endpointCall = nil
         let caller = Caller(forwardedFor: UpstreamRequestBuilder.forwardedFor(UpstreamRequestBuilder.clientForwardedFor(head.headers),
                                                                               client: clientAddress),
-                            requestID: requestID)
+                            scheme: scheme, requestID: requestID)
         switch endpoints.respond(endpoint, head: head, body: body, caller: caller) {
         case .now(let response):
             noteSubject(response)

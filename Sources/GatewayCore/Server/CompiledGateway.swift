@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Everything requests read that comes from the config file and the key files, built by one function at start-up
 /// and at every reload (SPEC §7.3), never changed once built: a reload builds a new one and swaps it in whole.
@@ -10,6 +11,8 @@ public final class CompiledGateway: Sendable {
     public let endpoints: GatewayEndpoints
     public let issuer: TokenIssuer
     public let verifier: TokenVerifier
+    /// The public listener's TLS context (SPEC §8.1), nil on a plaintext listener; new connections take it.
+    public let tls: NIOSSLContext?
 
     /// What outlives a reload: the store, the revocations known (their contents), the libcurl transport and the
     /// event loops. The renewal coordinator is rebuilt with the rest: two renewals of one token that straddle a
@@ -26,7 +29,7 @@ public final class CompiledGateway: Sendable {
         let accessLog: AccessLog
     }
 
-    public init(config: GatewayConfig, key: SigningKey, lasting: Lasting) {
+    public init(config: GatewayConfig, key: SigningKey, tls: NIOSSLContext?, lasting: Lasting) {
         let store = lasting.store, revocations = lasting.revocations, clock = lasting.clock, logger = lasting.logger
         let upstream = lasting.upstream, group = lasting.group
         let metrics = lasting.metrics
@@ -60,6 +63,7 @@ public final class CompiledGateway: Sendable {
         self.runtime = runtime
         self.issuer = issuer
         self.verifier = verifier
+        self.tls = tls
         self.endpoints = GatewayEndpoints(
             authenticator: authenticator, tokens: tokenEndpoints, auth: config.auth, jwks: key.jwks,
             readiness: { try await store.ping() }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOSSL
 import Synchronization
 
 /// What a reload did; `failed` lists the problems as logged, one `config reload failed: …` line each.
@@ -58,6 +59,12 @@ final class ConfigReload: Sendable {
         } catch {
             return .failed(["\(error)"])
         }
+        let tls: NIOSSLContext?
+        do {
+            tls = try ListenerTLS.load(config.server, relativeTo: ConfigReader.directory(of: path))
+        } catch {
+            return .failed([error.description])
+        }
         let sink: AccessLog.Sink?
         do {
             sink = try AccessLog.sink(config.log.access, baseDirectory: ConfigReader.directory(of: path))
@@ -65,7 +72,7 @@ final class ConfigReload: Sendable {
             return .failed([error.description])
         }
         lasting.revocations.retainLonger(for: config.tokens)
-        active.swap(to: CompiledGateway(config: config, key: key, lasting: lasting))
+        active.swap(to: CompiledGateway(config: config, key: key, tls: tls, lasting: lasting))
         lasting.accessLog.retarget(sink)
         return .reloaded
     }

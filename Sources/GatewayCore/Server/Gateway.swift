@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import NIOPosix
 
 /// A whole gateway assembled from a config: key, session store, event loops, the libcurl transport and
@@ -43,6 +44,12 @@ public final class Gateway: Sendable {
         } catch {
             throw StartupError(description: "\(error)")
         }
+        let tls: NIOSSLContext?
+        do {
+            tls = try ListenerTLS.load(config.server, relativeTo: baseDirectory)
+        } catch {
+            throw StartupError(description: error.description)
+        }
         let upstreamHosts = Set(config.upstreams.flatMap { $0.targets.map(\.authority) }).count + 1
         let budget: DescriptorBudget
         do {
@@ -73,7 +80,7 @@ public final class Gateway: Sendable {
                 throw error
             }
         }
-        return Gateway(config: config, key: key, store: sessionStore, logger: logger, threads: threads, clock: clock,
+        return Gateway(config: config, key: key, tls: tls, store: sessionStore, logger: logger, threads: threads, clock: clock,
                        maxConnections: budget.maxConnections, metrics: metrics, accessLog: accessLog, onListening: onListening)
     }
 
@@ -98,7 +105,7 @@ public final class Gateway: Sendable {
         }
     }
 
-    private init(config: GatewayConfig, key: SigningKey, store: any SessionStore, logger: Logger, threads: Int,
+    private init(config: GatewayConfig, key: SigningKey, tls: NIOSSLContext?, store: any SessionStore, logger: Logger, threads: Int,
                  clock: WallClock, maxConnections: Int, metrics: GatewayMetrics, accessLog: AccessLog,
                  onListening: @escaping @Sendable (SocketAddress) -> Void) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
@@ -107,7 +114,7 @@ public final class Gateway: Sendable {
         let watcher = RevocationWatcher(store: store, list: revocations, interval: config.store.revocationPoll, clock: clock, logger: logger)
         let lasting = CompiledGateway.Lasting(store: store, revocations: revocations, upstream: upstream, group: group,
                                               clock: clock, logger: logger, metrics: metrics, accessLog: accessLog)
-        let active = ActiveGateway(CompiledGateway(config: config, key: key, lasting: lasting))
+        let active = ActiveGateway(CompiledGateway(config: config, key: key, tls: tls, lasting: lasting))
         self.active = active
         self.reloading = ConfigReload(active: active, lasting: lasting)
         self.group = group

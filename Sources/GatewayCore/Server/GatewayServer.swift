@@ -5,7 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOExtras
 
-/// The listener: SwiftNIO's HTTP/1.1 server pipeline in front of `ProxyHandler`. `shutdown` stops accepting and
+/// The listener: TLS when configured, HTTP/1.1 or HTTP/2 (`ConnectionPipeline`) in front of `ProxyHandler`. `shutdown` stops accepting and
 /// lets in-flight requests finish (bounded by `shutdown_timeout`).
 public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
     private let active: ActiveGateway
@@ -63,12 +63,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    // Pipelining is handled by ProxyHandler (it keeps reading instead of toggling read interest
-                    // per request); response heads are built from parsed, well-formed header lines.
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
-                                                         withOutboundHeaderValidation: false)
-                    try sync.addHandler(ProxyHandler(active: active, upstream: upstream, accessLog: accessLog))
+                    try ConnectionPipeline(active: active, upstream: upstream, accessLog: accessLog).configure(channel)
                 }
             }
         let channel: any Channel
