@@ -77,4 +77,13 @@ static inline int cg_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXE
 static inline void cg_eventfd_signal(int fd) { uint64_t one = 1; ssize_t r = write(fd, &one, sizeof one); (void)r; }
 static inline void cg_eventfd_drain(int fd) { uint64_t v; ssize_t r = read(fd, &v, sizeof v); (void)r; }
 
+// ThreadSanitizer does not see Synchronization.Mutex hand a contended lock over: that path (FUTEX_LOCK_PI /
+// FUTEX_UNLOCK_PI) runs in the Swift runtime, which is not instrumented, so state guarded by a Mutex that two
+// threads contend for is reported as a data race. These tell TSan about the hand-off (`Mutex.withLockTSan`).
+// Without -sanitize=thread the weak symbols are absent (null) and the calls are a not-taken branch.
+void __tsan_acquire(void *addr) __attribute__((weak));
+void __tsan_release(void *addr) __attribute__((weak));
+static inline void cg_tsan_acquire(const void *addr) { if (__tsan_acquire) __tsan_acquire((void *)addr); }
+static inline void cg_tsan_release(const void *addr) { if (__tsan_release) __tsan_release((void *)addr); }
+
 #endif
