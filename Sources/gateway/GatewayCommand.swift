@@ -10,6 +10,7 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "A reverse-proxy auth gateway: JWT checks per route, sessions, and server-side silent renewal.",
+        version: GatewayVersion.current,
         subcommands: [Serve.self, Sessions.self, Check.self]
     )
 }

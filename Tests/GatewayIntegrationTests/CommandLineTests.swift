@@ -1,5 +1,6 @@
 /// The `gateway` executable's commands (SPEC §1): serve's start-up line and exit codes, `check`'s output.
 import Foundation
+import GatewayCore
 import Testing
 
 @Suite("Command line")
@@ -44,14 +45,29 @@ struct CommandLineTests {
         }
     }
 
-    @Test func serveExitsOneWhenTheAddressIsInUse() async throws {
+    /// Either listener on a taken port: exit 1 with one line in plain words, naming the address (and the key, for the
+    /// admin listener), never NIO's internal function name or errno, and no `listening on` line before it.
+    @Test(arguments: ["server.listen", "admin.listen"])
+    func serveExitsOneWhenTheAddressIsInUse(setting: String) async throws {
         try await withUpstream { occupant in
-            let config = TestConfig.publicCatchAll.with { $0.server["listen"] = TestConfig.quoted("127.0.0.1:\(occupant.port)") }
+            let taken = TestConfig.quoted("127.0.0.1:\(occupant.port)")
+            let config = TestConfig.publicCatchAll.with {
+                if setting == "admin.listen" { $0.admin["listen"] = taken } else { $0.server["listen"] = taken }
+            }
             let outcome = try await GatewayProcess.run(["serve", "--config", "${CONFIG}"], config: config.text, values: ["UPSTREAM": occupant.baseURL])
             #expect(outcome.status == 1 && !outcome.signalled, "stderr:\n\(outcome.stderr)")
-            #expect(outcome.stderr.contains("127.0.0.1:\(occupant.port)"), "the address is not named; stderr:\n\(outcome.stderr)")
-            #expect(!outcome.stderr.contains("listening on"))
+            let named = setting == "admin.listen" ? " (admin.listen)" : ""
+            let expected = "gateway: cannot listen on 127.0.0.1:\(occupant.port)\(named): address already in use"
+            #expect(outcome.stderrLines.last == expected, "stderr:\n\(outcome.stderr)")
+            #expect(!outcome.stderr.contains("bind(") && !outcome.stderr.contains("errno"), "stderr:\n\(outcome.stderr)")
+            #expect(!outcome.stderr.contains("listening on"), "stderr:\n\(outcome.stderr)")
         }
+    }
+
+    @Test func versionPrintsTheRelease() async throws {
+        let outcome = try await GatewayProcess.run(["--version"], config: nil)
+        #expect(outcome.status == 0, "stderr:\n\(outcome.stderr)")
+        #expect(outcome.stdoutLines == [GatewayVersion.current], "stdout:\n\(outcome.stdout)")
     }
 
     @Test func serveExitsOneOnAnInvalidConfig() async throws {

@@ -35,7 +35,7 @@ public final class AdminServer: Sendable {
         do {
             bound = try await bootstrap.bind(host: address.host, port: address.port).get()
         } catch {
-            throw GatewayServer<CurlUpstreamClient>.BindError(address: "admin.listen \(address)", reason: "\(error)")
+            throw BindError(address: address, setting: "admin.listen", error: error)
         }
         channel.withLockedValue { $0 = bound }
         return bound.localAddress!

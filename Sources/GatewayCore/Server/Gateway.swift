@@ -129,17 +129,17 @@ public final class Gateway: Sendable {
                                     maxConnections: maxConnections, onListening: onListening)
     }
 
-    /// Starts the public listener, then the admin listener when configured; returns the public address.
+    /// Starts the admin listener when configured, then the public listener; returns the public address. The admin
+    /// listener goes first so that `listening on HOST:PORT` (what scripts wait for) is never followed by a failure.
     @discardableResult
     public func start() async throws -> SocketAddress {
-        let address = try await server.start()
         let server = self.server, revocations = self.revocations
         metrics.readGauges(connections: { server.openConnections.current }, revoked: { revocations.size })
         if let admin, let listen = runtime.config.admin.listen {
             let bound = try await admin.start(listen)
             adminBound.withLockedValue { $0 = bound }
         }
-        return address
+        return try await server.start()
     }
 
     /// Where the admin listener listens (port 0 resolved), once started.

@@ -32,12 +32,6 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
         self.onListening = onListening
     }
 
-    public struct BindError: Error, CustomStringConvertible {
-        public let address: String
-        public let reason: String
-        public var description: String { "cannot listen on \(address): \(reason)" }
-    }
-
     /// Binds the listener; returns the bound address (port 0 becomes the real port).
     @discardableResult
     public func start() async throws -> SocketAddress {
@@ -70,7 +64,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
         do {
             channel = try await bootstrap.bind(host: listen.host, port: listen.port).get()
         } catch {
-            throw BindError(address: listen.description, reason: "\(error)")
+            throw BindError(address: listen, error: error)
         }
         listener.withLockedValue { $0 = channel }
         let address = channel.localAddress!
