@@ -9,8 +9,13 @@ and a 1 GiB download streamed through the upstream alone, HAProxy and the gatewa
 With BENCH_BASELINE_BIN, a second gateway binary (an older build, say) runs as one more contender
 from the same gateway.conf.in on its own port, database and log (in baseline/): interleaved in the
 load and renewal-heavy runs and in the RSS line like the gateway, not in the stream.
+Two more contenders in the load runs (issue 18): the libcurl floor (curl_floor.c, built here with cc) forwards
+every request through libcurl's multi interface with the gateway's options and the header lines a gateway started
+here sends upstream for the bench's request (captured before the run), with no auth: its CPU per request is what
+libcurl costs, and the report splits the gateway's CPU per request into that floor and the rest. nginx + njs
+(Debian's libnginx-mod-http-js, njs_jwt.js in an auth_request) checks the same HS256 token as HAProxy.
 The servers' configs are the templates next to this file (nginx.conf.in, nginx-upstream.in,
-nginx-proxy.in, haproxy.cfg.in, gateway.conf.in); @NAME@ marks a value filled in at run time.
+nginx-proxy.in, nginx-njs.in, haproxy.cfg.in, gateway.conf.in); @NAME@ marks a value filled in at run time.
 
 Usage: scripts/bench [--quick]   (from anywhere; results in bench-results/run-<timestamp>/)
   --quick   a smoke run in about a minute: 3s runs, 1s warm-up, 1 repeat, 64 connections,
@@ -28,14 +33,15 @@ Environment knobs (defaults in brackets):
   BENCH_BASELINE_DROP_TABLES []  config tables left out of the baseline's gateway.conf, e.g. "log" for a binary
                              older than [log] (it would refuse the unknown table)
   BENCH_STREAM_SIZE  [1G]    size of the sparse file streamed through the gateway (truncate -s)
-  BENCH_PORT_BASE    [18080] ports BASE..BASE+4 on 127.0.0.1 (upstream, nginx proxy, HAProxy, gateway, baseline)
+  BENCH_PORT_BASE    [18080] ports BASE..BASE+6 on 127.0.0.1 (upstream, nginx proxy, HAProxy, gateway, baseline,
+                             libcurl floor, nginx + njs)
   BENCH_SERVER_CPU   [0]     core for all servers
   BENCH_CLIENT_CPU   [1]     core for wrk and curl
   BENCH_OUT          []      work/results directory (default bench-results/run-<timestamp>)
   BENCH_NO_INSTALL   [0]     1 = never run apt-get; fail if a tool is missing
 
 "CPU µs/req" is the utime+stime of the contender's own processes (nginx master and workers, HAProxy,
-the gateway) over the measured run divided by its requests: steadier than req/s on a shared machine.
+the floor, the gateway) over the measured run divided by its requests: steadier than req/s on a shared machine.
 It is also reported split into user space and kernel, with system calls per request (perf's syscall
 tracepoint), and for the gateways by thread (event loop, libcurl transport).
 """
@@ -71,8 +77,13 @@ NGINX_PROXY = "nginx proxy_pass"
 HAPROXY = "HAProxy 2.6 jwt_verify"
 GATEWAY = "auth-gateway (required)"
 BASELINE = "auth-gateway baseline (required)"
+FLOOR = "libcurl floor (no auth)"
+NJS = "nginx + njs HS256"
+# The gateway started once, before the runs, to capture the header lines it sends upstream (for the floor).
+FLOOR_CAPTURE = "auth-gateway (header capture)"
+NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
 # Each gateway's folder in the work dir (config, log, database); the baseline's is apart from the gateway's.
-GATEWAY_DIRS = {GATEWAY: "", BASELINE: "baseline"}
+GATEWAY_DIRS = {GATEWAY: "", BASELINE: "baseline", FLOOR_CAPTURE: "floor/capture"}
 
 DEFAULTS = {"BENCH_DURATION": "10s", "BENCH_WARMUP": "2s", "BENCH_REPEATS": "3",
             "BENCH_CONNECTIONS": "64 256", "BENCH_SKIP_GATEWAY": "0", "BENCH_NO_BUILD": "0",
@@ -84,6 +95,12 @@ QUICK = {"BENCH_DURATION": "3s", "BENCH_WARMUP": "1s", "BENCH_REPEATS": "1",
 # (command, Debian package); perf is optional: without it the report leaves system calls out.
 TOOLS = (("wrk", "wrk"), ("nginx", "nginx-light"), ("haproxy", "haproxy"), ("curl", "curl"),
          ("taskset", "util-linux"), ("perf", "linux-perf"))
+# The floor's compiler and libcurl flags, and nginx's njs module (a file, not a command).
+FLOOR_TOOLS = (("cc", "gcc"), ("pkg-config", "pkg-config"), (NJS_MODULE, "libnginx-mod-http-js"))
+
+
+def tool_present(cmd):
+    return os.path.exists(cmd) if cmd.startswith("/") else shutil.which(cmd) is not None
 
 # The gateway's threads by the names it gives them: SwiftNIO's event loops and the libcurl transport.
 THREAD_GROUPS = (("NIO-ELT-", "event loop"), ("curl-", "libcurl transport"))
@@ -130,7 +147,8 @@ class Settings:
                 skip_gateway=get("BENCH_SKIP_GATEWAY") == "1", no_build=get("BENCH_NO_BUILD") == "1",
                 gateway_bin=get("BENCH_GATEWAY_BIN"), baseline_bin=get("BENCH_BASELINE_BIN"),
                 stream_size=get("BENCH_STREAM_SIZE"),
-                ports={UPSTREAM: base, NGINX_PROXY: base + 1, HAPROXY: base + 2, GATEWAY: base + 3, BASELINE: base + 4},
+                ports={UPSTREAM: base, NGINX_PROXY: base + 1, HAPROXY: base + 2, GATEWAY: base + 3, BASELINE: base + 4,
+                       FLOOR: base + 5, NJS: base + 6},
                 server_cpu=int(get("BENCH_SERVER_CPU")), client_cpu=int(get("BENCH_CLIENT_CPU")),
                 out=get("BENCH_OUT"), no_install=get("BENCH_NO_INSTALL") == "1")
         except ValueError as e:
@@ -141,7 +159,7 @@ class Settings:
 
 def ensure_tools(no_install):
     os.environ["PATH"] += ":/usr/sbin:/sbin"
-    missing = [pkg for cmd, pkg in TOOLS if not shutil.which(cmd)]
+    missing = [pkg for cmd, pkg in TOOLS + FLOOR_TOOLS if not tool_present(cmd)]
     if missing:
         if no_install:
             raise BenchError(f"missing packages: {' '.join(missing)} (BENCH_NO_INSTALL=1)")
@@ -155,8 +173,8 @@ def ensure_tools(no_install):
         for args in (["update"], ["install", "-y"] + missing):
             if subprocess.run(apt + args, stdout=sys.stderr).returncode != 0:
                 raise BenchError(f"apt-get {args[0]} failed")
-    for cmd, _ in TOOLS:
-        if cmd != "perf" and not shutil.which(cmd):
+    for cmd, _ in TOOLS + FLOOR_TOOLS:
+        if cmd != "perf" and not tool_present(cmd):
             raise BenchError(f"{cmd} not found after installation")
 
 
@@ -316,15 +334,8 @@ def write(path, text, mode=None):
 def write_configs(work, ports, key, gateways):
     values = {"WORK": work, "KEY": key, "UP_PORT": ports[UPSTREAM], "NGX_PORT": ports[NGINX_PROXY],
               "HAP_PORT": ports[HAPROXY], "GW_PORT": ports[GATEWAY]}
-    # As root, nginx workers would run as nobody, who cannot read the work dir.
-    user_line = ""
-    if os.getuid() == 0:
-        user_line = f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
     for folder, site in (("nginx-up", "nginx-upstream.in"), ("nginx-proxy", "nginx-proxy.in")):
-        directory = os.path.join(work, folder)
-        text = render("nginx.conf.in", USER_LINE=user_line, DIR=directory,
-                      SITE=render(site, **values).rstrip("\n"))
-        write(os.path.join(directory, "nginx.conf"), text)
+        write_nginx_conf(os.path.join(work, folder), render(site, **values))
     write(os.path.join(work, "haproxy/haproxy.cfg"), render("haproxy.cfg.in", **values), 0o600)
     for name in gateways:
         directory = gateway_dir(work, name)
@@ -335,6 +346,17 @@ def write_configs(work, ports, key, gateways):
         if directory != work:
             text = drop_tables(text, os.environ.get("BENCH_BASELINE_DROP_TABLES", "").split())
         write(os.path.join(directory, "gateway.conf"), text)
+
+
+def write_nginx_conf(directory, site, main=""):
+    """nginx.conf.in around a rendered site, in `directory`; `main`: more lines for the main context."""
+    # As root, nginx workers would run as nobody, who cannot read the work dir.
+    user_line = ""
+    if os.getuid() == 0:
+        user_line = f"user {pwd.getpwuid(os.getuid()).pw_name} {grp.getgrgid(os.getgid()).gr_name};"
+    text = render("nginx.conf.in", USER_LINE="\n".join(filter(None, (user_line, main))), DIR=directory,
+                  SITE=site.rstrip("\n"))
+    write(os.path.join(directory, "nginx.conf"), text)
 
 
 def drop_tables(text, names):
@@ -878,6 +900,125 @@ def stream_line(name, results, want):
     return line
 
 
+# ---------------------------------------------------------------- the libcurl floor and nginx + njs (issue 18)
+
+class FloorAndNjs:
+    """Two contenders beside HAProxy: the libcurl floor (curl_floor.c: libcurl's multi interface with the gateway's
+    options and header lines, no auth) and nginx + njs checking the token (nginx-njs.in, njs_jwt.js)."""
+
+    def __init__(self, s, work, servers, key, token):
+        self.s, self.work, self.servers, self.key, self.token = s, work, servers, key, token
+        self.dir = os.path.join(work, "floor")
+        self.headers = os.path.join(self.dir, "header-lines.txt")
+        self.notes = []
+
+    def prepare(self, gateway_bin):
+        """(name, what, start) of the two contenders, in that order; the floor only with a gateway binary (its header
+        lines are the gateway's). Runs before the other servers start: the capture uses the gateway's port."""
+        os.makedirs(self.dir, exist_ok=True)
+        more = []
+        binary = self.build_floor(gateway_bin)
+        if binary:
+            upstream = f"http://127.0.0.1:{self.s.ports[UPSTREAM]}"
+            more.append((FLOOR, "the libcurl floor", lambda: self.start_floor(binary, upstream, "floor.log")))
+        directory = os.path.join(self.work, "nginx-njs")
+        os.makedirs(os.path.join(directory, "tmp"), exist_ok=True)
+        site = render("nginx-njs.in", UP_PORT=self.s.ports[UPSTREAM], NJS_PORT=self.s.ports[NJS], KEY=self.key,
+                      JS=os.path.join(HERE, "njs_jwt.js"))
+        write_nginx_conf(directory, site, f"load_module {NJS_MODULE};")
+        njs = output_of(["dpkg-query", "-W", "-f", "${Version}", "libnginx-mod-http-js"]).strip()
+        self.notes.append(f"- {NJS}: njs {njs or '?'} (libnginx-mod-http-js), an auth_request subrequest to js_content"
+                          " (njs_jwt.js: header alg HS256, HMAC-SHA256 via crypto, token_type access, exp), then"
+                          " proxy_pass with keep-alive as nginx proxy_pass")
+        more.append((NJS, "nginx + njs", lambda: self.servers.start_nginx("nginx-njs", self.s.ports[NJS], "nginx + njs")))
+        return more
+
+    def build_floor(self, gateway_bin):
+        """The floor's binary, its header lines captured from the gateway; None when there is no gateway to capture."""
+        if not gateway_bin:
+            self.notes.append(f"- {FLOOR}: not run (it replays the gateway's header lines, and there is no gateway binary)")
+            return None
+        binary = os.path.join(self.dir, "curl_floor")
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libcurl"], stdout=subprocess.PIPE, text=True)
+        with open(os.path.join(self.dir, "build.log"), "w") as f:
+            argv = ["cc", "-O2", "-o", binary, os.path.join(HERE, "curl_floor.c")] + flags.stdout.split()
+            if flags.returncode != 0 or subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT).returncode != 0:
+                raise BenchError(f"building the libcurl floor failed (libcurl4-openssl-dev: scripts/setup; see {self.dir}/build.log)")
+        capture = gateway_dir(self.work, FLOOR_CAPTURE)
+        os.makedirs(capture, exist_ok=True)
+        shutil.copy(os.path.join(self.work, "secret.key"), capture)
+
+        def start_gateway(upstream_port):
+            write(os.path.join(capture, "gateway.conf"),
+                  render("gateway.conf.in", WORK=capture, GW_PORT=self.s.ports[GATEWAY], UP_PORT=upstream_port))
+            return self.servers.start_gateway(FLOOR_CAPTURE, gateway_bin, self.s.ports[GATEWAY])
+        log("libcurl floor: capturing the header lines the gateway sends upstream")
+        gateway_head = self.captured_head(start_gateway, self.s.ports[GATEWAY])
+        # The request line, then the lines for curl; the gateway's list also holds `Expect:` and `Accept:`, which keep
+        # curl from adding its own (nothing on the wire).
+        write(self.headers, "\n".join(gateway_head.split("\r\n")[1:] + ["Expect:", "Accept:"]) + "\n")
+        floor_head = self.captured_head(lambda port: self.start_floor(binary, f"http://127.0.0.1:{port}", "check.log"),
+                                        self.s.ports[FLOOR])
+        write(os.path.join(self.dir, "gateway-head.txt"), gateway_head + "\n")
+        write(os.path.join(self.dir, "floor-head.txt"), floor_head + "\n")
+        request_id = lambda head: re.sub(r"(?im)^(X-Request-Id: ).*$", r"\1…", head)
+        same = request_id(gateway_head) == request_id(floor_head)
+        self.notes.append(
+            f"- {FLOOR}: curl_floor.c, one thread (epoll + curl_multi_socket_action, the gateway's easy and multi options,"
+            f" pooled easy handles), a fixed response head; its request head upstream ({len(floor_head) + 4} bytes) is "
+            + ("the gateway's, X-Request-Id aside" if same else f"**not** the gateway's: see {self.dir}/*-head.txt"))
+        return binary
+
+    def start_floor(self, binary, upstream, log_name):
+        port = self.s.ports[FLOOR]
+        proc = self.servers.start([binary, str(port), upstream, self.headers], os.path.join(self.dir, log_name))
+        self.servers.wait_port(FLOOR, port, proc)
+        return proc
+
+    def captured_head(self, start, port):
+        """The request head (without its blank line) that the proxy `start(upstream_port)` starts sends upstream for
+        the request wrk sends to `port`; the proxy is stopped afterwards."""
+        try:
+            with socket.socket() as listener:
+                listener.bind(("127.0.0.1", 0))
+                listener.listen(1)
+                listener.settimeout(30)
+                proc = start(listener.getsockname()[1])
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+                        client.sendall(f"GET {PATH_UNDER_TEST} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                                       f"Authorization: Bearer {self.token}\r\n\r\n".encode())
+                        upstream, _ = listener.accept()
+                        with upstream:
+                            upstream.settimeout(30)
+                            head = b""
+                            while b"\r\n\r\n" not in head:
+                                chunk = upstream.recv(65536)
+                                if not chunk:
+                                    raise OSError(f"the upstream connection closed after {len(head)} bytes")
+                                head += chunk
+                            upstream.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+                        client.recv(65536)
+                finally:
+                    proc.terminate()
+                    proc.wait(10)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise BenchError(f"libcurl floor: capturing a request head on 127.0.0.1:{port} failed: {e}")
+        return head.split(b"\r\n\r\n")[0].decode("latin-1")
+
+    def lines(self, main_rows):
+        """The notes, and each gateway's CPU per request split into the floor's and the rest."""
+        lines = list(self.notes)
+        for (c, n), g in main_rows.items():
+            floor = main_rows.get((FLOOR, n))
+            if c not in (GATEWAY, BASELINE) or not floor or g["cpu"] is None or floor["cpu"] is None:
+                continue
+            lines.append(f"- CPU split, {c}, {n} connections: {g['cpu']:.1f} µs/req = libcurl floor {floor['cpu']:.1f}"
+                         f" + the rest {g['cpu'] - floor['cpu']:.1f} (the floor is {ratio(floor['cpu'], g['cpu'])} of it)"
+                         + ("" if g["valid"] and floor["valid"] else " (a row is INVALID)"))
+        return lines
+
+
 # ---------------------------------------------------------------- the bench
 
 def token_checks(contenders, key, token):
@@ -891,7 +1032,7 @@ def token_checks(contenders, key, token):
              ("alg none, empty signature", mint(key, alg="none"), "401"),
              ("expired (exp = now - 60s)", mint(key, exp_in=-60), "401"),
              ("token_type refresh", mint(key, token_type="refresh"), "401"))
-    checked = [c for c in contenders if c.name in (HAPROXY, GATEWAY, BASELINE)]
+    checked = [c for c in contenders if c.name in (HAPROXY, NJS, GATEWAY, BASELINE)]
     lines = ["| token | expected | " + " | ".join(c.name for c in checked) + " |",
              "|---|---|" + "---|" * len(checked)]
     ok = {c.name: True for c in checked}
@@ -968,8 +1109,9 @@ def renewed(gateway, expired):
         return "000", False
 
 
-def start_contenders(s, servers, binaries, haproxy_version):
-    """The servers under test, started and listening, in the order they are measured."""
+def start_contenders(s, servers, binaries, haproxy_version, more=()):
+    """The servers under test, started and listening, in the order they are measured; `more`: (name, what, start)
+    after HAProxy."""
     def contender(name, what, start):
         log(f"starting {what} on 127.0.0.1:{s.ports[name]} (cpu {s.server_cpu})")
         return Contender(name, f"http://127.0.0.1:{s.ports[name]}", start())
@@ -977,6 +1119,7 @@ def start_contenders(s, servers, binaries, haproxy_version):
         contender(UPSTREAM, "nginx upstream", lambda: servers.start_nginx("nginx-up", s.ports[UPSTREAM], "nginx upstream")),
         contender(NGINX_PROXY, "nginx proxy", lambda: servers.start_nginx("nginx-proxy", s.ports[NGINX_PROXY], "nginx proxy")),
         contender(HAPROXY, f"HAProxy {haproxy_version}", lambda: servers.start_haproxy(s.ports[HAPROXY]))]
+    contenders += [contender(name, what, start) for name, what, start in more]
     for name, binary in binaries.items():
         contenders.append(contender(name, name, lambda: servers.start_gateway(name, binary, s.ports[name])))
     return contenders
@@ -1066,7 +1209,8 @@ def bench(s, work, servers):
         raise BenchError(f"truncate -s {s.stream_size} failed (BENCH_STREAM_SIZE)")
     write_configs(work, s.ports, key, binaries)
 
-    contenders = start_contenders(s, servers, binaries, tools["haproxy"])
+    floor = FloorAndNjs(s, work, servers, key, token)
+    contenders = start_contenders(s, servers, binaries, tools["haproxy"], floor.prepare(binaries.get(GATEWAY)))
     by_name = {c.name: c for c in contenders}
     gateway = by_name.get(GATEWAY)
     gateways = [c for c in contenders if c.name in binaries]
@@ -1098,11 +1242,11 @@ def bench(s, work, servers):
     for g in gateways:
         if alive(g.proc) and any(r["group"] == "renewal" and r["contender"] == g.name for r in load.records):
             memory += f"; {g.name} VmHWM after the renewal runs: {mib(rss_kb(g.proc.pid)[1])}"
-    streamed = [c for c in contenders if c.name not in (NGINX_PROXY, BASELINE)]
+    streamed = [c for c in contenders if c.name not in (NGINX_PROXY, BASELINE, FLOOR, NJS)]
     main_rows = summarize(load.records, "main")
     report = [*report_header(s, tools, loadavg),
               "", *results_table(main_rows), "", *baseline_lines(main_rows), *thread_lines(main_rows),
-              *cpu_lines(main_rows), "",
+              *cpu_lines(main_rows), *floor.lines(main_rows), "",
               "Token checks (status codes; one curl each):", "", *check_lines, "",
               *renewal, memory, *streaming(s, work, token, streamed, big)]
     if not gateway:
