@@ -20,7 +20,11 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     /// Where each finished request's line goes (`log.access`; a sink that is off takes nothing).
     private let accessLog: AccessLog
     private var machine: Machine
-    private var context: ChannelHandlerContext!
+    /// Until the handler leaves the pipeline: holding it after that would keep the handler, its context and the
+    /// pipeline alive in a cycle (one per connection or HTTP/2 stream). Whatever finishes later (a credential
+    /// check, a transfer's last callback) then writes nowhere, as it would to a closed channel.
+    private var context: ChannelHandlerContext?
+    private var eventLoop: (any EventLoop)!
     /// The connection's one timer (`Machine.timerFiresAt`).
     private var timer: Scheduled<Void>?
     /// The current request's upstream transfer, and what goes with its response.
@@ -36,14 +40,19 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     /// The gateway's own endpoint waiting for its request body.
     private var endpointCall: (endpoint: GatewayEndpoints.Endpoint, head: HTTPRequestHead)?
     /// Where this connection's async steps run: its own event loop (made on the first one).
-    private lazy var taskExecutor = EventLoopTaskExecutor(context.eventLoop)
+    private lazy var taskExecutor = EventLoopTaskExecutor(eventLoop)
     /// The client's IP address for X-Forwarded-For: fixed for the connection, so formatted once.
-    private lazy var clientAddress: String? = context.channel.remoteAddress?.ipAddress
+    private lazy var clientAddress: String? = context?.channel.remoteAddress?.ipAddress
     /// How the client reached the gateway, for X-Forwarded-Proto: "https" on a TLS listener (SPEC §8.1).
     private let scheme: String
 
-    init(active: ActiveGateway, upstream: Upstream, accessLog: AccessLog, secure: Bool) {
+    /// The listener's count of live handlers: one left behind by a closed connection or stream is a leak.
+    private let census: Census
+
+    init(active: ActiveGateway, upstream: Upstream, accessLog: AccessLog, secure: Bool, census: Census) {
         self.scheme = secure ? "https" : "http"
+        self.census = census
+        census.arrived()
         let compiled = active.current
         self.active = active
         self.runtime = compiled.runtime
@@ -56,6 +65,10 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
                                                maxBodyBytes: server.maxBodyBytes))
     }
 
+    deinit {
+        census.departed()
+    }
+
     /// How long a connection answered before its request was read to the end keeps draining the client.
     static var lingerTime: TimeAmount { .seconds(2) }
 
@@ -63,7 +76,13 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.eventLoop = context.eventLoop
         if context.channel.isActive { run(machine.channelActive(now: .now())) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stopTimer()
+        self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -199,7 +218,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     /// on this connection's loop (`EventLoopTaskExecutor`), and `body` gets its result there.
     private func whenDone<Value: Sendable>(_ work: @escaping @Sendable () async throws -> Value,
                                            _ body: @escaping (Result<Value, any Error>) -> Void) {
-        let promise = context.eventLoop.makePromise(of: Value.self)
+        let promise = eventLoop.makePromise(of: Value.self)
         Task(executorPreference: taskExecutor) {
             do { promise.succeed(try await work()) } catch { promise.fail(error) }
         }
@@ -241,9 +260,9 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             connectTimeout: upstreamConfig.connectTimeout
         )
         if start.sendContinue {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+            context?.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         }
-        let exchange = upstream.start(request, on: context.eventLoop, sink: self)
+        let exchange = upstream.start(request, on: eventLoop, sink: self)
         self.exchange = exchange
         if case .renewed(_, let token) = auth { renewedToken = token } else { renewedToken = nil }
         upstreamName = upstreamConfig.name
@@ -252,7 +271,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         if let deadline = start.timer { scheduleTimer(at: deadline) }
         for chunk in start.heldBody { _ = exchange.sendBody(chunk) }
         if start.finishBody { exchange.finishBody() }
-        if start.read { context.read() }
+        if start.read { context?.read() }
     }
 
     /// The answer to a failed decision or endpoint; a failure that is a bug (500) is logged with the request.
@@ -309,7 +328,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             if let renewedToken { runtime.renewalResponse.add(renewedToken, to: &headers) }
             if closeConnection { headers.replaceOrAdd(name: "connection", value: "close") }
             headers.replaceOrAdd(name: "x-request-id", value: requestID)
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))), promise: nil)
+            context?.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))), promise: nil)
         }
         if let body = delivery.body {
             run(machine.upstreamResponseBody(body, last: delivery.end != nil))
@@ -344,7 +363,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         case .none:
             break
         case .read:
-            context.read()
+            context?.read()
         case .scheduleTimer(let deadline):
             scheduleTimer(at: deadline)
         case .startUpstream:
@@ -361,7 +380,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             writeResponseBody(body, flowControlled: flowControlled)
         case .flush(let timer):
             if let timer { scheduleTimer(at: timer) }
-            context.flush()
+            context?.flush()
         case .writeResponseEnd(let end):
             releaseExchange(cancel: false)
             endResponse(end)
@@ -380,17 +399,17 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             becomeIdle(idle)
             drainQueued()
         case .halfCloseAndLinger(let read, let deadline):
-            context.close(mode: .output, promise: nil)
-            if read { context.read() }
+            context?.close(mode: .output, promise: nil)
+            if read { context?.read() }
             scheduleTimer(at: deadline)
         case .close(let reason, let cancelUpstream):
             log(reason)
             finishRecord()
             // What the upstream sent before it broke off still reaches the client, then the close shows the break.
-            if reason == .upstreamBrokeOff { context.flush() }
+            if reason == .upstreamBrokeOff { context?.flush() }
             stopTimer()
             releaseExchange(cancel: cancelUpstream)
-            context.close(promise: nil)
+            context?.close(promise: nil)
         case .stop(let cancelUpstream):
             finishRecord()
             stopTimer()
@@ -423,17 +442,18 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         guard flowControlled, let exchange else {
             // The last bytes: nothing more will be produced, so there is nothing to release.
             record?.bytesSent += body.readableBytes
-            return context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            context?.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            return
         }
         // Flow control: the transport holds back once too many bytes are unwritten.
         let count = body.readableBytes
         record?.bytesSent += count
-        let promise = context.eventLoop.makePromise(of: Void.self)
+        let promise = eventLoop.makePromise(of: Void.self)
         promise.futureResult.assumeIsolated().whenSuccess { [self] in
             exchange.responseBodyWritten(count)
             machine.responseBodyWritten(now: .now())
         }
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: promise)
+        context?.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: promise)
     }
 
     private func writeError(_ response: Machine.ErrorResponse) {
@@ -466,11 +486,11 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         }
         if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
         headers.replaceOrAdd(name: "x-request-id", value: requestID)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+        context?.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
         record?.status = Int(response.status.code)
         record?.bytesSent += response.body.readableBytes
         if response.body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
+            context?.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
     }
 
@@ -480,15 +500,15 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         finishRecord()
         switch end {
         case .keepReading(let timer):
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context?.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             if let timer { scheduleTimer(at: timer) }
         case .becomeIdle(let idle):
             becomeIdle(idle)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context?.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             drainQueued()
         case .close:
             stopTimer()
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [self] result in
+            context?.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [self] result in
                 if case .success = result {
                     run(machine.responseFlushed(success: true, now: .now()))
                 } else {
@@ -499,7 +519,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     }
 
     private func becomeIdle(_ idle: Machine.Idle) {
-        if idle.read { context.read() }
+        if idle.read { context?.read() }
         if let timer = idle.timer { scheduleTimer(at: timer) }
     }
 
@@ -543,7 +563,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
 
     private func scheduleTimer(at deadline: NIODeadline) {
         timer?.cancel()
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+        timer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             timer = nil
             run(machine.timerFired(now: .now()))
         }

@@ -11,6 +11,7 @@ struct ConnectionPipeline<Upstream: UpstreamClient>: Sendable {
     let active: ActiveGateway
     let upstream: Upstream
     let accessLog: AccessLog
+    let handlers: Census
 
     /// Concurrent streams per HTTP/2 connection, advertised in SETTINGS (SPEC §8.2).
     static var maxConcurrentStreams: Int { 100 }
@@ -48,7 +49,7 @@ struct ConnectionPipeline<Upstream: UpstreamClient>: Sendable {
         // response heads are built from parsed, well-formed header lines.
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
                                              withOutboundHeaderValidation: false)
-        try sync.addHandler(ProxyHandler(active: active, upstream: upstream, accessLog: accessLog, secure: secure))
+        try sync.addHandler(ProxyHandler(active: active, upstream: upstream, accessLog: accessLog, secure: secure, census: handlers))
     }
 
     func configureHTTP2(_ channel: any Channel, secure: Bool) throws {
@@ -65,17 +66,33 @@ struct ConnectionPipeline<Upstream: UpstreamClient>: Sendable {
             configuration: .init(maxIdleTime: TimeAmount(server.idleTimeout), maxAge: nil,
                                  maxGraceTime: TimeAmount(server.shutdownTimeout), keepalive: nil)
         )
-        let active = self.active, upstream = self.upstream, accessLog = self.accessLog
+        let active = self.active, upstream = self.upstream, accessLog = self.accessLog, handlers = self.handlers
         let http2 = NIOHTTP2Handler(mode: .server, eventLoop: channel.eventLoop, connectionConfiguration: connection,
                                     streamConfiguration: .init(), streamDelegate: management.http2StreamDelegate) { stream in
             stream.eventLoop.makeCompletedFuture {
                 let sync = stream.pipeline.syncOperations
                 try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try sync.addHandler(ProxyHandler(active: active, upstream: upstream, accessLog: accessLog, secure: secure))
+                try sync.addHandler(ProxyHandler(active: active, upstream: upstream, accessLog: accessLog, secure: secure, census: handlers))
             }
         }
         let sync = channel.pipeline.syncOperations
+        try sync.addHandler(HTTP2InputClosure())
         try sync.addHandler(http2)
         try sync.addHandler(management)
+    }
+}
+
+/// A client that closes its side of an HTTP/2 connection (the listener allows half-closure for HTTP/1.1's sake)
+/// will send nothing more: the connection is quiesced as at shutdown — GOAWAY, the open streams finish, then it
+/// closes — instead of staying open until `idle_timeout`.
+final class HTTP2InputClosure: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            return context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }

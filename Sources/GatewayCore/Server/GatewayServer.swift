@@ -20,6 +20,9 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
     public let maxConnections: Int
     /// Client connections open now.
     public let openConnections = OpenConnections()
+    /// Connection handlers alive (one per HTTP/1.1 connection or HTTP/2 stream): zero once every connection has
+    /// closed.
+    public let handlers = Census()
 
     public init(active: ActiveGateway, upstream: Upstream, accessLog: AccessLog, group: any EventLoopGroup,
                 maxConnections: Int? = nil, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
@@ -37,7 +40,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
     public func start() async throws -> SocketAddress {
         let listen = runtime.config.server.listen
         let active = self.active, upstream = self.upstream, quiescing = self.quiescing, accessLog = self.accessLog
-        let maxConnections = self.maxConnections, openConnections = self.openConnections
+        let maxConnections = self.maxConnections, openConnections = self.openConnections, handlers = self.handlers
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -57,7 +60,7 @@ public final class GatewayServer<Upstream: UpstreamClient>: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try ConnectionPipeline(active: active, upstream: upstream, accessLog: accessLog).configure(channel)
+                    try ConnectionPipeline(active: active, upstream: upstream, accessLog: accessLog, handlers: handlers).configure(channel)
                 }
             }
         let channel: any Channel

@@ -10,7 +10,7 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
     let request: UpstreamRequest
     let eventLoop: any EventLoop
     unowned let loop: CurlLoop
-    private let census: TransferCensus
+    private let census: Census
 
     // Curl thread only.
     /// The easy handle (with its header list storage) lent to this transfer while curl runs it.
@@ -66,7 +66,7 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
     static let highWater = 512 * 1024
     static let lowWater = 128 * 1024
 
-    init(request: UpstreamRequest, eventLoop: any EventLoop, sink: any UpstreamResponseSink, loop: CurlLoop, census: TransferCensus) {
+    init(request: UpstreamRequest, eventLoop: any EventLoop, sink: any UpstreamResponseSink, loop: CurlLoop, census: Census) {
         self.request = request
         self.eventLoop = eventLoop
         self.sink = sink
@@ -354,14 +354,4 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
             sink.upstreamDelivered(delivery)
         }
     }
-}
-
-/// Counts the transfers alive (created and not yet freed) of one client: a transfer that outlives its exchange
-/// is a leak (of memory, or of a paused upstream connection), and this is how tests and metrics see it.
-public final class TransferCensus: Sendable {
-    private let count = Atomic<Int>(0)
-
-    public var alive: Int { count.load(ordering: .relaxed) }
-    func arrived() { count.add(1, ordering: .relaxed) }
-    func departed() { count.subtract(1, ordering: .relaxed) }
 }

@@ -7,7 +7,7 @@ import NIOCore
 public final class CurlUpstreamClient: UpstreamClient, @unchecked Sendable {
     private let loops: [CurlLoop]
     /// Transfers alive: back at zero whenever nothing is in flight (else an exchange leaked).
-    public let census = TransferCensus()
+    public let census = Census()
 
     /// Call once per process before any client exists (libcurl's global init is not thread-safe).
     public static let globalInit: Void = {
