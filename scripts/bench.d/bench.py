@@ -15,11 +15,19 @@ here sends upstream for the bench's request (captured before the run), with no a
 libcurl costs, and the report splits the gateway's CPU per request into that floor and the rest. nginx + njs
 (Debian's libnginx-mod-http-js, njs_jwt.js in an auth_request) checks the same HS256 token as HAProxy.
 The servers' configs are the templates next to this file (nginx.conf.in, nginx-upstream.in,
-nginx-proxy.in, nginx-njs.in, haproxy.cfg.in, gateway.conf.in); @NAME@ marks a value filled in at run time.
+nginx-proxy.in, nginx-njs.in, haproxy.cfg.in, gateway.conf.in, gateway-tls.in); @NAME@ marks a value filled in
+at run time.
 
-Usage: scripts/bench [--quick]   (from anywhere; results in bench-results/run-<timestamp>/)
+Usage: scripts/bench [--quick] [--h2]   (from anywhere; results in bench-results/run-<timestamp>/)
   --quick   a smoke run in about a minute: 3s runs, 1s warm-up, 1 repeat, 64 connections,
-            256M streamed (the knobs below still win when set)
+            256M streamed, 16 HTTP/2 connections (the knobs below still win when set)
+  --h2      also HTTP/2 over TLS, after the rest: h2load (nghttp2-client, on the client core) against a
+            second HAProxy from haproxy.cfg.in with `bind ... ssl crt <PEM> alpn h2,http/1.1` (the same
+            jwt_verify rules) and a second gateway from gateway.conf.in with the keys of gateway-tls.in
+            (tls_cert_file, tls_key_file, http2 = true), both in front of the same nginx upstream; a
+            self-signed P-256 certificate made with openssl in the work dir. Contenders interleaved and
+            repeated as above; p50/p99 from h2load's per-request log (--log-file). Rows in results.md,
+            records (group "h2") in runs.jsonl.
 
 Environment knobs (defaults in brackets):
   BENCH_DURATION     [10s]   length of each measured wrk run (a bare number means seconds)
@@ -34,7 +42,10 @@ Environment knobs (defaults in brackets):
                              older than [log] (it would refuse the unknown table)
   BENCH_STREAM_SIZE  [1G]    size of the sparse file streamed through the gateway (truncate -s)
   BENCH_PORT_BASE    [18080] ports BASE..BASE+6 on 127.0.0.1 (upstream, nginx proxy, HAProxy, gateway, baseline,
-                             libcurl floor, nginx + njs)
+                             libcurl floor, nginx + njs); with --h2 also BASE+7 (HAProxy over TLS) and BASE+8
+                             (gateway over TLS)
+  BENCH_H2_CONNECTIONS ["16 64"]  with --h2: h2load connection counts (-c), a row each
+  BENCH_H2_STREAMS   [10]    with --h2: concurrent streams per connection (h2load -m)
   BENCH_SERVER_CPU   [0]     core for all servers
   BENCH_CLIENT_CPU   [1]     core for wrk and curl
   BENCH_OUT          []      work/results directory (default bench-results/run-<timestamp>)
@@ -83,20 +94,25 @@ NJS = "nginx + njs HS256"
 FLOOR_CAPTURE = "auth-gateway (header capture)"
 NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
 # Each gateway's folder in the work dir (config, log, database); the baseline's is apart from the gateway's.
-GATEWAY_DIRS = {GATEWAY: "", BASELINE: "baseline", FLOOR_CAPTURE: "floor/capture"}
+H2_HAPROXY = "HAProxy 2.6 jwt_verify, TLS h2"
+H2_GATEWAY = "auth-gateway (required), TLS h2"
+GATEWAY_DIRS = {GATEWAY: "", BASELINE: "baseline", FLOOR_CAPTURE: "floor/capture", H2_GATEWAY: "h2"}
 
 DEFAULTS = {"BENCH_DURATION": "10s", "BENCH_WARMUP": "2s", "BENCH_REPEATS": "3",
             "BENCH_CONNECTIONS": "64 256", "BENCH_SKIP_GATEWAY": "0", "BENCH_NO_BUILD": "0",
             "BENCH_GATEWAY_BIN": "", "BENCH_BASELINE_BIN": "", "BENCH_STREAM_SIZE": "1G", "BENCH_PORT_BASE": "18080",
-            "BENCH_SERVER_CPU": "0", "BENCH_CLIENT_CPU": "1", "BENCH_OUT": "", "BENCH_NO_INSTALL": "0"}
+            "BENCH_SERVER_CPU": "0", "BENCH_CLIENT_CPU": "1", "BENCH_OUT": "", "BENCH_NO_INSTALL": "0",
+            "BENCH_H2_CONNECTIONS": "16 64", "BENCH_H2_STREAMS": "10"}
 QUICK = {"BENCH_DURATION": "3s", "BENCH_WARMUP": "1s", "BENCH_REPEATS": "1",
-         "BENCH_CONNECTIONS": "64", "BENCH_STREAM_SIZE": "256M"}
+         "BENCH_CONNECTIONS": "64", "BENCH_STREAM_SIZE": "256M", "BENCH_H2_CONNECTIONS": "16"}
 
 # (command, Debian package); perf is optional: without it the report leaves system calls out.
 TOOLS = (("wrk", "wrk"), ("nginx", "nginx-light"), ("haproxy", "haproxy"), ("curl", "curl"),
          ("taskset", "util-linux"), ("perf", "linux-perf"))
 # The floor's compiler and libcurl flags, and nginx's njs module (a file, not a command).
 FLOOR_TOOLS = (("cc", "gcc"), ("pkg-config", "pkg-config"), (NJS_MODULE, "libnginx-mod-http-js"))
+
+H2_TOOLS = (("h2load", "nghttp2-client"), ("openssl", "openssl"))  # with --h2
 
 
 def tool_present(cmd):
@@ -135,8 +151,7 @@ class Settings:
 
     @staticmethod
     def read(env, quick):
-        defaults = dict(DEFAULTS, **(QUICK if quick else {}))
-        get = lambda name: env.get(name) or defaults[name]  # set but empty = default, as ${X:-d}
+        get = knob_reader(env, quick)
         seconds = lambda v: v + "s" if v.isdigit() else v
         try:
             base = int(get("BENCH_PORT_BASE"))
@@ -155,11 +170,17 @@ class Settings:
             raise BenchError(f"a BENCH_* knob is not a number: {e}")
 
 
+def knob_reader(env, quick):
+    """A BENCH_* knob's value by name: from the environment, else its (--quick) default."""
+    defaults = dict(DEFAULTS, **(QUICK if quick else {}))
+    return lambda name: env.get(name) or defaults[name]  # set but empty = default, as ${X:-d}
+
+
 # ---------------------------------------------------------------- tools
 
-def ensure_tools(no_install):
+def ensure_tools(no_install, tools):
     os.environ["PATH"] += ":/usr/sbin:/sbin"
-    missing = [pkg for cmd, pkg in TOOLS + FLOOR_TOOLS if not tool_present(cmd)]
+    missing = [pkg for cmd, pkg in tools if not tool_present(cmd)]
     if missing:
         if no_install:
             raise BenchError(f"missing packages: {' '.join(missing)} (BENCH_NO_INSTALL=1)")
@@ -173,7 +194,7 @@ def ensure_tools(no_install):
         for args in (["update"], ["install", "-y"] + missing):
             if subprocess.run(apt + args, stdout=sys.stderr).returncode != 0:
                 raise BenchError(f"apt-get {args[0]} failed")
-    for cmd, _ in TOOLS + FLOOR_TOOLS:
+    for cmd, _ in tools:
         if cmd != "perf" and not tool_present(cmd):
             raise BenchError(f"{cmd} not found after installation")
 
@@ -331,21 +352,32 @@ def write(path, text, mode=None):
         os.chmod(path, mode)
 
 
+def template_values(work, ports, key):
+    """The values of the plain instances' templates (the TLS ones with --h2 change ports and TLS)."""
+    return {"WORK": work, "KEY": key, "UP_PORT": ports[UPSTREAM], "NGX_PORT": ports[NGINX_PROXY],
+            "HAP_PORT": ports[HAPROXY], "HAP_TLS": "", "GW_PORT": ports[GATEWAY], "GW_TLS": ""}
+
+
 def write_configs(work, ports, key, gateways):
-    values = {"WORK": work, "KEY": key, "UP_PORT": ports[UPSTREAM], "NGX_PORT": ports[NGINX_PROXY],
-              "HAP_PORT": ports[HAPROXY], "GW_PORT": ports[GATEWAY]}
+    values = template_values(work, ports, key)
     for folder, site in (("nginx-up", "nginx-upstream.in"), ("nginx-proxy", "nginx-proxy.in")):
         write_nginx_conf(os.path.join(work, folder), render(site, **values))
     write(os.path.join(work, "haproxy/haproxy.cfg"), render("haproxy.cfg.in", **values), 0o600)
     for name in gateways:
-        directory = gateway_dir(work, name)
-        if directory != work:  # the baseline: a folder of its own, the same key
-            os.makedirs(directory, exist_ok=True)
-            shutil.copy(os.path.join(work, "secret.key"), directory)
-        text = render("gateway.conf.in", **dict(values, WORK=directory, GW_PORT=ports[name]))
-        if directory != work:
-            text = drop_tables(text, os.environ.get("BENCH_BASELINE_DROP_TABLES", "").split())
-        write(os.path.join(directory, "gateway.conf"), text)
+        write_gateway_config(work, name, dict(values, GW_PORT=ports[name]))
+
+
+def write_gateway_config(work, name, values):
+    """gateway.conf.in rendered into the gateway's folder; another gateway than the main one (the baseline,
+    the TLS one) gets a folder of its own with a copy of the same key."""
+    directory = gateway_dir(work, name)
+    if directory != work:
+        os.makedirs(directory, exist_ok=True)
+        shutil.copy(os.path.join(work, "secret.key"), directory)
+    text = render("gateway.conf.in", **dict(values, WORK=directory))
+    if name == BASELINE:
+        text = drop_tables(text, os.environ.get("BENCH_BASELINE_DROP_TABLES", "").split())
+    write(os.path.join(directory, "gateway.conf"), text)
 
 
 def write_nginx_conf(directory, site, main=""):
@@ -417,15 +449,16 @@ class Servers:
         self.wait_port(name, port, proc)
         return proc
 
-    def start_haproxy(self, port):
-        cfg = os.path.join(self.work, "haproxy/haproxy.cfg")
+    def start_haproxy(self, port, folder="haproxy"):
+        d = os.path.join(self.work, folder)
+        cfg = os.path.join(d, "haproxy.cfg")
         check = subprocess.run(["haproxy", "-c", "-q", "-f", cfg], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-        write(os.path.join(self.work, "haproxy/check.log"), check.stdout)
+        write(os.path.join(d, "check.log"), check.stdout)
         if check.returncode != 0:
             print(check.stdout, end="", file=sys.stderr)
             raise BenchError("HAProxy config check failed")
-        proc = self.start(["haproxy", "-db", "-f", cfg], os.path.join(self.work, "haproxy/haproxy.log"))
+        proc = self.start(["haproxy", "-db", "-f", cfg], os.path.join(d, "haproxy.log"))
         self.wait_port("HAProxy", port, proc)
         return proc
 
@@ -678,21 +711,32 @@ class LoadRuns:
                 g: per_req(t - before["threads"].get(g, 0)) for g, t in after["threads"].items()}
         if calls is not None and rec["requests"]:
             rec["syscalls_per_req"] = calls / rec["requests"]
+        self.keep(rec)
+        errors = f", socket errors: {rec['socket_errors_detail']}" if rec["socket_errors"] else ""
+        print(f"  {name:<22} c={conns:<4} rep {rep}: {f2(rec['rps'])} req/s, p50 {f2(rec['p50_ms'])} ms,"
+              f" p99 {f2(rec['p99_ms'])} ms, CPU {f2(rec['cpu_us_per_req'])} µs/req{errors} [{run_status(rec, 'wrk')}]",
+              file=sys.stderr, flush=True)
+
+    def keep(self, rec):
+        """A run's record, kept and appended to runs.jsonl."""
         self.records.append(rec)
         with open(self.jsonl, "a") as f:
             f.write(json.dumps(rec) + "\n")
-        status = "ok"
-        if rec["rps"] is None:
-            status = "wrk produced no result"
-        elif rec["non2xx"]:
-            status = f"INVALID: {rec['non2xx']} non-2xx/3xx"
-        elif precheck != "200":
-            status = f"INVALID: precheck status {precheck}"
-        f2 = lambda v: "-" if v is None else f"{v:.2f}"
-        errors = f", socket errors: {rec['socket_errors_detail']}" if rec["socket_errors"] else ""
-        print(f"  {name:<22} c={conns:<4} rep {rep}: {f2(rec['rps'])} req/s, p50 {f2(rec['p50_ms'])} ms,"
-              f" p99 {f2(rec['p99_ms'])} ms, CPU {f2(rec['cpu_us_per_req'])} µs/req{errors} [{status}]",
-              file=sys.stderr, flush=True)
+
+
+def f2(v):
+    return "-" if v is None else f"{v:.2f}"
+
+
+def run_status(rec, tool):
+    """`ok`, or why a run's record does not count, for the progress lines."""
+    if rec["rps"] is None:
+        return f"{tool} produced no result"
+    if rec["non2xx"]:
+        return f"INVALID: {rec['non2xx']} non-2xx/3xx"
+    if rec["precheck"] != "200":
+        return f"INVALID: precheck status {rec['precheck']}"
+    return "ok"
 
 
 def perf_syscalls(path):
@@ -816,17 +860,17 @@ def baseline_lines(main_rows):
     return lines
 
 
-def thread_lines(main_rows):
+def thread_lines(main_rows, gateways=(GATEWAY, BASELINE), haproxy=HAPROXY):
     """Where each gateway's CPU per request goes, by thread, next to HAProxy's whole process."""
     lines = []
     for (c, n), s in main_rows.items():
         per = [r["cpu_threads_us_per_req"] for r in s["runs"] if r.get("cpu_threads_us_per_req")]
-        if c not in (GATEWAY, BASELINE) or not per:
+        if c not in gateways or not per:
             continue
         names = sorted({g for p in per for g in p}, key=lambda g: (g == "other", g))
         parts = [f"{g} {statistics.median([p.get(g, 0) for p in per]):.1f}" for g in names]
         line = f"- {c} CPU by thread, {n} connections (median µs/req): " + ", ".join(parts)
-        ha = main_rows.get((HAPROXY, n))
+        ha = main_rows.get((haproxy, n))
         if ha and ha["cpu"] is not None:
             line += f"; HAProxy's whole process {ha['cpu']:.1f}"
         lines.append(line)
@@ -950,7 +994,7 @@ class FloorAndNjs:
 
         def start_gateway(upstream_port):
             write(os.path.join(capture, "gateway.conf"),
-                  render("gateway.conf.in", WORK=capture, GW_PORT=self.s.ports[GATEWAY], UP_PORT=upstream_port))
+                  render("gateway.conf.in", WORK=capture, GW_PORT=self.s.ports[GATEWAY], UP_PORT=upstream_port, GW_TLS=""))
             return self.servers.start_gateway(FLOOR_CAPTURE, gateway_bin, self.s.ports[GATEWAY])
         log("libcurl floor: capturing the header lines the gateway sends upstream")
         gateway_head = self.captured_head(start_gateway, self.s.ports[GATEWAY])
@@ -1019,11 +1063,262 @@ class FloorAndNjs:
         return lines
 
 
+# ---------------------------------------------------------------- HTTP/2 over TLS (--h2)
+
+@dataclass(frozen=True)
+class H2Settings:
+    connections: list
+    streams: int
+    ports: dict
+
+    @staticmethod
+    def read(env, quick, s):
+        """The --h2 knobs; the two TLS instances' ports follow the main ones (BENCH_PORT_BASE + 7, + 8)."""
+        get = knob_reader(env, quick)
+        connections, streams = get("BENCH_H2_CONNECTIONS").split(), get("BENCH_H2_STREAMS").split()
+        if not connections or len(streams) != 1 or not all(w.isdigit() for w in connections + streams):
+            raise BenchError(f"BENCH_H2_CONNECTIONS takes whole numbers (got {' '.join(connections)!r}),"
+                             f" BENCH_H2_STREAMS one (got {' '.join(streams)!r})")
+        base = s.ports[UPSTREAM]
+        return H2Settings(connections=[int(n) for n in connections], streams=int(streams[0]),
+                          ports={H2_HAPROXY: base + 7, H2_GATEWAY: base + 8})
+
+
+def h2_prepare(work, h2, values, binaries):
+    """A self-signed certificate in h2/ (cert.pem, key.pem, and server.pem with both for HAProxy), the TLS
+    HAProxy's config in haproxy-h2/ and the TLS gateway's in h2/, from the plain instances' templates."""
+    d = os.path.join(work, "h2")
+    os.makedirs(d, exist_ok=True)
+    os.makedirs(os.path.join(work, "haproxy-h2"), exist_ok=True)
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    argv = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", key, "-out", cert]
+    made = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if made.returncode != 0:
+        raise BenchError("openssl could not make the self-signed certificate: " + made.stdout.strip())
+    pem = os.path.join(d, "server.pem")
+    write(pem, read_text(cert) + read_text(key), 0o600)
+    tls = f" ssl crt {pem} alpn h2,http/1.1"
+    write(os.path.join(work, "haproxy-h2/haproxy.cfg"),
+          render("haproxy.cfg.in", **dict(values, HAP_PORT=h2.ports[H2_HAPROXY], HAP_TLS=tls)), 0o600)
+    if GATEWAY in binaries:
+        write_gateway_config(work, H2_GATEWAY, dict(values, GW_PORT=h2.ports[H2_GATEWAY],
+                                                    GW_TLS=render("gateway-tls.in", DIR=d).rstrip("\n")))
+
+
+def h2_status(url, token=None):
+    """The status of one request over HTTP/2 (curl --http2: ALPN over TLS, certificate not verified) as
+    text: "000" without an answer, "200 over HTTP/1.1" (say) for an answer that did not come over HTTP/2."""
+    argv = ["curl", "-sk", "--http2", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code} %{http_version}"]
+    parts = output_of(argv + (["-H", "Authorization: Bearer " + token] if token else []) + [url]).split()
+    if len(parts) != 2 or parts[0] == "000":
+        return "000"
+    return parts[0] if parts[1] == "2" else f"{parts[0]} over HTTP/{parts[1]}"
+
+
+def parse_h2load(text):
+    """req/s, requests done, status codes, errors, request time mean/max and the TLS and application
+    protocols from h2load's summary."""
+    out = {"rps": None, "requests": None, "non2xx": 0, "socket_errors": 0, "mean_ms": None, "max_ms": None,
+           "protocol": None, "tls": None}
+    m = re.search(r"^finished in [\d.]+\w*, ([\d.]+) req/s", text, re.M)
+    if m:
+        out["rps"] = float(m.group(1))
+    m = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                  r"(\d+) errored, (\d+) timeout", text, re.M)
+    if m:
+        total, started, done, succeeded, failed, errored, timeout = map(int, m.groups())
+        out.update(requests=done, h2_failed=failed, h2_errored=errored, h2_timeout=timeout,
+                   h2_not_done=started - done, socket_errors=errored + timeout,
+                   socket_errors_detail=f"failed {failed}, errored {errored}, timeout {timeout}")
+    m = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    if m:
+        out["non2xx"] = sum(int(x) for x in m.groups()[1:])
+    t = r"([\d.]+)(us|ms|s)\s+"
+    m = re.search(r"^time for request:\s+" + t + t + t, text, re.M)
+    if m:
+        g = m.groups()
+        out["max_ms"], out["mean_ms"] = float(g[2]) * UNIT_MS[g[3]], float(g[4]) * UNIT_MS[g[5]]
+    m = re.search(r"^Application protocol: (\S+)", text, re.M)
+    if m:
+        out["protocol"] = m.group(1)
+    tls = [re.search(r"^" + k + r": (.+)$", text, re.M) for k in ("TLS Protocol", "Cipher")]
+    if all(tls):
+        out["tls"] = " ".join(x.group(1).strip() for x in tls)
+    return out
+
+
+def request_log_percentiles(path):
+    """(p50, p99) in ms of the request times in an h2load --log-file (tab-separated: start in µs since the
+    epoch, status, time in µs; the main phase's requests only, as many as h2load counts done)."""
+    times = []
+    try:
+        with open(path) as f:
+            for line in f:
+                fields = line.split("\t")
+                if len(fields) > 2 and fields[2].strip().isdigit():
+                    times.append(int(fields[2]))
+    except OSError:
+        pass
+    if not times:
+        return None, None
+    times.sort()
+    at = lambda q: times[min(len(times) - 1, int(q * len(times)))] / 1000
+    return at(0.50), at(0.99)
+
+
+def h2load_run(s, h2, work, load, c, conns, rep, token, auth_ok):
+    """One h2load run pinned to the client core, with its own warm-up (connections and TLS handshakes
+    before the measured phase); the server's CPU time (its process tree) and h2load's are read when h2load
+    says the main phase starts and ends, the server's RSS after the run. The record is kept in `load`."""
+    out = os.path.join(work, "h2load", f"{slug(c.name)}-c{conns}-m{h2.streams}-r{rep}.txt")
+    precheck = h2_status(c.url, token) if alive(c.proc) else "process-dead"
+    if not auth_ok.get(c.name, True):
+        precheck = "auth-checks-failed"
+    requests_log = out + ".requests"
+    argv = ["taskset", "-c", str(s.client_cpu), "h2load", "-t1", f"-c{conns}", f"-m{h2.streams}",
+            "-H", "authorization: Bearer " + token, "-D", s.duration, f"--log-file={requests_log}"]
+    argv += [f"--warm-up-time={s.warmup}"] if s.warmup != "0s" else []
+    text, server, client, (p50, p99) = "", [], [], (None, None)
+    if alive(c.proc):
+        with open(out, "w") as f:
+            p = subprocess.Popen(argv + [c.url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for line in p.stdout:
+                f.write(line)
+                if line.startswith("Main benchmark duration is"):  # "… started …", "… over …"
+                    server.append((time.monotonic(), cpu_ticks(c.proc.pid)))
+                    client.append(cpu_ticks(p.pid))
+            p.wait()
+        text = read_text(out)
+        p50, p99 = request_log_percentiles(requests_log)
+        os.remove(requests_log)  # ~10 MB a run; the percentiles are in the record
+    rec = parse_h2load(text)
+    rec.update({"contender": c.name, "conns": conns, "streams": h2.streams, "rep": rep, "group": "h2",
+                "precheck": precheck, "h2load_file": out, "p50_ms": p50, "p99_ms": p99, "cpu_us_per_req": None,
+                "server_core_pct": None, "client_core_pct": None, "server_rss_kb": rss_kb(c.proc.pid)[0]})
+    if len(server) == 2 and rec["requests"]:
+        (t0, before), (t1, after) = server
+        tick = 1 / os.sysconf("SC_CLK_TCK")
+        per_req = lambda key: (after[key] - before[key]) * tick * 1e6 / rec["requests"]
+        rec.update(cpu_us_per_req=per_req("total"), cpu_user_us_per_req=per_req("user"),
+                   cpu_sys_us_per_req=per_req("sys"), cpu_threads_us_per_req={
+                       g: (ticks - before["threads"].get(g, 0)) * tick * 1e6 / rec["requests"]
+                       for g, ticks in after["threads"].items()},
+                   server_core_pct=(after["total"] - before["total"]) * tick * 100 / (t1 - t0),
+                   client_core_pct=(client[1]["total"] - client[0]["total"]) * tick * 100 / (t1 - t0))
+    load.keep(rec)
+    status = run_status(rec, "h2load")
+    if status == "ok" and rec["protocol"] != "h2":
+        status = f"INVALID: h2load negotiated {rec['protocol']}"
+    errors = f", h2load {rec['socket_errors_detail']}" if rec.get("h2_failed") or rec["socket_errors"] else ""
+    print(f"  {c.name:<32} c={conns:<3} m={h2.streams} rep {rep}: {f2(rec['rps'])} req/s, p50 {f2(p50)} ms,"
+          f" p99 {f2(p99)} ms, CPU {f2(rec['cpu_us_per_req'])} µs/req, server core {f2(rec['server_core_pct'])} %,"
+          f" h2load core {f2(rec['client_core_pct'])} %{errors} [{status}]", file=sys.stderr, flush=True)
+
+
+def h2_summary(records):
+    """summarize() of the h2 group, with h2load's own columns and its protocol check."""
+    rows = summarize(records, "h2")
+    for row in rows.values():
+        good = [r for r in row["runs"] if r["rps"] is not None]
+        row.update({k: median_of(good, k) for k in ("mean_ms", "server_core_pct", "client_core_pct")})
+        row["max_ms"] = max((r["max_ms"] for r in good if r["max_ms"] is not None), default=None)
+        failed = sum(r.get("h2_failed", 0) for r in row["runs"])
+        if failed:
+            row["problems"].append(f"h2load failed {failed}")
+        protocols = sorted({str(r["protocol"]) for r in good})
+        if protocols != ["h2"]:
+            row["problems"].append("h2load negotiated " + "/".join(protocols))
+        row["valid"] = not row["problems"] and row["rps"] is not None
+    return rows
+
+
+def h2_table(rows):
+    """The HTTP/2 rows, each connection count's gateway against the HAProxy of the same count."""
+    lines = ["| contender (TLS, HTTP/2) | conns × streams | req/s (median) | p50 ms | p99 ms | mean ms | max ms"
+             " | × HAProxy | CPU µs/req | CPU × HAProxy | server core % | h2load core % | repeats (req/s) | notes |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    order = list(rows)
+    for k in sorted(order, key=lambda k: (k[1], order.index(k))):
+        (c, n), s = k, rows[k]
+        ha = rows.get((H2_HAPROXY, n))
+        ref = ha if ha and ha["valid"] and s["valid"] else {"rps": None, "cpu": None}
+        notes = s["problems"] + ([f"{s['socket_errors']} h2load errors/timeouts"] if s["socket_errors"] else [])
+        lines.append("| {} | {} × {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            c if s["valid"] else f"{c} **INVALID**", n, s["runs"][0]["streams"], fmt(s["rps"], 0), fmt(s["p50"]),
+            fmt(s["p99"]), fmt(s["mean_ms"]), fmt(s["max_ms"]), ratio(s["rps"], ref["rps"]), fmt(s["cpu"], 1),
+            ratio(s["cpu"], ref["cpu"]), fmt(s["server_core_pct"], 0), fmt(s["client_core_pct"], 0),
+            repeats(s), "; ".join(notes)))
+    return lines
+
+
+def h2_log_line(work):
+    """What the TLS gateway logged besides its start-up lines."""
+    path = os.path.join(gateway_dir(work, H2_GATEWAY), "gateway.log")
+    lines = [line for line in read_text(path).splitlines() if line.strip() and "listening on" not in line]
+    if not lines:
+        return f"- {H2_GATEWAY}'s log: nothing besides start-up"
+    shown = "; ".join(f"`{line[:200]}`" for line in lines[:5])
+    return f"- {H2_GATEWAY}'s log: **{len(lines)} lines** besides start-up (h2/gateway.log), first: {shown}"
+
+
+def h2_section(s, h2, work, servers, binaries, load, key, token, haproxy_version):
+    """Start the TLS HAProxy and the TLS gateway, check the token rules over HTTP/2, run h2load against
+    them, interleaved and repeated; the report's lines."""
+    def contender(name, start):
+        log(f"starting {name} on 127.0.0.1:{h2.ports[name]} (cpu {s.server_cpu})")
+        return Contender(name, f"https://127.0.0.1:{h2.ports[name]}", start())
+    contenders = [contender(H2_HAPROXY, lambda: servers.start_haproxy(h2.ports[H2_HAPROXY], "haproxy-h2"))]
+    if GATEWAY in binaries:
+        contenders.append(contender(H2_GATEWAY, lambda: servers.start_gateway(
+            H2_GATEWAY, binaries[GATEWAY], h2.ports[H2_GATEWAY])))
+        time.sleep(0.5)
+    idle_rss = {c.name: rss_kb(c.proc.pid)[0] for c in contenders}
+    log("token checks over HTTP/2 (curl --http2 over TLS):")
+    check_lines, auth_ok = token_checks(contenders, key, token, h2_status)
+    write(os.path.join(work, "checks/token-checks-h2.md"), "\n".join(check_lines) + "\n")
+    print("\n".join(check_lines), file=sys.stderr)
+    os.makedirs(os.path.join(work, "h2load"), exist_ok=True)
+    log(f"HTTP/2 load: {len(contenders)} contenders × {s.repeats} repeats × connections "
+        f"[{' '.join(map(str, h2.connections))}] × {h2.streams} streams: h2load runs of {s.duration} (+{s.warmup} warm-up)")
+    for n in h2.connections:
+        for rep in range(1, s.repeats + 1):
+            for c in contenders:
+                h2load_run(s, h2, work, load, c, n, rep, token, auth_ok)
+    records = [r for r in load.records if r["group"] == "h2"]
+    tls = "; ".join(f"{c.name}: " + "/".join(sorted({str(r["tls"]) for r in records if r["contender"] == c.name}))
+                    for c in contenders)
+    rows = h2_summary(load.records)
+    memory = "- RSS over the HTTP/2 runs (VmRSS idle → after each run; VmHWM at the end): " + "; ".join(
+        f"{c.name} {mib(idle_rss[c.name])} → " + " / ".join(mib(r["server_rss_kb"]) for r in records if r["contender"] == c.name)
+        + (f"; VmHWM {mib(rss_kb(c.proc.pid)[1])}" if alive(c.proc) else "; **process died**") for c in contenders)
+    lines = ["", f"HTTP/2 over TLS (--h2): h2load {h2load_version()} (-t1, -m {h2.streams}) on core {s.client_cpu},"
+             f" servers on core {s.server_cpu}; TLS as negotiated with h2load ({tls}), self-signed P-256"
+             f" certificate. HAProxy {haproxy_version}: the same config and jwt_verify rules with"
+             " `bind … ssl crt … alpn h2,http/1.1`; the gateway: the same config with tls_cert_file, tls_key_file,"
+             " http2 = true. Both forward HTTP/1.1 keep-alive to the same nginx upstream. Each cell: median of"
+             f" {s.repeats} run(s) of {s.duration} after h2load's own {s.warmup} warm-up (connections and TLS handshakes"
+             " outside the measured phase; CPU read at its start and end), interleaved; p50/p99 from h2load's"
+             " per-request log, mean and max from its summary (max: over the repeats). A row is INVALID when the"
+             " pre-check over HTTP/2 was not 200, h2load saw non-2xx, failed requests or another protocol than h2,"
+             " or the contender failed the token checks below.",
+             "", *h2_table(rows), "", *thread_lines(rows, (H2_GATEWAY,), H2_HAPROXY), memory]
+    if GATEWAY in binaries:
+        lines.append(h2_log_line(work))
+    return lines + ["", "Token checks over HTTP/2 (curl --http2 over TLS; status codes):", "", *check_lines]
+
+
+def h2load_version():
+    m = re.search(r"nghttp2/(\S+)", output_of(["h2load", "--version"]))
+    return m.group(1) if m else "?"
+
+
 # ---------------------------------------------------------------- the bench
 
-def token_checks(contenders, key, token):
-    """HAProxy and the gateway must accept the valid token and reject the rest: a Markdown table
-    and, per contender, whether every check passed."""
+def token_checks(contenders, key, token, status=status_of):
+    """HAProxy and the gateways must accept the valid token and reject the rest: a Markdown table
+    and, per contender, whether every check passed. `status` makes one request (HTTP/1.1, or h2_status)."""
     cases = (("valid HS256 access token", token, "200"),
              ("no Authorization header", None, "401"),
              ("bad signature (other key)", mint(key, bad_key=True), "401"),
@@ -1032,14 +1327,14 @@ def token_checks(contenders, key, token):
              ("alg none, empty signature", mint(key, alg="none"), "401"),
              ("expired (exp = now - 60s)", mint(key, exp_in=-60), "401"),
              ("token_type refresh", mint(key, token_type="refresh"), "401"))
-    checked = [c for c in contenders if c.name in (HAPROXY, NJS, GATEWAY, BASELINE)]
+    checked = [c for c in contenders if c.name not in (UPSTREAM, NGINX_PROXY, FLOOR)]
     lines = ["| token | expected | " + " | ".join(c.name for c in checked) + " |",
              "|---|---|" + "---|" * len(checked)]
     ok = {c.name: True for c in checked}
     for what, tok, want in cases:
         row = f"| {what} | {want} |"
         for c in checked:
-            got = status_of(c.url, tok)
+            got = status(c.url, tok)
             row += f" {got} |" if got == want else f" **{got}** (FAIL) |"
             ok[c.name] = ok[c.name] and got == want
         lines.append(row)
@@ -1183,7 +1478,8 @@ def report_header(s, tools, loadavg):
         if s.baseline_bin else [])
 
 
-def bench(s, work, servers):
+def bench(s, work, servers, h2=None):
+    """The whole run; with `h2` (--h2, H2Settings), the HTTP/2 section after the rest."""
     tools = versions()
     count_syscalls = perf_counts_syscalls()
     loadavg = " ".join(read_text("/proc/loadavg").split()[:3])
@@ -1196,7 +1492,7 @@ def bench(s, work, servers):
     for sub in ("wrk", "nginx-up/tmp", "nginx-proxy/tmp", "haproxy", "checks"):
         os.makedirs(os.path.join(work, sub), exist_ok=True)
     log(f"work dir: {work}")
-    busy = ports_busy(s.ports.values())
+    busy = ports_busy(list(s.ports.values()) + (list(h2.ports.values()) if h2 else []))
     if busy:
         raise BenchError(f"a bench port is busy (set BENCH_PORT_BASE to use other ports): {', '.join(busy)}")
     binaries = gateway_binaries(s, work)
@@ -1208,6 +1504,8 @@ def bench(s, work, servers):
     if subprocess.run(["truncate", "-s", s.stream_size, big]).returncode != 0:
         raise BenchError(f"truncate -s {s.stream_size} failed (BENCH_STREAM_SIZE)")
     write_configs(work, s.ports, key, binaries)
+    if h2:
+        h2_prepare(work, h2, template_values(work, s.ports, key), binaries)
 
     floor = FloorAndNjs(s, work, servers, key, token)
     contenders = start_contenders(s, servers, binaries, tools["haproxy"], floor.prepare(binaries.get(GATEWAY)))
@@ -1249,6 +1547,8 @@ def bench(s, work, servers):
               *cpu_lines(main_rows), *floor.lines(main_rows), "",
               "Token checks (status codes; one curl each):", "", *check_lines, "",
               *renewal, memory, *streaming(s, work, token, streamed, big)]
+    if h2:
+        report += h2_section(s, h2, work, servers, binaries, load, key, token, tools["haproxy"])
     if not gateway:
         report += ["", "auth-gateway rows skipped (BENCH_SKIP_GATEWAY=1)."]
     results_md = os.path.join(work, "results.md")
@@ -1261,13 +1561,15 @@ def main():
     ap = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter, usage=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--h2", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     # SIGTERM unwinds like Ctrl-C does, so that the servers are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work, servers, rc = None, None, 0
     try:
         s = Settings.read(os.environ, args.quick)
-        ensure_tools(s.no_install)
+        h2 = H2Settings.read(os.environ, args.quick, s) if args.h2 else None
+        ensure_tools(s.no_install, TOOLS + FLOOR_TOOLS + (H2_TOOLS if h2 else ()))
         if (os.cpu_count() or 1) < 2:
             raise BenchError(f"need at least 2 cores (have {os.cpu_count()}): servers and load generator get one each")
         if s.server_cpu == s.client_cpu:
@@ -1275,7 +1577,7 @@ def main():
         work = os.path.abspath(s.out or os.path.join(ROOT, "bench-results", time.strftime("run-%Y%m%d-%H%M%S")))
         os.makedirs(work, exist_ok=True)
         servers = Servers(s.server_cpu, work)
-        bench(s, work, servers)
+        bench(s, work, servers, h2)
     except BenchError as e:
         log(f"ERROR: {e}")
         rc = 1
