@@ -20,7 +20,8 @@ export function installRenewal(axiosInstance, options = {}) {
 
   async function settle(response) {
     const headers = response.headers ?? {};
-    const renewed = typeof headers.get === "function" ? headers.get(tokens.header) : headers[tokens.header.toLowerCase()];
+    const renewed =
+      typeof headers.get === "function" ? headers.get(tokens.header) : headers[tokens.header.toLowerCase()];
     const token = sent.has(response.config) ? sent.get(response.config) : null;
     await tokens.settle(token, response.status, renewed ?? null, () => parsed(response.data));
   }
