@@ -6,6 +6,8 @@
 import Foundation
 import Testing
 
+// Serialized: seven Chromiums at once (55 s instead of 113 s for the suite) load 2 cores enough to fail the timing
+// tests of other suites (deadlines, PostgreSQL outages) that run beside them.
 @Suite("Browser: the JavaScript clients in headless Chromium", .serialized,
        .enabled(if: BrowserFlow.canRun, BrowserFlow.unavailableReason))
 struct BrowserTests {
