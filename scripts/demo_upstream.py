@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
 """A stand-in for the existing API behind the gateway, for trying the gateway out by hand.
 
-    python3 scripts/demo_upstream.py [--port 9000] [--host 127.0.0.1]
+    python3 scripts/demo_upstream.py [--port 9000] [--host 127.0.0.1] [--cors-origin ORIGIN ...]
 
 Endpoints:
   POST /auth/verify-credentials   credential check the gateway's login calls (auth.verify_url)
   GET  /api/me                    what the gateway told us about the caller (X-Auth-* headers)
   GET  /public/health             {"ok": true}
-  *    /api/..., /public/...      echo of path, method, user id and body size
+  *    /api/..., /public/...      echo of path, method, user id, body size and the names of the cookies sent
+  GET  /demo/                     the browser demo (clients/demo/), /demo/js/ the clients (clients/js/),
+                                  /demo/vendor/axios.min.js Debian's axios (node-axios) when installed
+
+CORS, as an API answers it behind the gateway (which forwards preflights, SPEC §5.1, and adds the renewal
+header to Access-Control-Expose-Headers itself, SPEC §5.3): for an Origin given with --cors-origin, every answer
+allows it with credentials, and a preflight (OPTIONS with Access-Control-Request-Method) gets 204 allowing the
+methods and the request headers asked for. Other origins get no CORS headers, so the browser refuses.
 
 Standard library only; HTTP/1.1 keep-alive with Content-Length on every reply.
 """
@@ -16,6 +23,8 @@ import argparse
 import base64
 import binascii
 import json
+import os
+import re
 import signal
 import sys
 import threading
@@ -30,6 +39,25 @@ DEMO_USERS = {
 BAD_CREDENTIALS = {
     "detail": "No active account found with the given credentials",
     "code": "no_active_account",
+}
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# /demo/<name> and /demo/js/<name>: plain file names only (no folders, no "..").
+STATIC_FOLDERS = {
+    "/demo/": os.path.join(ROOT, "clients", "demo"),
+    "/demo/js/": os.path.join(ROOT, "clients", "js"),
+}
+STATIC_FILES = {
+    "/demo/": os.path.join(ROOT, "clients", "demo", "index.html"),
+    "/demo/vendor/axios.min.js": "/usr/share/nodejs/axios/dist/axios.min.js",
+}
+STATIC_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*\.(html|js|css|svg)$")
+CONTENT_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "js": "text/javascript; charset=utf-8",
+    "css": "text/css; charset=utf-8",
+    "svg": "image/svg+xml",
 }
 
 
@@ -75,8 +103,12 @@ class DemoHandler(BaseHTTPRequestHandler):
             self.reply(HTTPStatus.BAD_REQUEST, {"detail": str(error)})
             return
 
-        if is_credential_check:
+        if self.is_preflight():
+            self.answer_preflight()
+        elif is_credential_check:
             self.verify_credentials(b"".join(self.kept_body))
+        elif path.startswith("/demo/") and self.command in ("GET", "HEAD"):
+            self.serve_static(path)
         elif path == "/public/health":
             self.reply(HTTPStatus.OK, {"ok": True})
         elif path == "/api/me":
@@ -91,9 +123,56 @@ class DemoHandler(BaseHTTPRequestHandler):
                 "method": self.command,
                 "user_id": self.headers.get("X-Auth-User-Id"),
                 "body_bytes": body_bytes,
+                "cookie_names": self.cookie_names(),
             })
         else:
             self.reply(HTTPStatus.NOT_FOUND, {"detail": "Not found."})
+
+    def cookie_names(self):
+        """The names of the cookies the request carried (never their values)."""
+        names = []
+        for header in self.headers.get_all("Cookie") or []:
+            for pair in header.split(";"):
+                name = pair.split("=", 1)[0].strip()
+                if name:
+                    names.append(name)
+        return names
+
+    def allowed_origin(self):
+        origin = self.headers.get("Origin")
+        return origin if origin in self.server.cors_origins else None
+
+    def is_preflight(self):
+        return (self.command == "OPTIONS" and self.headers.get("Origin") is not None
+                and self.headers.get("Access-Control-Request-Method") is not None)
+
+    def answer_preflight(self):
+        headers = {}
+        if self.allowed_origin():
+            headers = {
+                "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, PATCH, DELETE",
+                "Access-Control-Max-Age": "600",
+            }
+            asked = self.headers.get("Access-Control-Request-Headers")
+            if asked:
+                headers["Access-Control-Allow-Headers"] = asked
+        self.reply_bytes(HTTPStatus.NO_CONTENT, b"", None, headers)
+
+    def serve_static(self, path):
+        file = STATIC_FILES.get(path)
+        if file is None:
+            folder, _, name = path.rpartition("/")
+            base = STATIC_FOLDERS.get(folder + "/")
+            if base is not None and STATIC_NAME.match(name):
+                file = os.path.join(base, name)
+        try:
+            with open(file or "", "rb") as handle:
+                data = handle.read()
+        except OSError:
+            self.reply(HTTPStatus.NOT_FOUND, {"detail": "Not found."})
+            return
+        extension = file.rsplit(".", 1)[-1]
+        self.reply_bytes(HTTPStatus.OK, data, CONTENT_TYPES[extension], {"Cache-Control": "no-store"})
 
     def verify_credentials(self, body):
         try:
@@ -157,10 +236,23 @@ class DemoHandler(BaseHTTPRequestHandler):
         return total
 
     def reply(self, status, payload):
-        data = json.dumps(payload).encode("utf-8")
+        self.reply_bytes(status, json.dumps(payload).encode("utf-8"), "application/json")
+
+    def reply_bytes(self, status, data, content_type, headers=None):
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        if content_type:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        origin = self.allowed_origin()
+        if origin:
+            self.send_header("Access-Control-Allow-Origin", origin)
+            self.send_header("Access-Control-Allow-Credentials", "true")
+            # The gateway adds its renewal header to this list (SPEC §5.3).
+            self.send_header("Access-Control-Expose-Headers", "X-Request-Id")
+        if self.server.cors_origins:
+            self.send_header("Vary", "Origin")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -171,12 +263,15 @@ class DemoHandler(BaseHTTPRequestHandler):
 class DemoServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    cors_origins = frozenset()
 
 
 def main():
     parser = argparse.ArgumentParser(description="Demo upstream for auth-gateway.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--port", type=int, default=9000, help="0: any free port (the log line names it)")
+    parser.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                        help="an origin allowed to call the API from a browser, e.g. http://127.0.0.1:3000")
     args = parser.parse_args()
 
     try:
@@ -184,6 +279,7 @@ def main():
     except OSError as error:
         sys.stderr.write("demo upstream: cannot listen on %s:%d: %s\n" % (args.host, args.port, error.strerror))
         return 1
+    server.cors_origins = frozenset(args.cors_origin)
 
     def stop(signum, frame):
         # shutdown() waits for serve_forever to return, so it must not run on the serving thread.

@@ -43,8 +43,8 @@ struct ConfigReaderTests {
             .appendingPathComponent("gateway.conf").path
         let config = try ConfigReader(environment: [:]).read(path: path)
         #expect(config.upstreams.map(\.name) == ["api"])
-        #expect(config.routes.map(\.path) == ["/api/", "/api/admin/", "/public/"])
-        #expect(config.routes.map(\.auth) == [.required, .required, .public])
+        #expect(config.routes.map(\.path) == ["/api/", "/api/admin/", "/public/", "/demo/"])
+        #expect(config.routes.map(\.auth) == [.required, .required, .public, .public])
         #expect(config.routes[1].requireScopes == ["write"])
         #expect(config.routes[1].requireClaims.map(\.name) == ["role"])
         #expect(config.routes[1].requireClaims.first?.allowed == [.string("admin")])

@@ -1,27 +1,22 @@
-// The whole client side of auth-gateway's silent renewal: send the token, keep the renewed one,
+// The whole client side of auth-gateway's silent renewal for fetch: send the token, keep the renewed one,
 // send the user to log in on a real 401. No refresh calls, no retry queues, no cross-tab races.
-const TOKEN_KEY = "access_token";
+import { tokenStore } from "./tokenStore.js";
 
-export async function authFetch(input, init = {}, { onLoginRequired = () => location.assign("/login") } = {}) {
+export async function authFetch(input, init = {}, options = {}) {
+  const tokens = tokenStore(options);
   const headers = new Headers(init.headers);
-  const token = localStorage.getItem(TOKEN_KEY);
+  const token = tokens.current();
   if (token) headers.set("Authorization", `Bearer ${token}`);
 
   const response = await fetch(input, { ...init, headers });
 
-  const renewed = response.headers.get("X-Access-Token");
-  if (renewed) localStorage.setItem(TOKEN_KEY, renewed);
-
-  if (response.status === 401) {
-    const body = await response.clone().json().catch(() => ({}));
-    if (body.code === "token_not_valid" || body.code === "not_authenticated") {
-      localStorage.removeItem(TOKEN_KEY);
-      onLoginRequired(body);
-    }
-  }
+  await tokens.settle(token, response.status, response.headers.get(tokens.header), () =>
+    response.clone().json().catch(() => ({})),
+  );
   return response;
 }
 
-export function rememberLogin(loginResponseBody) {
-  localStorage.setItem(TOKEN_KEY, loginResponseBody.token.access);
+/// Stores the access token of a login's answer (`{"user": …, "token": {"access": …}}`, SPEC §4).
+export function rememberLogin(loginResponseBody, options = {}) {
+  tokenStore(options).store(loginResponseBody.token.access);
 }

@@ -110,13 +110,7 @@ final class GatewayProcess: Sendable {
     func waitUntilListening(timeout: Duration = .seconds(20)) async throws -> Int {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            for line in stderr.split(separator: "\n") {
-                guard let range = line.range(of: "listening on ") else { continue }
-                let address = line[range.upperBound...].trimmingCharacters(in: .whitespaces)
-                if let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) {
-                    return port
-                }
-            }
+            if let port = listeningPort(in: stderr) { return port }
             if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -153,6 +147,18 @@ final class GatewayProcess: Sendable {
         }
         directory.remove()
     }
+}
+
+/// The port of the first `listening on HOST:PORT` line in `log` (the gateway's and the demo upstream's start line).
+func listeningPort(in log: String) -> Int? {
+    for line in log.split(separator: "\n") {
+        guard let range = line.range(of: "listening on ") else { continue }
+        let address = line[range.upperBound...].trimmingCharacters(in: .whitespaces)
+        if let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) {
+            return port
+        }
+    }
+    return nil
 }
 
 /// Launches `gateway serve --config …` from `config`, waits for it to listen, runs `body` with it and its port,

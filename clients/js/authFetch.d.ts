@@ -1,0 +1,16 @@
+import type { RenewalOptions } from "./tokenStore.js";
+
+export type { LoginRequiredBody, RenewalOptions, TokenStorage } from "./tokenStore.js";
+
+/** `fetch` with the stored access token as `Authorization: Bearer`; keeps a renewed token; never retries. */
+export declare function authFetch(
+  input: RequestInfo | URL,
+  init?: RequestInit,
+  options?: RenewalOptions,
+): Promise<Response>;
+
+/** Stores the access token of a login's answer (`POST /auth/login`, 201). */
+export declare function rememberLogin(
+  loginResponseBody: { token: { access: string } },
+  options?: Pick<RenewalOptions, "storage" | "storageKey">,
+): void;

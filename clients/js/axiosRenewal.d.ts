@@ -1,0 +1,23 @@
+import type { RenewalOptions } from "./tokenStore.js";
+
+export type { LoginRequiredBody, RenewalOptions, TokenStorage } from "./tokenStore.js";
+
+/**
+ * The part of an axios instance the interceptors use, so any axios ≥ 1 (yours: this module has no
+ * dependency of its own) fits, e.g. `installRenewal(axios.create({ baseURL: "/api" }))`.
+ */
+export interface AxiosInterceptable {
+  interceptors: {
+    request: {
+      use(onFulfilled: (config: any) => any, onRejected?: (error: any) => any): number;
+      eject(id: number): void;
+    };
+    response: {
+      use(onFulfilled: (response: any) => any, onRejected?: (error: any) => any): number;
+      eject(id: number): void;
+    };
+  };
+}
+
+/** Installs the interceptors; the returned function removes them. */
+export declare function installRenewal(axiosInstance: AxiosInterceptable, options?: RenewalOptions): () => void;
