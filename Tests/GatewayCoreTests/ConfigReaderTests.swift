@@ -129,6 +129,21 @@ struct ConfigReaderTests {
         #expect(!config.server.http2)
     }
 
+    @Test func corsOriginsAreExactOrigins() throws {
+        let config = try Self.parse(Self.minimal(plus: """
+            [auth]
+            cors_origins = ["https://app.example.com", "http://localhost:3000", "http://[::1]:8000"]
+            """))
+        #expect(config.auth.corsOrigins == ["https://app.example.com", "http://localhost:3000", "http://[::1]:8000"])
+        #expect(try Self.parse(Self.minimal).auth.corsOrigins.isEmpty)
+        let problems = Self.problems(Self.minimal(plus: """
+            [auth]
+            cors_origins = ["*", "https://app.example.com/", "https://App.example.com", "app.example.com", "http://a:0"]
+            """))
+        #expect(problems.map(\.key) == (0..<5).map { "auth.cors_origins[\($0)]" })
+        #expect(problems.first?.message.contains("any site") == true)
+    }
+
     @Test func oneTLSFileWithoutTheOtherIsAnError() {
         let keyOnly = Self.problems(Self.minimal(plus: "[server]\ntls_key_file = \"key.pem\""))
         #expect(keyOnly.map(\.key) == ["server.tls_cert_file"])

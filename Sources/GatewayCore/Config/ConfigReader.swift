@@ -182,6 +182,14 @@ private final class ConfigWalk {
             a.path("cookie_path", into: &config.auth.cookiePath)
             a.bool("cookie_secure", into: &config.auth.cookieSecure)
             a.choice("cookie_same_site", into: &config.auth.cookieSameSite)
+            if let origins = a.stringArray("cors_origins", required: false) {
+                for (index, origin) in origins.enumerated() {
+                    if let problem = ConfigValueParsers.originProblem(origin) {
+                        report("auth.cors_origins[\(index)]", problem)
+                    }
+                }
+                config.auth.corsOrigins = origins
+            }
             a.finish()
             if config.auth.cookieSameSite == .none && !config.auth.cookieSecure {
                 report("auth.cookie_same_site", "SameSite=None requires cookie_secure = true (browsers drop the cookie otherwise)")

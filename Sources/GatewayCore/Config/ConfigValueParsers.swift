@@ -147,6 +147,25 @@ enum ConfigValueParsers {
         while basePath.hasSuffix("/") { basePath.removeLast() }
         return .success(UpstreamTarget(scheme: scheme, authority: String(authority), basePath: basePath))
     }
+
+    /// Why `text` is not a browser origin as `Origin` headers spell it (`scheme://host[:port]`, http or https, lower
+    /// case, no path), or nil when it is one. "*" is refused: the refresh cookie is never shared with any origin.
+    static func originProblem(_ text: String) -> String? {
+        if text == "*" {
+            return "list each origin (\"https://app.example.com\"): \"*\" would let any site use a signed-in user's refresh cookie"
+        }
+        let example = "expected an origin such as \"https://app.example.com\" or \"http://localhost:3000\", got \"\(text)\""
+        let scheme: String
+        if text.hasPrefix("https://") { scheme = "https://" } else if text.hasPrefix("http://") { scheme = "http://" } else { return example }
+        let authority = text.dropFirst(scheme.count)
+        guard !authority.isEmpty, authority == authority.lowercased(),
+              authority.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.:[]".contains($0)) }) else { return example }
+        if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
+            guard let port = Int(authority[authority.index(after: colon)...]), (1...65535).contains(port),
+                  colon != authority.startIndex else { return example }
+        }
+        return nil
+    }
 }
 
 /// The widest values `gateway.conf` accepts (SPEC §2 is silent; listed in the README): generous for any real

@@ -134,6 +134,10 @@ public struct AuthConfig: Sendable {
     public var cookiePath = "/auth"
     public var cookieSecure = true
     public var cookieSameSite = SameSite.strict
+    /// Browser origins (`https://app.example.com`) whose pages may call login, refresh and logout across origins:
+    /// their preflights are answered and the answers carry `Access-Control-Allow-Origin` and `-Credentials`.
+    /// Empty: same-origin pages only. (Proxied routes' CORS stays the upstream's.)
+    public var corsOrigins: [String] = []
 }
 
 public struct IdentityHeadersConfig: Sendable {

@@ -349,9 +349,9 @@ struct ConnectionStateMachine {
                                    endResponse(requestEnded: true, keepAlive: pending.keepAlive, now: now))
     }
 
-    mutating func endpointFailed(_ error: GatewayError, now: NIODeadline) -> Action {
+    mutating func endpointFailed(_ error: GatewayError, headers: HTTPHeaders = [:], now: NIODeadline) -> Action {
         guard case .deciding(let pending) = state, pending.isEndpoint else { return .none }
-        return answer(error, for: pending.request, keepAlive: pending.keepAlive, requestEnded: true, now: now)
+        return answer(error, for: pending.request, keepAlive: pending.keepAlive, headers: headers, requestEnded: true, now: now)
     }
 
     // MARK: the upstream's response (one delivery: head?, body?, then ended / failed / deliveryWritten)

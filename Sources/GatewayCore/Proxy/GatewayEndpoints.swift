@@ -35,6 +35,8 @@ public struct GatewayEndpoints: Sendable {
     let readiness: @Sendable () async throws -> Void
     /// The public keys (SPEC §6.1); nil with HS* keys.
     let jwks: String?
+    /// `auth.cors_origins`: the origins whose pages may call login, refresh and logout from another origin.
+    let corsOrigins: Set<String>
 
     public init(authenticator: Authenticator, tokens: TokenEndpoints, auth: AuthConfig, jwks: String?,
                 readiness: @escaping @Sendable () async throws -> Void) {
@@ -42,6 +44,7 @@ public struct GatewayEndpoints: Sendable {
         self.jwks = jwks
         self.tokens = tokens
         self.paths = (auth.loginPath, auth.refreshPath, auth.logoutPath)
+        self.corsOrigins = Set(auth.corsOrigins)
         self.readiness = readiness
     }
 
@@ -58,6 +61,10 @@ public struct GatewayEndpoints: Sendable {
     }
 
     func respond(_ endpoint: Endpoint, head: HTTPRequestHead, body: ByteBuffer, caller: Caller) -> Deferred<LocalResponse> {
+        if head.method == .OPTIONS, head.headers.contains(name: "access-control-request-method"),
+           !corsHeaders(endpoint, head: head).isEmpty {
+            return .now(Self.preflightAnswer)
+        }
         switch endpoint {
         case .health, .ready, .jwks:
             guard head.method == .GET || head.method == .HEAD else {
@@ -78,6 +85,23 @@ public struct GatewayEndpoints: Sendable {
             return .later { [tokens] in try await tokens.logout(head, body: body) }
         }
     }
+
+    /// What every answer of login, refresh and logout to a page of a listed origin carries (its preflight's
+    /// included): that origin, allowed with credentials (the refresh cookie). Empty for other origins and
+    /// endpoints, and without `auth.cors_origins`: the browser then keeps the answer from the page.
+    func corsHeaders(_ endpoint: Endpoint, head: HTTPRequestHead) -> HTTPHeaders {
+        guard !corsOrigins.isEmpty, endpoint == .login || endpoint == .refresh || endpoint == .logout,
+              let origin = head.headers.first(name: "origin"), corsOrigins.contains(origin) else { return [:] }
+        return ["access-control-allow-origin": origin, "access-control-allow-credentials": "true", "vary": "Origin"]
+    }
+
+    /// A listed origin's preflight of a POST to login, refresh or logout: 204, allowing the request headers a client
+    /// of these endpoints sends; browsers keep the answer for ten minutes.
+    static let preflightAnswer = LocalResponse(status: .noContent, json: "", headers: [
+        "access-control-allow-methods": "POST",
+        "access-control-allow-headers": "Content-Type, Authorization, Accept-Language, X-Request-Id",
+        "access-control-max-age": "600",
+    ])
 
     /// `/healthz`, here and on the admin listener: the process serves.
     static let healthy = LocalResponse(status: .ok, json: #"{"status":"ok"}"#)

@@ -298,20 +298,26 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         let caller = Caller(forwardedFor: UpstreamRequestBuilder.forwardedFor(UpstreamRequestBuilder.clientForwardedFor(head.headers),
                                                                               client: clientAddress),
                             scheme: scheme, requestID: requestID)
+        // A page of a listed origin reads every answer, errors included (`auth.cors_origins`).
+        let cors = endpoints.corsHeaders(endpoint, head: head)
+        func responded(_ response: LocalResponse) {
+            var response = response
+            noteSubject(response)
+            if !cors.isEmpty { response.headers.add(contentsOf: cors) }
+            run(machine.endpointResponded(response, now: .now()))
+        }
         switch endpoints.respond(endpoint, head: head, body: body, caller: caller) {
         case .now(let response):
-            noteSubject(response)
-            run(machine.endpointResponded(response, now: .now()))
+            responded(response)
         case .failed(let error):
-            run(machine.endpointFailed(error, now: .now()))
+            run(machine.endpointFailed(error, headers: cors, now: .now()))
         case .later(let work):
             whenDone(work) { [self] result in
                 switch result {
                 case .success(let response):
-                    noteSubject(response)
-                    run(machine.endpointResponded(response, now: .now()))
+                    responded(response)
                 case .failure(let error):
-                    run(machine.endpointFailed(failed(error, head: head), now: .now()))
+                    run(machine.endpointFailed(failed(error, head: head), headers: cors, now: .now()))
                 }
             }
         }
