@@ -10,6 +10,9 @@ public final class CompiledGateway: Sendable {
     public let endpoints: GatewayEndpoints
     public let issuer: TokenIssuer
     public let verifier: TokenVerifier
+    /// Lasting (the same list after a reload): a WebSocket tunnel is registered with it, so its session's
+    /// revocation closes it (SPEC §8.3).
+    let revocations: RevocationList
 
     /// What outlives a reload: the store, the revocations known (their contents), the libcurl transport and the
     /// event loops. The renewal coordinator is rebuilt with the rest: two renewals of one token that straddle a
@@ -60,6 +63,7 @@ public final class CompiledGateway: Sendable {
         self.runtime = runtime
         self.issuer = issuer
         self.verifier = verifier
+        self.revocations = revocations
         self.endpoints = GatewayEndpoints(
             authenticator: authenticator, tokens: tokenEndpoints, auth: config.auth, jwks: key.jwks,
             readiness: { try await store.ping() }
