@@ -2,7 +2,9 @@
 """Both ends of a WebSocket for the gateway's tests and scripts/bench-websocket (SPEC 8.3), with the
 `websockets` library (scripts/setup --tests installs it).
 
-  websocket_peer.py server            an echo upstream on 127.0.0.1, port 0; prints its port, serves until killed.
+  websocket_peer.py server            an echo upstream on 127.0.0.1, port 0; prints its port, then a JSON line per
+                                      tunnel opened ({"opened": path}) and closed ({"closed": path}); serves until
+                                      killed.
                                       Paths (matched on their end, so any route prefix works):
                                         .../headers          first sends the upgrade request's headers as JSON
                                         .../close-after-one  echoes one message, then closes (1000)
@@ -13,6 +15,11 @@
                                         echo   send "hello" and a 1 MiB binary message, check both come back
                                         hold   report the open tunnel, then wait until the other side closes it
                                         close  send one message, read it back, close the connection (1000)
+                                        close-after-one  send one message, read it back, wait for the upstream's close
+                                        stream:N  N messages of 1 MiB each way, 4 in flight, each checked
+                                        flood:N   send up to N messages of 1 MiB reading nothing back, until a send
+                                                  waits 3 s ({"event": "stalled", "sent": k}); then read the k
+                                                  echoes back ({"event": "drained", ...})
                                       A refused upgrade prints {"status": N, "headers": {...}, "body": "..."}.
   websocket_peer.py bench URL SECONDS SIZE
                                       echo round trips of SIZE-byte messages for SECONDS, 16 in flight; prints
@@ -37,6 +44,7 @@ def emit(**fields):
 async def serve_echo():
     async def handler(ws):
         path = ws.request.path.split("?")[0]
+        emit(opened=path)
         try:
             if path.endswith("/headers"):
                 await ws.send(json.dumps([[name, value] for name, value in ws.request.headers.raw_items()]))
@@ -48,6 +56,8 @@ async def serve_echo():
                 await ws.send(message)
         except ConnectionClosed:
             pass
+        finally:
+            emit(closed=path)
 
     def refuse(connection, request):
         if request.path.split("?")[0].endswith("/refuse"):
@@ -101,6 +111,40 @@ async def client(url, scenario, headers):
                 emit(event="echo", hello=await ws.recv())
                 await ws.close(1000)
                 emit(event="closed", code=ws.close_code)
+            elif scenario.startswith("stream:"):
+                count = int(scenario.split(":")[1])
+                payloads = [os.urandom(1 << 20) for _ in range(4)]
+                intact = True
+                for i in range(min(4, count)):
+                    await ws.send(payloads[i])
+                for i in range(count):
+                    back = await asyncio.wait_for(ws.recv(), 30)
+                    intact = intact and back == payloads[i % 4]
+                    if i + 4 < count:
+                        await ws.send(payloads[i % 4])
+                emit(event="stream", messages=count, intact=intact)
+            elif scenario.startswith("flood:"):
+                count = int(scenario.split(":")[1])
+                payload = os.urandom(1 << 20)
+                sent = 0
+                try:
+                    while sent < count:
+                        await asyncio.wait_for(ws.send(payload), 3)
+                        sent += 1
+                    emit(event="flooded", sent=sent)
+                except asyncio.TimeoutError:
+                    # The message whose send timed out may be partly written: it is not counted, nor read back.
+                    emit(event="stalled", sent=sent)
+                received = 0
+                intact = True
+                try:
+                    while received < sent:
+                        back = await asyncio.wait_for(ws.recv(), 30)
+                        intact = intact and back == payload
+                        received += 1
+                except (asyncio.TimeoutError, ConnectionClosed):
+                    pass
+                emit(event="drained", received=received, intact=intact)
             elif scenario == "close-after-one":
                 await ws.send("one")
                 emit(event="echo", hello=await ws.recv())
