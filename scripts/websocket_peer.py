@@ -2,9 +2,10 @@
 """Both ends of a WebSocket for the gateway's tests and scripts/bench-websocket (SPEC 8.3), with the
 `websockets` library (scripts/setup --tests installs it).
 
-  websocket_peer.py server            an echo upstream on 127.0.0.1, port 0; prints its port, then a JSON line per
+  websocket_peer.py server [--tls DIR]
+                                      an echo upstream on 127.0.0.1, port 0; prints its port, then a JSON line per
                                       tunnel opened ({"opened": path}) and closed ({"closed": path}); serves until
-                                      killed.
+                                      killed. --tls: wss, with DIR/cert.pem and DIR/key.pem.
                                       Paths (matched on their end, so any route prefix works):
                                         .../headers          first sends the upgrade request's headers as JSON
                                         .../close-after-one  echoes one message, then closes (1000)
@@ -29,6 +30,7 @@ import asyncio
 import hashlib
 import json
 import os
+import ssl
 import sys
 import time
 
@@ -41,7 +43,7 @@ def emit(**fields):
     print(json.dumps(fields), flush=True)
 
 
-async def serve_echo():
+async def serve_echo(tls_dir=None):
     async def handler(ws):
         path = ws.request.path.split("?")[0]
         emit(opened=path)
@@ -64,7 +66,13 @@ async def serve_echo():
             return connection.respond(403, "refused by the upstream\n")
         return None
 
-    async with serve(handler, "127.0.0.1", 0, max_size=None, compression=None, process_request=refuse) as server:
+    context = None
+    if tls_dir:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.path.join(tls_dir, "cert.pem"), os.path.join(tls_dir, "key.pem"))
+    # A small queue: a client that reads nothing stalls the echo soon, and what it holds stays small.
+    async with serve(handler, "127.0.0.1", 0, max_size=None, max_queue=4, compression=None, process_request=refuse,
+                     ssl=context) as server:
         print(server.sockets[0].getsockname()[1], flush=True)
         await server.serve_forever()
 
@@ -83,7 +91,9 @@ def opened(ws, **extra):
 
 async def client(url, scenario, headers):
     try:
-        async with connect(url, additional_headers=headers, max_size=None, compression=None,
+        # A flooding client reads nothing: what it queues unread is kept to one message.
+        queue = 1 if scenario.startswith("flood:") else 16
+        async with connect(url, additional_headers=headers, max_size=None, max_queue=queue, compression=None,
                            open_timeout=10, ping_interval=None) as ws:
             if url.split("?")[0].endswith("/headers"):
                 upstream_saw = json.loads(await ws.recv())
@@ -181,8 +191,8 @@ async def bench(url, seconds, size):
 
 
 def main():
-    if len(sys.argv) >= 2 and sys.argv[1] == "server":
-        asyncio.run(serve_echo())
+    if len(sys.argv) in (2, 4) and sys.argv[1] == "server":
+        asyncio.run(serve_echo(sys.argv[3] if len(sys.argv) == 4 and sys.argv[2] == "--tls" else None))
     elif len(sys.argv) >= 4 and sys.argv[1] == "client":
         headers = []
         rest = sys.argv[4:]

@@ -29,9 +29,9 @@ final class WebSocketPeer: Sendable {
         errors = PipeText(err)
     }
 
-    /// The echo upstream, once it printed its port.
-    static func echoUpstream() async throws -> (peer: WebSocketPeer, port: Int) {
-        let peer = try WebSocketPeer(["server"])
+    /// The echo upstream, once it printed its port; with `tlsDirectory` (cert.pem, key.pem) it speaks wss.
+    static func echoUpstream(tlsDirectory: String? = nil) async throws -> (peer: WebSocketPeer, port: Int) {
+        let peer = try WebSocketPeer(["server"] + (tlsDirectory.map { ["--tls", $0] } ?? []))
         guard await eventually(timeout: .seconds(20), { peer.output.text.contains("\n") }),
               let port = Int(peer.output.text.split(separator: "\n").first ?? "") else {
             peer.stop()
