@@ -181,6 +181,26 @@ struct WebSocketTests {
         }
     }
 
+    @Test func aDeadTargetFailsOverAndNoLiveOneIs502() async throws {
+        let dead = "http://127.0.0.1:\(try deadPort())"
+        try await withTunnels({ config in
+            let echo = config.upstreams.first { $0.name == "ws" }?.targets ?? []
+            config.upstreams += [.init("mixed", targets: [dead] + echo), .init("dead", targets: [dead])]
+            config.routes += [.init("/wsmixed/", upstream: "mixed", auth: "public", ["websocket": "true"]),
+                              .init("/wsdead/", upstream: "dead", auth: "public", ["websocket": "true"])]
+        }) { _, _, gateway in
+            // Round robin: one of the two starts at the dead target, and fails over.
+            for attempt in 0..<2 {
+                let client = try WebSocketPeer.client(Self.url(gateway, "/wsmixed/\(attempt)"), "close")
+                defer { client.stop() }
+                #expect(await client.line("event", "closed")?["code"] as? Int == 1000, "client: \(client.lines) \(client.stderr)")
+            }
+            let refused = try await gateway.request("GET", "/wsdead/x", headers: Self.handshake)
+            #expect(refused.status == 502)
+            #expect(refused.errorCode == "upstream_unavailable")
+        }
+    }
+
     /// A WebSocket handshake's headers (RFC 6455 §4.1).
     static let handshake = [
         ("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"),
