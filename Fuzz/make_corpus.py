@@ -130,6 +130,18 @@ def seeds() -> dict[str, list[bytes]]:
         "1.1 200 OK", "1.1 599 Custom Reason", "2 404", "1.1  700  weird  ", "1.1 abc", "1.1", "1.0 100 Continue",
         "1.1 123456789012345678 big", "1.1 1234567890123456789 too big", "1.1 299",
     ]]
+
+    # even first byte: an upstream's answer read in pieces of byte/2+1; odd: a chunked body built from the rest
+    out["upgrade-response"] = [
+        b"\x00HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x02hi",
+        b"\x06HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 OK\r\nupgrade: h2c\r\nKeep-Alive: 1\r\n\r\n",
+        b"\x02HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\nConnection: close, X-A\r\nX-A: 1\r\n\r\nnoEXTRA",
+        b"\x04HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n3;x\r\nbad\r\n0\r\nT: 1\r\n\r\n",
+        b"\x00HTTP/1.1 426 Upgrade Required\nContent-Length: 1, 2\n\n",
+        b"\x08HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n",
+        b"\x01\x05hello\x01\x00\x10a longer payload",
+        b"\x03\x01x\x27\x01\x00",
+    ]
     return out
 
 

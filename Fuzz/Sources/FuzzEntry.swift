@@ -18,6 +18,7 @@ enum FuzzTargets {
         Target(name: "header-lines", run: HeaderLinesFuzz.run),
         Target(name: "request-head", run: RequestHeadFuzz.run),
         Target(name: "status-line", run: StatusLineFuzz.run),
+        Target(name: "upgrade-response", run: UpgradeResponseFuzz.run),
     ]
 
     /// Chosen once in `LLVMFuzzerInitialize`, before any input runs; read-only afterwards.

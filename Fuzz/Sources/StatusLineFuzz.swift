@@ -1,6 +1,6 @@
 import NIOHTTP1
 
-/// The upstream's status line (Upstream/CurlTransfer.swift `status(ofStatusLine:)`), as curl's header callback
+/// The upstream's status line (Upstream/ResponseHeadReader.swift `status(ofStatusLine:)`), as curl's header callback
 /// hands it over: a line starting with `HTTP/`, line end removed, any bytes after.
 ///
 /// The code is the second SP-separated field when that is 1 to 18 ASCII digits (else 502, a broken
@@ -9,7 +9,7 @@ import NIOHTTP1
 enum StatusLineFuzz {
     static func run(_ bytes: [UInt8]) {
         let line = Array("HTTP/".utf8) + bytes.prefix { $0 != 0x0A && $0 != 0x0D }
-        let status = line.withUnsafeBytes { CurlTransfer.status(ofStatusLine: $0) }
+        let status = line.withUnsafeBytes { ResponseHeadReader.status(ofStatusLine: $0) }
 
         let space = UInt8(ascii: " ")
         var rest = line[...]

@@ -195,6 +195,7 @@ struct ConfigReaderTests {
         #expect(route.requireScopes.isEmpty)
         #expect(route.stripPrefix == "")
         #expect(route.onInvalid == .reject)
+        #expect(!route.websocket)
     }
 
     @Test func explicitValuesReplaceDefaults() throws {
@@ -224,6 +225,7 @@ struct ConfigReaderTests {
             strip_prefix = "/api"
             on_invalid = "anonymous"
             require_scopes = ["read"]
+            websocket = true
             """)
         #expect(config.server.listen == ListenAddress(host: "::1", port: 9090))
         #expect(config.server.maxHeaderBytes == 8192)
@@ -242,6 +244,7 @@ struct ConfigReaderTests {
         #expect(route.stripPrefix == "/api")
         #expect(route.onInvalid == .anonymous)
         #expect(route.requireScopes == ["read"])
+        #expect(route.websocket)
     }
 
     // MARK: - Unknown keys
@@ -399,6 +402,8 @@ struct ConfigReaderTests {
          #"expected an array of strings, got "http://web""#),
         ("[[routes]]\npath = \"/b/\"\nupstream = \"api\"\nmethods = \"GET\"", "routes[1].methods",
          #"expected an array of strings, got "GET""#),
+        ("[[routes]]\npath = \"/b/\"\nupstream = \"api\"\nwebsocket = \"true\"", "routes[1].websocket",
+         #"expected true or false, got "true""#),
     ])
     func wrongTypeIsAnError(extra: String, key: String, message: String) {
         let problems = Self.problems(Self.minimal(plus: extra))

@@ -674,4 +674,81 @@ struct ConnectionStateMachineTests {
         #expect(machine.partArrived(Self.head()) == .ignored)
         #expect(machine.partArrived(.body(Self.bytes(1))) == .handle)
     }
+
+    // MARK: switching protocols (WebSocket, SPEC §8.3)
+
+    static let tunnel = Machine.Request(method: .GET, language: .english, keepAlive: true, upgrade: .tunnel)
+
+    @Test func aTunnelRequestStopsReadingAtItsHeadAndHandsTheConnectionOverOnA101() {
+        var machine = Self.active()
+        #expect(machine.partArrived(Self.head()) == .handle)
+        #expect(machine.headReceived(Self.tunnel, Self.forward, now: Self.t0) == Self.start(timer: Self.t0 + .seconds(5)))
+        #expect(machine.partArrived(.end(nil)) == .handle)
+        #expect(machine.endReceived(now: Self.t0) == .none, "the request's end is not the end of what goes up")
+        #expect(machine.readRequested() == .none, "the client's next bytes are the tunnel's")
+        #expect(machine.upstreamSwitchedProtocols() == .switchProtocols(quiescing: false))
+        #expect(machine.timerFiresAt == nil)
+        #expect(machine.timerFired(now: Self.t0 + .seconds(5)) == .none, "no response deadline after the switch")
+        #expect(machine.readRequested() == .none)
+        #expect(machine.channelInactive() == .stop(cancelUpstream: false), "the exchange is the tunnel's now")
+    }
+
+    @Test func aTunnelRequestAuthorizedLaterDoesNotFinishTheUpstreamBody() {
+        var machine = Self.active()
+        #expect(machine.headReceived(Self.tunnel, .authorize, now: Self.t0) == .none)
+        #expect(machine.endReceived(now: Self.t0) == .none)
+        #expect(machine.readRequested() == .none)
+        #expect(machine.decisionArrived(.forward(Self.timeouts), now: Self.t0)
+            == Self.start(finish: false, read: false, timer: Self.t0 + .seconds(5)))
+        #expect(machine.upstreamSwitchedProtocols() == .switchProtocols(quiescing: false))
+    }
+
+    @Test func aTunnelAnsweredWithoutA101ClosesTheConnectionAfterTheResponse() {
+        var machine = Self.active()
+        _ = machine.headReceived(Self.tunnel, Self.forward, now: Self.t0)
+        _ = machine.endReceived(now: Self.t0)
+        #expect(machine.upstreamResponseHead() == .writeResponseHead(closeConnection: true))
+        #expect(machine.upstreamSwitchedProtocols() == .none, "a response started is not switched")
+        #expect(machine.upstreamResponseEnded(now: Self.t0) == .writeResponseEnd(.close))
+        #expect(machine.responseFlushed(success: true, now: Self.t0) == .close(.done, cancelUpstream: false))
+    }
+
+    @Test func aDeniedTunnelRequestIsAnsweredAndClosed() {
+        var machine = Self.active()
+        #expect(machine.headReceived(Self.tunnel, .answer(.notAuthenticated), now: Self.t0)
+            == .writeError(Self.error(.notAuthenticated, keepAlive: false), cancelUpstream: false, .close))
+        #expect(machine.endReceived(now: Self.t0) == .none)
+        #expect(machine.responseFlushed(success: true, now: Self.t0) == .close(.done, cancelUpstream: false))
+    }
+
+    @Test func aTunnelWhoseUpstreamIsSilentIsA504() {
+        var machine = Self.active()
+        _ = machine.headReceived(Self.tunnel, Self.forward, now: Self.t0)
+        _ = machine.endReceived(now: Self.t0)
+        #expect(machine.timerFired(now: Self.t0 + .seconds(5))
+            == .writeError(Self.error(.upstreamTimeout, keepAlive: false), cancelUpstream: true, .close))
+        #expect(machine.upstreamSwitchedProtocols() == .none, "a 101 after the 504 switches nothing")
+    }
+
+    @Test func aSwitchDuringShutdownTellsTheTunnel() {
+        var machine = Self.active()
+        _ = machine.headReceived(Self.tunnel, Self.forward, now: Self.t0)
+        #expect(machine.quiesce() == .none)
+        #expect(machine.upstreamSwitchedProtocols() == .switchProtocols(quiescing: true))
+    }
+
+    @Test func onlyATunnelRequestSwitches() {
+        var machine = Self.proxyingGet()
+        #expect(machine.upstreamSwitchedProtocols() == .none)
+    }
+
+    @Test func aDeclinedUpgradeIsAnOrdinaryRequestWhoseResponseCloses() {
+        var machine = Self.active()
+        let declined = Machine.Request(method: .GET, language: .english, keepAlive: true, upgrade: .declined)
+        _ = machine.headReceived(declined, Self.forward, now: Self.t0)
+        #expect(machine.endReceived(now: Self.t0) == .finishUpstreamBody)
+        #expect(machine.readRequested() == .read)
+        #expect(machine.upstreamResponseHead() == .writeResponseHead(closeConnection: true))
+        #expect(machine.upstreamSwitchedProtocols() == .none)
+    }
 }

@@ -102,4 +102,22 @@ struct RevocationListTests {
         #expect(Set(store.reads.prefix(3)).count == 1)
         #expect(store.reads[0] == Self.t0 + .seconds(5) - .seconds(360))
     }
+
+    // MARK: open tunnels (SPEC §8.3)
+
+    @Test func aNewRevocationClosesItsSessionsTunnelsOnceAndNoOthers() {
+        let list = RevocationList(retention: .seconds(360))
+        let closed = Mutex<[String]>([])
+        let a1 = list.tunnels.opened(session: "a") { closed.withLock { $0.append("a1") } }
+        _ = list.tunnels.opened(session: "a") { closed.withLock { $0.append("a2") } }
+        _ = list.tunnels.opened(session: "b") { closed.withLock { $0.append("b") } }
+        _ = list.tunnels.opened(session: nil) { closed.withLock { $0.append("public") } }
+        #expect(list.tunnels.count == 4)
+        list.tunnels.closed(a1)
+        #expect(list.tunnels.count == 3)
+        list.add("a", revokedAt: Self.t0)
+        #expect(closed.withLock { $0 } == ["a2"])
+        list.add([(sessionID: "a", revokedAt: Self.t0), (sessionID: "c", revokedAt: Self.t0)])
+        #expect(closed.withLock { $0 } == ["a2"], "a revocation already known closes nothing again")
+    }
 }

@@ -27,27 +27,29 @@ struct TransportHeaderTests {
     }
 
     // RFC 9112 §6.3: which complete response heads must not reach the client.
-    @Test func anUnasked101IsAViolation() {
-        #expect(CurlTransfer.framingViolation(status: .switchingProtocols, conflictingContentLength: false,
-                                              hasContentLength: false, sawTransferEncoding: false) != nil)
+    @Test func anUnasked101IsAViolationAnAskedOneIsNot() {
+        #expect(ResponseHeadReader.framingViolation(status: .switchingProtocols, upgradeRequested: false,
+                                                    conflictingContentLength: false, sawTransferEncoding: false) != nil)
+        #expect(ResponseHeadReader.framingViolation(status: .switchingProtocols, upgradeRequested: true,
+                                                    conflictingContentLength: false, sawTransferEncoding: false) == nil)
     }
 
     @Test func conflictingContentLengthIsAViolationUnlessTransferEncodingOverridesIt() {
-        #expect(CurlTransfer.framingViolation(status: .ok, conflictingContentLength: true,
-                                              hasContentLength: true, sawTransferEncoding: false) != nil)
-        #expect(CurlTransfer.framingViolation(status: .ok, conflictingContentLength: true,
-                                              hasContentLength: true, sawTransferEncoding: true) == nil)
+        #expect(ResponseHeadReader.framingViolation(status: .ok, upgradeRequested: false, conflictingContentLength: true,
+                                                    sawTransferEncoding: false) != nil)
+        #expect(ResponseHeadReader.framingViolation(status: .ok, upgradeRequested: false, conflictingContentLength: true,
+                                                    sawTransferEncoding: true) == nil)
     }
 
     @Test func anOrdinaryHeadIsFine() {
-        #expect(CurlTransfer.framingViolation(status: .ok, conflictingContentLength: false,
-                                              hasContentLength: true, sawTransferEncoding: false) == nil)
-        #expect(CurlTransfer.framingViolation(status: .notFound, conflictingContentLength: false,
-                                              hasContentLength: false, sawTransferEncoding: true) == nil)
+        #expect(ResponseHeadReader.framingViolation(status: .ok, upgradeRequested: false, conflictingContentLength: false,
+                                                    sawTransferEncoding: false) == nil)
+        #expect(ResponseHeadReader.framingViolation(status: .notFound, upgradeRequested: false,
+                                                    conflictingContentLength: false, sawTransferEncoding: true) == nil)
     }
 
     static func status(_ line: String) -> HTTPResponseStatus {
-        Array(line.utf8).withUnsafeBytes { CurlTransfer.status(ofStatusLine: $0) }
+        Array(line.utf8).withUnsafeBytes { ResponseHeadReader.status(ofStatusLine: $0) }
     }
 
     @Test func statusLineGivesTheCode() {

@@ -12,6 +12,8 @@ public final class RevocationList: Sendable {
     private let count = Atomic<Int>(0)
     /// Only grows: a reload that shortens access_ttl leaves tokens minted before it valid for the old one.
     private let retained: Mutex<Duration>
+    /// The WebSocket tunnels open now: a session revoked is refused here and its tunnels are closed (SPEC §8.3).
+    public let tunnels = OpenTunnels()
 
     /// `retention`: the longest an access token minted before a revocation stays valid (access_ttl + leeway),
     /// plus a margin for clocks that differ between gateways.
@@ -39,14 +41,19 @@ public final class RevocationList: Sendable {
         return entries.withLock { $0[sessionID] != nil }
     }
 
-    /// Records revocations (sessions and when they were revoked); already-known ones keep their entry.
+    /// Records revocations (sessions and when they were revoked); already-known ones keep their entry. The new
+    /// ones' tunnels are closed: this is where every revocation enters, this gateway's own and the store's.
     public func add(_ revoked: some Sequence<(sessionID: String, revokedAt: UnixTime)>) {
-        entries.withLock { table in
+        let added = entries.withLock { table in
+            var added: [String] = []
             for (sessionID, revokedAt) in revoked where table[sessionID] == nil {
                 table[sessionID] = revokedAt
+                added.append(sessionID)
             }
             count.store(table.count, ordering: .relaxed)
+            return added
         }
+        tunnels.close(sessions: added)
     }
 
     public func add(_ sessionID: String, revokedAt: UnixTime) {

@@ -280,6 +280,7 @@ private final class ConfigWalk {
                 }
             }
             r.choice("on_invalid", into: &route.onInvalid)
+            r.bool("websocket", into: &route.websocket)
             r.finish()
             if route.onInvalid == .anonymous && route.auth != .optional {
                 report("\(key).on_invalid", "\"anonymous\" applies to optional routes only (this route is \(route.auth.rawValue))")

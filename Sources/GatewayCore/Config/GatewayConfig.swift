@@ -200,6 +200,8 @@ public struct RouteConfig: Sendable {
     public var requireScopes: [String] = []
     public var stripPrefix = ""
     public var onInvalid = InvalidTokenPolicy.reject
+    /// Tunnel `Upgrade: websocket` requests (SPEC §8.3).
+    public var websocket = false
     /// 0-based index in the file, for messages.
     public var index = 0
 }

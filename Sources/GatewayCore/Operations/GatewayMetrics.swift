@@ -97,9 +97,10 @@ public final class GatewayMetrics: Sendable {
     /// Set from their sources when the page is served (`refreshGauges`).
     private let openConnections: Gauge
     private let revokedSessions: Gauge
-    /// Read when the page is served: open client connections, revocations held.
-    private let gaugeSources = Mutex<(connections: @Sendable () -> Int, revoked: @Sendable () -> Int)>((
-        connections: { 0 }, revoked: { 0 }
+    private let openTunnels: Gauge
+    /// Read when the page is served: open client connections, revocations held, WebSocket tunnels open.
+    private let gaugeSources = Mutex<(connections: @Sendable () -> Int, revoked: @Sendable () -> Int, tunnels: @Sendable () -> Int)>((
+        connections: { 0 }, revoked: { 0 }, tunnels: { 0 }
     ))
 
     /// Seconds: 1 ms to 30 s, for requests and upstream heads alike.
@@ -128,6 +129,7 @@ public final class GatewayMetrics: Sendable {
         openConnections = registry.makeGauge(descriptor: Self.descriptor("gateway_open_connections", "Client connections open now."))
         revokedSessions = registry.makeGauge(descriptor: Self.descriptor(
             "gateway_revoked_sessions", "Revoked sessions held in memory (refused on the hot path)."))
+        openTunnels = registry.makeGauge(descriptor: Self.descriptor("gateway_open_tunnels", "WebSocket tunnels open now."))
     }
 
     /// A descriptor whose name is `name` exactly (the registry joins non-empty parts with `_`).
@@ -140,9 +142,10 @@ public final class GatewayMetrics: Sendable {
     public func count(_ event: SessionEvent) { sessions[event.rawValue].increment() }
     public func count(_ result: ReloadResult) { reloads[result.rawValue].increment() }
 
-    /// Where the gauges read from (the listener's connection count, the revocation list).
-    func readGauges(connections: @escaping @Sendable () -> Int, revoked: @escaping @Sendable () -> Int) {
-        gaugeSources.withLock { $0 = (connections, revoked) }
+    /// Where the gauges read from (the listener's connection count, the revocation list and its tunnels).
+    func readGauges(connections: @escaping @Sendable () -> Int, revoked: @escaping @Sendable () -> Int,
+                    tunnels: @escaping @Sendable () -> Int) {
+        gaugeSources.withLock { $0 = (connections, revoked, tunnels) }
     }
 
     /// The Prometheus text page: the gauges read now, then everything the registry holds.
@@ -150,6 +153,7 @@ public final class GatewayMetrics: Sendable {
         let sources = gaugeSources.withLock { $0 }
         openConnections.set(Int64(sources.connections()))
         revokedSessions.set(Int64(sources.revoked()))
+        openTunnels.set(Int64(sources.tunnels()))
         var bytes: [UInt8] = []
         bytes.reserveCapacity(16 * 1024)
         registry.emit(into: &bytes)

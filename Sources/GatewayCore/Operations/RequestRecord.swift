@@ -57,6 +57,17 @@ struct RequestRecord {
         sessionID = identity.claims.sessionID
     }
 
+    /// The request is over (answered, its tunnel closed, or its connection closed under it): its metrics and its
+    /// log line. A request whose client left before a response head is counted as 499, as nginx logs it; an
+    /// upstream transfer it leaves unfinished counts as aborted.
+    func finish(remoteAddress: String?, accessLog: AccessLog, at now: NIODeadline = .now()) {
+        var record = self
+        if record.upstream != nil, record.upstreamStatus == nil, record.error == nil { record.upstream?.metrics.count(.aborted) }
+        if record.status == nil { record.status = 499 }
+        record.route?.finished(status: record.status ?? 499, after: Duration(now - record.started))
+        if accessLog.isEnabled { accessLog.append(record.line(remoteAddress: remoteAddress, endedAt: now)) }
+    }
+
     /// The access log line: one JSON object, every key of §7.2 present (`null` where it does not apply), and a
     /// newline.
     func line(remoteAddress: String?, endedAt now: NIODeadline, wallClock: UnixTime = WallClock.system.now()) -> [UInt8] {

@@ -25,6 +25,9 @@ extension ConnectionStateMachine {
         case flush(timer: NIODeadline?)
         /// The upstream's response is complete.
         case writeResponseEnd(ResponseEnd)
+        /// The upstream's 101 to a tunnel request: write it and hand the connection to a tunnel (the timer stops).
+        /// `quiescing`: shutdown has begun, the tunnel closes `shutdown_timeout` from now.
+        case switchProtocols(quiescing: Bool)
         /// A response from one of the gateway's own endpoints, then its end.
         case writeLocalResponse(LocalResponse, keepAlive: Bool, ResponseEnd)
         /// An error answered by the gateway, then its end; a running upstream transfer is cancelled first.

@@ -9,7 +9,8 @@ import NIOHTTP1
 /// States: `idle` (waiting for a head) → `answered` (an answer written, the request body still arriving) |
 /// `deciding` (an endpoint or auth decision pending, the body held) | `proxying` (an upstream exchange) →
 /// `idle` again, or `closing` (the last response is flushing) → `lingering` (half-closed, draining the client)
-/// → `closed`. Pipelined parts that arrive while a response is pending wait in `queued`.
+/// → `closed`; or, for a WebSocket request the upstream answered with 101, `switched` (the connection belongs to
+/// a `TunnelHandler` from then on). Pipelined parts that arrive while a response is pending wait in `queued`.
 struct ConnectionStateMachine {
     struct Settings: Equatable {
         /// `server.idle_timeout`: between requests, and between reads of a request body.
@@ -30,6 +31,18 @@ struct ConnectionStateMachine {
         var language: Language
         /// The client asked to keep the connection open.
         var keepAlive: Bool
+        var upgrade = Upgrade.none
+    }
+
+    /// Whether a request asks to switch protocols (`ProtocolUpgrade`), and what becomes of it.
+    enum Upgrade: Equatable {
+        case none
+        /// Not made (SPEC §5.4 drops `Upgrade`): the request is answered as any other, and its response closes the
+        /// connection, since NIO's parser reads nothing after a request that asked to switch.
+        case declined
+        /// A WebSocket tunnel (SPEC §8.3): reading stops at its head (the client's next bytes belong to the tunnel)
+        /// and an upstream's 101 hands the connection over; any other answer closes it.
+        case tunnel
     }
 
     /// What the handler decided a request head is (route match and auth happen before, outside).
@@ -75,6 +88,8 @@ struct ConnectionStateMachine {
         case closing
         case lingering
         case closed
+        /// The upstream switched protocols: the connection is a tunnel's, this machine's part is over.
+        case switched
         /// Only while a held body is appended to (so the array is not copied).
         case modifying
     }
@@ -116,6 +131,8 @@ struct ConnectionStateMachine {
     /// requests pile up; a read asked for meanwhile is passed on when both are over.
     private var readPausedForBody = false
     private var readPausedForQueue = false
+    /// From a tunnel request's head on: what the client sends next is the tunnel's.
+    private var readPausedForSwitch = false
     private var readPending = false
     private var queued = CircularBuffer<HTTPServerRequestPart>()
     private var queuedBytes = 0
@@ -150,7 +167,7 @@ struct ConnectionStateMachine {
 
     /// The channel asks to read: passed on unless reading is paused.
     mutating func readRequested() -> Action {
-        if readPausedForBody || readPausedForQueue {
+        if readPausedForBody || readPausedForQueue || readPausedForSwitch {
             readPending = true
             return .none
         }
@@ -194,7 +211,7 @@ struct ConnectionStateMachine {
             // Lingering after a response that ended the connection: the client has read it and is done.
             state = .closed
             return .close(.inputClosed, cancelUpstream: false)
-        case .closed, .modifying:
+        case .closed, .switched, .modifying:
             return .none
         case .idle:
             return queued.isEmpty ? close(.inputClosed) : .none
@@ -224,7 +241,7 @@ struct ConnectionStateMachine {
         case .proxying(let flight) where !flight.responseStarted:
             return answer(problem, for: flight.request, keepAlive: false, requestEnded: false,
                           cancelUpstream: !flight.responseEnded, now: now)
-        case .proxying, .closing, .lingering, .closed, .modifying:
+        case .proxying, .closing, .lingering, .closed, .switched, .modifying:
             return close(.clientGone)
         }
     }
@@ -250,7 +267,8 @@ struct ConnectionStateMachine {
         guard case .idle = state else { return .none }
         requestComplete = false
         bodyDeadline = now + settings.idleTimeout
-        let keepAlive = request.keepAlive && !quiescing
+        let keepAlive = request.keepAlive && !quiescing && request.upgrade == .none
+        if request.upgrade == .tunnel { readPausedForSwitch = true }
         switch verdict {
         case .answer(let error, let headers):
             return answer(error, for: request, keepAlive: keepAlive, headers: headers, requestEnded: false, now: now)
@@ -287,7 +305,7 @@ struct ConnectionStateMachine {
             if pending.bodyBytes > settings.heldBodyBytes { readPausedForBody = true }
             state = .deciding(pending)
             return .none
-        case .idle, .answered, .closing, .lingering, .closed, .modifying:
+        case .idle, .answered, .closing, .lingering, .closed, .switched, .modifying:
             return .none
         }
     }
@@ -298,7 +316,8 @@ struct ConnectionStateMachine {
         case .proxying(var flight):
             flight.requestEnded = true
             state = .proxying(flight)
-            if !flight.responseEnded { return .finishUpstreamBody }
+            // A tunnel's upstream body is what the client sends after the switch: the request's end is not its end.
+            if !flight.responseEnded { return flight.request.upgrade == .tunnel ? .none : .finishUpstreamBody }
             return exchangeOver(keepAlive: flight.keepAlive, now: now)
         case .answered(let keepAlive):
             // The answer was written already; the request has now been read to its end.
@@ -313,7 +332,7 @@ struct ConnectionStateMachine {
             pending.body = []
             state = .deciding(pending)
             return .respondFromEndpoint(body: body)
-        case .idle, .closing, .lingering, .closed, .modifying:
+        case .idle, .closing, .lingering, .closed, .switched, .modifying:
             return .none
         }
     }
@@ -363,6 +382,15 @@ struct ConnectionStateMachine {
         return .writeResponseHead(closeConnection: !flight.keepAlive || quiescing)
     }
 
+    /// The upstream answered a tunnel request with 101: its head is written and the connection handed over.
+    mutating func upstreamSwitchedProtocols() -> Action {
+        guard case .proxying(let flight) = state, flight.request.upgrade == .tunnel, !flight.responseStarted,
+              !flight.responseEnded else { return .none }
+        state = .switched
+        timerFiresAt = nil
+        return .switchProtocols(quiescing: quiescing)
+    }
+
     /// `last`: the delivery also ends the response (nothing more will be produced, nothing to give back).
     mutating func upstreamResponseBody(_ buffer: ByteBuffer, last: Bool) -> Action {
         guard case .proxying(let flight) = state, !flight.responseEnded else { return .none }
@@ -410,6 +438,7 @@ struct ConnectionStateMachine {
         queuedBytes = 0
         readPausedForBody = false
         readPausedForQueue = false
+        readPausedForSwitch = false
         let read = flushPendingRead()
         let until = now + settings.lingerTime
         timerFiresAt = until
@@ -489,7 +518,7 @@ struct ConnectionStateMachine {
     /// The connection is ending: nothing more is answered on it.
     private var isEnding: Bool {
         switch state {
-        case .closing, .lingering, .closed, .modifying: true
+        case .closing, .lingering, .closed, .switched, .modifying: true
         case .idle, .answered, .deciding, .proxying: false
         }
     }
@@ -522,7 +551,7 @@ struct ConnectionStateMachine {
         switch state {
         case .idle:
             return min(idleDeadline, earliest)
-        case .closing, .lingering, .closed, .modifying:
+        case .closing, .lingering, .closed, .switched, .modifying:
             return nil
         case .proxying(let flight) where !flight.responseEnded:
             earliest = min(earliest, flight.responseStarted ? flight.readDeadline : flight.responseDeadline)
@@ -553,8 +582,9 @@ struct ConnectionStateMachine {
         state = .proxying(flight)
         let timer = schedule(flight.responseDeadline)
         let read = held != nil && resumeReading(now: now)
+        let finish = (held?.ended ?? false) && request.upgrade != .tunnel
         return .startUpstream(UpstreamStart(sendContinue: sendContinue, heldBody: held?.body ?? [],
-                                            finishBody: held?.ended ?? false, read: read, timer: timer))
+                                            finishBody: finish, read: read, timer: timer))
     }
 
     /// An error the gateway answers itself, closing the connection when the error requires it or the client asked.
@@ -613,7 +643,7 @@ struct ConnectionStateMachine {
     }
 
     private mutating func flushPendingRead() -> Bool {
-        guard readPending, !readPausedForBody, !readPausedForQueue else { return false }
+        guard readPending, !readPausedForBody, !readPausedForQueue, !readPausedForSwitch else { return false }
         readPending = false
         return true
     }

@@ -5,7 +5,7 @@ import NIOHTTP1
 /// One client connection: the only place that orders the stages (route match → auth → upstream transport →
 /// response). The rules live in `ConnectionStateMachine`; this handler turns NIO's events into its events and
 /// runs the actions it returns. Runs entirely on its channel's event loop.
-final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, UpstreamResponseSink {
+final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, RemovableChannelHandler, UpstreamResponseSink {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -16,6 +16,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     /// request in flight).
     private var runtime: GatewayRuntime
     private var endpoints: GatewayEndpoints
+    /// Where a WebSocket tunnel registers, so its session's revocation closes it.
+    private var revocations: RevocationList
     private let upstream: Upstream
     /// Where each finished request's line goes (`log.access`; a sink that is off takes nothing).
     private let accessLog: AccessLog
@@ -58,6 +60,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         self.runtime = compiled.runtime
         self.upstream = upstream
         self.endpoints = compiled.endpoints
+        self.revocations = compiled.revocations
         self.accessLog = accessLog
         let server = runtime.config.server
         self.machine = Machine(settings: .init(idleTimeout: TimeAmount(server.idleTimeout),
@@ -146,14 +149,15 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     private func receivedHead(_ head: HTTPRequestHead) {
         let now = NIODeadline.now()
         let compiled = active.current
-        (runtime, endpoints) = (compiled.runtime, compiled.endpoints)
+        (runtime, endpoints, revocations) = (compiled.runtime, compiled.endpoints, compiled.revocations)
         var record = RequestRecord(started: now, requestID: RequestID.of(head.headers))
         record.method = head.method.rawValue
         record.uri = head.uri
         record.route = runtime.metrics.none
         self.record = record
         let language = Language(acceptLanguage: head.headers.first(name: "accept-language"))
-        let request = Machine.Request(method: head.method, language: language, keepAlive: head.isKeepAlive)
+        var request = Machine.Request(method: head.method, language: language, keepAlive: head.isKeepAlive)
+        if ProtocolUpgrade.endsParsing(head) { request.upgrade = .declined }
         switch RequestRouting.classify(head, limits: runtime.config.server, routes: runtime.routes, endpoints: endpoints) {
         case .reject(let error, let headers):
             run(machine.headReceived(request, .answer(error, headers: headers), now: now))
@@ -164,6 +168,8 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             run(machine.headReceived(request, .endpoint, now: now))
         case .route(let route, let target, let isPreflight, let body):
             self.record?.route = runtime.metrics.routes[route.index]
+            let tunnel = tunnelProtocol(head, route: route, body: body)
+            if tunnel != nil { request.upgrade = .tunnel }
             let timeouts = upstreamTimeouts(route)
             let publicRoute = isPreflight || route.auth == .public
             let decision = endpoints.authorize(head: head, route: route, isPreflight: isPreflight)
@@ -180,7 +186,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             case .now(let outcome):
                 let expectContinue = head.headers.first(name: "expect")?.lowercased() == "100-continue"
                 let action = machine.headReceived(request, .forward(timeouts, expectContinue: expectContinue), now: now)
-                start(action, head: head, target: target, route: route, auth: outcome, body: body)
+                start(action, head: head, target: target, route: route, auth: outcome, body: body, tunnel: tunnel)
             case .later(let work):
                 run(machine.headReceived(request, .authorize, now: now))
                 whenDone(work) { [self] result in
@@ -194,7 +200,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
                         run(machine.decisionArrived(.deny(error, headers: renewalHeaders(renewedToken)), now: now))
                     case .success(let outcome):
                         let action = machine.decisionArrived(.forward(timeouts), now: now)
-                        start(action, head: head, target: target, route: route, auth: outcome, body: body)
+                        start(action, head: head, target: target, route: route, auth: outcome, body: body, tunnel: tunnel)
                     case .failure(let error):
                         run(machine.decisionArrived(.deny(failed(error, head: head)), now: now))
                     }
@@ -237,9 +243,21 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         return .init(response: TimeAmount(config.timeout), read: TimeAmount(config.readTimeout))
     }
 
+    /// The protocol to tunnel to when `head` asks for a WebSocket on a route that tunnels them (SPEC §8.3): a GET
+    /// without a body, on a connection whose HTTP/1 handlers can step aside (an HTTP/2 stream has none: RFC 8441
+    /// is not supported, its `Upgrade` is dropped as anywhere else).
+    private func tunnelProtocol(_ head: HTTPRequestHead, route: Route, body: UpstreamRequestBody) -> String? {
+        guard route.websocket, head.method == .GET, body == .none, let upgrade = ProtocolUpgrade.requested(head.headers),
+              ProtocolUpgrade.lists(upgrade, "websocket"), let context,
+              TunnelHandler<Upstream.Exchange>.canReplaceHTTP1(in: context)
+        else { return nil }
+        return upgrade
+    }
+
     /// Runs `action`; when it is `startUpstream`, builds the upstream request from the head and starts it.
+    /// `tunnel`: the protocol a WebSocket request switches to.
     private func start(_ action: Machine.Action, head: HTTPRequestHead, target: RequestTarget, route: Route,
-                       auth: AuthOutcome, body: UpstreamRequestBody) {
+                       auth: AuthOutcome, body: UpstreamRequestBody, tunnel: String?) {
         guard case .startUpstream(let start) = action else { return run(action) }
         let upstreamRuntime = runtime.upstreams[route.upstreamIndex]
         let upstreamConfig = upstreamRuntime.config
@@ -251,13 +269,19 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         builderContext.configuredHost = upstreamConfig.host
         builderContext.auth = auth
         builderContext.requestID = requestID
-        let lines = runtime.requestBuilder.headerLines(for: head, targetAuthority: targets[0].authority, context: builderContext)
+        var lines = runtime.requestBuilder.headerLines(for: head, targetAuthority: targets[0].authority, context: builderContext)
+        if let tunnel {
+            // Hop-by-hop, so the builder dropped them; this hop asks the next for the switch (RFC 9110 §7.8).
+            lines.append("Connection: Upgrade")
+            lines.append("Upgrade: ", tunnel)
+        }
         let request = UpstreamRequest(
             method: head.method.rawValue,
             urls: targets.map { UpstreamRequestBuilder.url(target: $0, path: path, query: target.query) },
             headerLines: lines,
             body: body,
-            connectTimeout: upstreamConfig.connectTimeout
+            connectTimeout: upstreamConfig.connectTimeout,
+            upgrade: tunnel
         )
         if start.sendContinue {
             context?.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
@@ -326,6 +350,11 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
     // MARK: UpstreamResponseSink
 
     func upstreamDelivered(_ delivery: UpstreamDelivery) {
+        if let head = delivery.head, head.status == .switchingProtocols {
+            // Only a tunnel's exchange delivers a 101 (a transfer refuses one it did not ask for).
+            guard case .switchProtocols(let quiescing) = machine.upstreamSwitchedProtocols() else { return }
+            return switchProtocols(head, delivery, quiescing: quiescing)
+        }
         if let head = delivery.head {
             // Nothing of a delivery the machine no longer expects is written (a cancelled or timed-out exchange).
             guard case .writeResponseHead(let closeConnection) = machine.upstreamResponseHead() else { return }
@@ -362,6 +391,38 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         run(machine.upstreamWantsMoreRequestBody(now: .now()))
     }
 
+    /// The upstream's 101 to a WebSocket request: it goes to the client with the renewal header, and a
+    /// `TunnelHandler` takes the connection, the exchange and the request's record over (with what came with the
+    /// 101); this handler leaves the pipeline with NIO's HTTP/1 handlers.
+    private func switchProtocols(_ head: UpstreamResponseHead, _ delivery: UpstreamDelivery, quiescing: Bool) {
+        guard let exchange, let context else { return }
+        upstreamResponded(status: 101)
+        var headers = head.headers
+        if let renewedToken { runtime.renewalResponse.add(renewedToken, to: &headers) }
+        headers.replaceOrAdd(name: "x-request-id", value: requestID)
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))),
+                              promise: nil)
+        let server = runtime.config.server
+        let tunnel = TunnelHandler(
+            exchange: exchange, record: record, accessLog: accessLog, logger: runtime.logger, clientAddress: clientAddress,
+            settings: .init(sendTimeout: TimeAmount(server.sendTimeout), shutdownTimeout: TimeAmount(server.shutdownTimeout)),
+            revocations: revocations, arrived: delivery, quiescing: quiescing, census: census
+        )
+        stopTimer()
+        do {
+            try tunnel.replaceHTTP1(and: context)
+        } catch {
+            // Checked at the request's head (`canReplaceHTTP1`); should the pipeline have changed since, the
+            // connection cannot go on as either.
+            runtime.logger.error("cannot switch the connection to a tunnel", metadata: ["error": "\(error)"])
+            releaseExchange(cancel: true)
+            context.close(promise: nil)
+            return
+        }
+        self.exchange = nil
+        record = nil
+    }
+
     // MARK: running actions
 
     private func run(_ action: Machine.Action) {
@@ -380,7 +441,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
             exchange?.finishBody()
         case .respondFromEndpoint(let body):
             respondFromEndpoint(body: body)
-        case .writeResponseHead:
+        case .writeResponseHead, .switchProtocols:
             preconditionFailure("written where the upstream's head is known (upstreamDelivered)")
         case .writeResponseBody(let body, let flowControlled):
             writeResponseBody(body, flowControlled: flowControlled)
@@ -552,17 +613,11 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Upstre
         record?.upstream?.metrics.responded(after: elapsed)
     }
 
-    /// The request is over (answered, or its connection closed under it): its metrics and its log line. A request
-    /// whose client left before a response head is counted as 499, as nginx logs it; an upstream transfer it
-    /// leaves unfinished counts as aborted.
+    /// The request is over (`RequestRecord.finish`).
     private func finishRecord() {
-        guard var record else { return }
+        guard let record else { return }
         self.record = nil
-        let now = NIODeadline.now()
-        if record.upstream != nil, record.upstreamStatus == nil, record.error == nil { record.upstream?.metrics.count(.aborted) }
-        if record.status == nil { record.status = 499 }
-        record.route?.finished(status: record.status ?? 499, after: Duration(now - record.started))
-        if accessLog.isEnabled { accessLog.append(record.line(remoteAddress: clientAddress, endedAt: now)) }
+        record.finish(remoteAddress: clientAddress, accessLog: accessLog)
     }
 
     // MARK: the timer

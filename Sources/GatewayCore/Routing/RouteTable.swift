@@ -11,6 +11,8 @@ public struct Route: Sendable {
     public let requireScopes: [String]
     public let stripPrefix: String
     public let onInvalid: InvalidTokenPolicy
+    /// `Upgrade: websocket` requests are tunnelled (SPEC §8.3).
+    public let websocket: Bool
     /// nil = any method.
     let methods: Set<String>?
     public let methodList: [String]
@@ -42,7 +44,7 @@ public struct RouteTable: Sendable {
             Route(
                 index: r.index, path: r.path, upstreamIndex: upstreamIndex[r.upstream] ?? 0, auth: r.auth,
                 renew: r.renew, requireClaims: r.requireClaims, requireScopes: r.requireScopes,
-                stripPrefix: r.stripPrefix, onInvalid: r.onInvalid,
+                stripPrefix: r.stripPrefix, onInvalid: r.onInvalid, websocket: r.websocket,
                 methods: r.methods.isEmpty ? nil : Set(r.methods), methodList: r.methods
             )
         }
@@ -71,6 +73,7 @@ public struct RouteTable: Sendable {
             if !route.requireScopes.isEmpty { options.append("scopes " + route.requireScopes.joined(separator: ",")) }
             if !route.stripPrefix.isEmpty { options.append("strip \(route.stripPrefix)") }
             if route.auth == .optional { options.append("on_invalid=\(route.onInvalid.rawValue)") }
+            if route.websocket { options.append("websocket") }
             lines.append([
                 route.path,
                 route.methodList.isEmpty ? "*" : route.methodList.joined(separator: ","),

@@ -13,6 +13,9 @@ public final class CompiledGateway: Sendable {
     public let verifier: TokenVerifier
     /// The public listener's TLS context (SPEC §8.1), nil on a plaintext listener; new connections take it.
     public let tls: NIOSSLContext?
+    /// Lasting (the same list after a reload): a WebSocket tunnel is registered with it, so its session's
+    /// revocation closes it (SPEC §8.3).
+    let revocations: RevocationList
 
     /// What outlives a reload: the store, the revocations known (their contents), the libcurl transport and the
     /// event loops. The renewal coordinator is rebuilt with the rest: two renewals of one token that straddle a
@@ -64,6 +67,7 @@ public final class CompiledGateway: Sendable {
         self.issuer = issuer
         self.verifier = verifier
         self.tls = tls
+        self.revocations = revocations
         self.endpoints = GatewayEndpoints(
             authenticator: authenticator, tokens: tokenEndpoints, auth: config.auth, jwks: key.jwks,
             readiness: { try await store.ping() }

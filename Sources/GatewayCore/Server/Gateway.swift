@@ -134,7 +134,8 @@ public final class Gateway: Sendable {
     @discardableResult
     public func start() async throws -> SocketAddress {
         let server = self.server, revocations = self.revocations
-        metrics.readGauges(connections: { server.openConnections.current }, revoked: { revocations.size })
+        metrics.readGauges(connections: { server.openConnections.current }, revoked: { revocations.size },
+                           tunnels: { revocations.tunnels.count })
         if let admin, let listen = runtime.config.admin.listen {
             let bound = try await admin.start(listen)
             adminBound.withLockedValue { $0 = bound }

@@ -92,6 +92,16 @@ enum CurlEasy {
         _ = cg_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, handle.headerList.layOut(request.headerLines))
     }
 
+    /// A tunnel's options (CurlLoop+Tunnels.swift): curl connects, TLS included (ALPN offers http/1.1 only, as the
+    /// shared options ask), and sends nothing. Its handle is not reused: connect-only stays set for its life.
+    static func configureTunnel(_ handle: Handle, for transfer: CurlTransfer) {
+        let easy = handle.easy
+        _ = cg_easy_setopt_pointer(easy, CURLOPT_PRIVATE, Unmanaged.passUnretained(transfer).toOpaque())
+        _ = cg_easy_setopt_long(easy, CURLOPT_CONNECT_ONLY, 1)
+        setURL(easy, transfer.currentURL)
+        _ = cg_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, max(1, transfer.request.connectTimeout.milliseconds))
+    }
+
     /// Returns a finished handle to its shared state: undoes every per-request option.
     static func recycle(_ easy: UnsafeMutableRawPointer) {
         _ = cg_easy_setopt_pointer(easy, CURLOPT_CUSTOMREQUEST, nil)

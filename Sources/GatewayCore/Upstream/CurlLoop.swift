@@ -28,17 +28,27 @@ final class CurlLoop: @unchecked Sendable {
 
     // Curl thread only (after start).
     private var multi: UnsafeMutableRawPointer!
-    private var epfd: Int32 = -1
+    /// Tunnels' connect-only handles (CurlLoop+Tunnels.swift) have a multi handle of their own: in the pool's, a
+    /// tunnel's connection would count against the per-host limit and fill the connection cache for as long as the
+    /// tunnel lives.
+    var tunnelMulti: UnsafeMutableRawPointer!
+    var epfd: Int32 = -1
     private let wakeFD: Int32
-    /// Sockets in our epoll set. `parked`: curl stopped watching it (a pooled keep-alive connection)
-    /// but it stays registered, so reusing the connection costs one EPOLL_CTL_MOD instead of DEL + ADD.
-    private var watches: [Int32: (events: UInt32, parked: Bool)] = [:]
+    /// Sockets in our epoll set that curl watches. `parked`: curl stopped watching it (a pooled keep-alive
+    /// connection) but it stays registered, so reusing the connection costs one EPOLL_CTL_MOD instead of DEL + ADD.
+    /// `tunnels`: the socket is the tunnel multi handle's.
+    var watches: [Int32: (events: UInt32, parked: Bool, tunnels: Bool)] = [:]
+    /// Open tunnels by their connection's socket: this loop watches those itself.
+    var openTunnels: [Int32: CurlTransfer] = [:]
+    /// Where a tunnel's reads land, before they are copied into its outbox.
+    let receiveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
     private var timerDeadline: UInt64?  // monotonic nanoseconds
+    private var tunnelTimerDeadline: UInt64?
     /// Easy handles between transfers.
     private var idleEasyHandles: [CurlEasy.Handle] = []
     private var touched: [CurlTransfer] = []
     private var spareCommands: [Command] = []
-    private var active: [ObjectIdentifier: CurlTransfer] = [:]
+    var active: [ObjectIdentifier: CurlTransfer] = [:]
     private var thread: Thread?
     private let finished = Mutex(false)
 
@@ -88,6 +98,17 @@ final class CurlLoop: @unchecked Sendable {
         }
         _ = cg_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
         _ = cg_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, CurlUpstreamClient.maxCachedConnections)
+        tunnelMulti = curl_multi_init()
+        _ = cg_multi_setopt_pointer(tunnelMulti, CURLMOPT_SOCKETDATA, me)
+        _ = cg_multi_setopt_pointer(tunnelMulti, CURLMOPT_TIMERDATA, me)
+        _ = cg_multi_setopt_socket_callback(tunnelMulti) { _, socket, what, userp, _ in
+            Unmanaged<CurlLoop>.fromOpaque(userp!).takeUnretainedValue().watch(socket: socket, what: what, tunnels: true)
+            return 0
+        }
+        _ = cg_multi_setopt_timer_callback(tunnelMulti) { _, timeoutMS, userp in
+            Unmanaged<CurlLoop>.fromOpaque(userp!).takeUnretainedValue().setTimer(milliseconds: timeoutMS, tunnels: true)
+            return 0
+        }
 
         var fds = [Int32](repeating: 0, count: 256)
         var events = [UInt32](repeating: 0, count: 256)
@@ -103,19 +124,33 @@ final class CurlLoop: @unchecked Sendable {
                         stopping = drainCommands() || stopping
                         continue
                     }
-                    if unpark(fds[i]) { continue }
+                    if !openTunnels.isEmpty, let tunnel = openTunnels[fds[i]] {
+                        pumpTunnel(tunnel)
+                        continue
+                    }
+                    let watch = watches[fds[i]]
+                    if watch?.parked == true {
+                        unpark(fds[i])
+                        continue
+                    }
                     var mask: Int32 = 0
                     if events[i] & EPOLLIN.rawValue != 0 { mask |= CURL_CSELECT_IN }
                     if events[i] & EPOLLOUT.rawValue != 0 { mask |= CURL_CSELECT_OUT }
                     if events[i] & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { mask |= CURL_CSELECT_ERR }
-                    curl_multi_socket_action(multi, fds[i], mask, &running)
+                    curl_multi_socket_action(watch?.tunnels == true ? tunnelMulti : multi, fds[i], mask, &running)
                 }
             }
-            if let deadline = timerDeadline, deadline <= monotonicNow() {
+            let now = monotonicNow()
+            if let deadline = timerDeadline, deadline <= now {
                 timerDeadline = nil
                 curl_multi_socket_action(multi, -1, 0, &running)
             }
-            collectCompletions()
+            if let deadline = tunnelTimerDeadline, deadline <= now {
+                tunnelTimerDeadline = nil
+                curl_multi_socket_action(tunnelMulti, -1, 0, &running)
+            }
+            collectCompletions(of: multi)
+            collectCompletions(of: tunnelMulti)
             flushTouched()
             if stopping { break }
         }
@@ -124,17 +159,19 @@ final class CurlLoop: @unchecked Sendable {
     }
 
     private func epollTimeout() -> Int32 {
-        guard let deadline = timerDeadline else { return -1 }
+        let deadline = min(timerDeadline ?? .max, tunnelTimerDeadline ?? .max)
+        guard deadline != .max else { return -1 }
         let now = monotonicNow()
         if deadline <= now { return 0 }
         return Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
     }
 
-    private func setTimer(milliseconds: Int) {
-        timerDeadline = milliseconds < 0 ? nil : monotonicNow() + UInt64(milliseconds) * 1_000_000
+    private func setTimer(milliseconds: Int, tunnels: Bool = false) {
+        let deadline = milliseconds < 0 ? nil : monotonicNow() + UInt64(milliseconds) * 1_000_000
+        if tunnels { tunnelTimerDeadline = deadline } else { timerDeadline = deadline }
     }
 
-    private func watch(socket: Int32, what: Int32) {
+    private func watch(socket: Int32, what: Int32, tunnels: Bool = false) {
         if what == CURL_POLL_REMOVE {
             watches[socket]?.parked = true
             return
@@ -149,15 +186,13 @@ final class CurlLoop: @unchecked Sendable {
         if cg_epoll_ctl(epfd, wasKnown ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, socket, events) != 0 {
             _ = cg_epoll_ctl(epfd, wasKnown ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, socket, events)
         }
-        watches[socket] = (events, false)
+        watches[socket] = (events, false, tunnels)
     }
 
     /// An event on a socket curl no longer watches (a pooled connection the upstream closed): forget it.
-    private func unpark(_ socket: Int32) -> Bool {
-        guard watches[socket]?.parked == true else { return false }
+    private func unpark(_ socket: Int32) {
         _ = cg_epoll_ctl(epfd, EPOLL_CTL_DEL, socket, 0)
         watches[socket] = nil
-        return true
     }
 
     /// Runs queued commands; returns true when the loop should stop.
@@ -180,11 +215,11 @@ final class CurlLoop: @unchecked Sendable {
             case .resumeSend(let transfer):
                 guard transfer.isActive, transfer.sendPaused else { continue }
                 transfer.sendPaused = false
-                applyPause(transfer)
+                if transfer.isTunnel { pumpTunnel(transfer) } else { applyPause(transfer) }
             case .resumeReceive(let transfer):
                 guard transfer.isActive, transfer.recvPaused else { continue }
                 transfer.recvPaused = false
-                applyPause(transfer)
+                if transfer.isTunnel { pumpTunnel(transfer) } else { applyPause(transfer) }
             case .cancel(let transfer):
                 guard transfer.isActive else { continue }
                 end(transfer)
@@ -203,6 +238,7 @@ final class CurlLoop: @unchecked Sendable {
     }
 
     private func begin(_ transfer: CurlTransfer) {
+        if transfer.isTunnel { return beginTunnel(transfer) }
         let handle = idleEasyHandles.popLast() ?? CurlEasy.Handle()
         transfer.handle = handle
         CurlEasy.configure(handle, for: transfer)
@@ -218,6 +254,7 @@ final class CurlLoop: @unchecked Sendable {
 
     /// Detaches a transfer from the multi handle and recycles its easy handle.
     private func end(_ transfer: CurlTransfer) {
+        if transfer.isTunnel { return endTunnel(transfer) }
         guard let handle = transfer.handle else { return }
         curl_multi_remove_handle(multi, handle.easy)
         transfer.handle = nil
@@ -226,7 +263,7 @@ final class CurlLoop: @unchecked Sendable {
         active[ObjectIdentifier(transfer)] = nil
     }
 
-    private func collectCompletions() {
+    private func collectCompletions(of multi: UnsafeMutableRawPointer) {
         var easy: UnsafeMutableRawPointer? = nil
         var result = CURLE_OK
         while cg_multi_info_read_done(multi, &easy, &result) == 1, let handle = easy {
@@ -234,6 +271,11 @@ final class CurlLoop: @unchecked Sendable {
             _ = cg_easy_getinfo_pointer(handle, CURLINFO_PRIVATE, &privatePointer)
             guard let privatePointer else { continue }
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(privatePointer).takeUnretainedValue()
+            if result == CURLE_OK && transfer.isTunnel {
+                // Connected (connect-only): the handle stays in its multi handle, which keeps the connection.
+                tunnelConnected(transfer)
+                continue
+            }
             if result == CURLE_OK {
                 transfer.finish(.success(()))
             } else if CurlEasy.isConnectFailure(result) && transfer.canFailOver {
@@ -280,6 +322,8 @@ final class CurlLoop: @unchecked Sendable {
         for handle in idleEasyHandles { curl_easy_cleanup(handle.easy) }
         idleEasyHandles.removeAll()
         curl_multi_cleanup(multi)
+        curl_multi_cleanup(tunnelMulti)
+        receiveBuffer.deallocate()
         close(epfd)
         close(wakeFD)
     }

@@ -21,16 +21,12 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
     var sendPaused = false
     var isTouched = false
     var bytesUploaded: Int64 = 0
-    private var status: HTTPResponseStatus?
-    /// The response head's end-to-end fields so far; hop-by-hop ones never get in.
-    private var responseFields: [(String, String)] = []
-    /// Names the response's Connection header(s) list, dropped once the head is complete.
-    private var listedByConnection: [String] = []
-    private var headComplete = false
-    /// Framing of the response head being read (RFC 9112 §6.3): checked when the head completes.
-    private var sawTransferEncoding = false
-    private var contentLength: [UInt8]?
-    private var conflictingContentLength = false
+    /// The response head as curl hands it over (hop-by-hop fields never get in).
+    private var head: ResponseHeadReader
+    /// The response head went to the event loop.
+    private(set) var headComplete = false
+    /// A tunnel's connection once curl has connected it (`request.upgrade`; CurlLoop+Tunnels.swift).
+    var tunnel: TunnelIO?
     /// Set when the upstream broke HTTP's framing rules: the transfer is aborted and the client gets 502.
     private var protocolViolation: String?
     private var outbox = UpstreamDelivery()
@@ -72,8 +68,10 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
         self.sink = sink
         self.loop = loop
         self.census = census
+        self.head = ResponseHeadReader()
         census.arrived()
-        if case .none = request.body { requestFlow.withLock { $0.ended = true } }
+        // A tunnel's request body is what the client sends after the 101: it ends when the client does.
+        if case .none = request.body, request.upgrade == nil { requestFlow.withLock { $0.ended = true } }
     }
 
     deinit {
@@ -81,6 +79,7 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
     }
 
     var currentURL: String { request.urls[targetIndex] }
+    var isTunnel: Bool { request.upgrade != nil }
 
     // MARK: UpstreamExchange (event loop)
 
@@ -124,131 +123,28 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
         loop.submit(.cancel(self))
     }
 
+    public func handOver(to sink: any UpstreamResponseSink) {
+        guard !cancelled else { return }
+        self.sink = sink
+    }
+
     // MARK: libcurl callbacks (curl thread)
 
-    /// CURLOPT_HEADERFUNCTION: one header line at a time, status line first. Works on the raw bytes:
-    /// hop-by-hop fields are recognised and skipped before any String is made. Returns false to abort the
-    /// transfer (a head whose framing the client could read differently from us).
+    /// CURLOPT_HEADERFUNCTION: one header line at a time, status line first (`ResponseHeadReader`). Returns false
+    /// to abort the transfer (a head whose framing the client could read differently from us).
     func receivedHeaderLine(_ line: UnsafeRawBufferPointer) -> Bool {
-        guard !headComplete else { return true }  // trailers
-        var end = line.count
-        while end > 0, line[end - 1] == UInt8(ascii: "\n") || line[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        if end == 0 {
-            guard let status, status.code >= 200 || status.code == 101 else {
-                // end of an interim (1xx) response: the real head follows
-                self.status = nil
-                startHead()
-                return true
-            }
-            if let violation = CurlTransfer.framingViolation(
-                status: status, conflictingContentLength: conflictingContentLength,
-                hasContentLength: contentLength != nil, sawTransferEncoding: sawTransferEncoding
-            ) {
-                protocolViolation = violation
-                return false
-            }
+        switch head.read(line) {
+        case .more:
+            return true
+        case .complete(let head):
             headComplete = true
-            if sawTransferEncoding && contentLength != nil {
-                // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, which must then be removed; curl
-                // decoded the chunks, and the client gets the body framed anew.
-                responseFields.removeAll { $0.0.utf8.count == 14 && $0.0.utf8.equalsASCIIIgnoringCase("content-length") }
-            }
-            if !listedByConnection.isEmpty {
-                let listed = listedByConnection
-                responseFields.removeAll { HopByHop.isHopByHop($0.0.utf8, listed: listed) }
-            }
-            outbox.head = UpstreamResponseHead(status: status, headers: HTTPHeaders(responseFields))
-            responseFields = []  // the head owns the fields now (no copy when the handler adds to them)
+            outbox.head = head
             outboxDirty = true
             return true
+        case .violation(let violation):
+            protocolViolation = violation
+            return false
         }
-        let bytes = UnsafeRawBufferPointer(rebasing: line[0..<end])
-        if bytes.starts(with: "HTTP/".utf8) {
-            status = CurlTransfer.status(ofStatusLine: bytes)
-            startHead()
-            return true
-        }
-        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return true }
-        let name = UnsafeRawBufferPointer(rebasing: bytes[..<colon])
-        var valueStart = colon + 1
-        while valueStart < bytes.count, bytes[valueStart].isASCIIBlank { valueStart += 1 }
-        let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart...])
-        if HopByHop.isFixed(name) {
-            if HopByHop.isConnection(name) { HopByHop.collectListed(inConnectionValue: value, into: &listedByConnection) }
-            if name.count == 17 && name.equalsASCIIIgnoringCase("transfer-encoding") { sawTransferEncoding = true }
-            return true
-        }
-        // Not a field name (a token, RFC 9110 §5.1): dropped. HTTPHeaders would trap on a non-ASCII one, and a
-        // name with spaces or separators is something the client's parser may read differently from ours.
-        guard !name.isEmpty, name.allSatisfy(HTTPToken.isTokenByte) else { return true }
-        if name.count == 14 && name.equalsASCIIIgnoringCase("content-length") {
-            noteContentLength(value)
-        }
-        // CR or NUL inside a value (curl splits lines at LF) is replaced by SP, as RFC 9110 §5.5 asks: passed on
-        // as is, a bare CR ends the line for some clients (response splitting).
-        let text = value.contains(where: { $0 == 0x0D || $0 == 0 })
-            ? String(decoding: value.map { $0 == 0x0D || $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
-            : String(decoding: value, as: UTF8.self)
-        responseFields.append((String(decoding: name, as: UTF8.self), text))
-        return true
-    }
-
-    private func startHead() {
-        responseFields.removeAll(keepingCapacity: true)
-        responseFields.reserveCapacity(16)
-        listedByConnection.removeAll()
-        sawTransferEncoding = false
-        contentLength = nil
-        conflictingContentLength = false
-    }
-
-    /// One Content-Length field (it may itself be a list, RFC 9110 §8.6): every value must be the same digits.
-    private func noteContentLength(_ value: UnsafeRawBufferPointer) {
-        for part in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-            var digits = part[...]
-            while let first = digits.first, first.isASCIIBlank { digits = digits.dropFirst() }
-            while let last = digits.last, last.isASCIIBlank { digits = digits.dropLast() }
-            guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
-                conflictingContentLength = true
-                return
-            }
-            if let known = contentLength {
-                if !known.elementsEqual(digits) { conflictingContentLength = true }
-            } else {
-                contentLength = Array(digits)
-            }
-        }
-    }
-
-    /// Why a complete response head must not reach the client, if it must not (RFC 9112 §6.3): a message
-    /// whose length the client could read differently from curl desyncs the client's connection.
-    static func framingViolation(status: HTTPResponseStatus, conflictingContentLength: Bool, hasContentLength: Bool,
-                                 sawTransferEncoding: Bool) -> String? {
-        if status.code == 101 {
-            // No upgrade was asked for: what follows is another protocol, and no HTTP response.
-            return "upstream switched protocols unasked (101)"
-        }
-        if conflictingContentLength && !sawTransferEncoding {
-            return "upstream sent conflicting or invalid Content-Length"
-        }
-        return nil
-    }
-
-    /// "HTTP/1.1 200 OK": the code is the second field; a code outside the standard set keeps its reason phrase.
-    static func status(ofStatusLine line: UnsafeRawBufferPointer) -> HTTPResponseStatus {
-        let space = UInt8(ascii: " ")
-        var codeStart = line.firstIndex(of: space) ?? line.endIndex
-        while codeStart < line.endIndex, line[codeStart] == space { codeStart += 1 }
-        let codeEnd = line[codeStart...].firstIndex(of: space) ?? line.endIndex
-        let digits = line[codeStart..<codeEnd]
-        guard (1...18).contains(digits.count), digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
-            return HTTPResponseStatus(statusCode: 502)
-        }
-        let code = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
-        let status = HTTPResponseStatus(statusCode: code)
-        guard case .custom = status else { return status }
-        let fields = line.split(separator: space, maxSplits: 2, omittingEmptySubsequences: true)
-        return HTTPResponseStatus(statusCode: code, reasonPhrase: fields.count > 2 ? String(decoding: fields[2], as: UTF8.self) : "")
     }
 
     static let writePause = Int(CURL_WRITEFUNC_PAUSE)
@@ -279,6 +175,34 @@ public final class CurlTransfer: UpstreamExchange, @unchecked Sendable {
         outbox.body!.writeBytes(data)
         outboxDirty = true
         return data.count
+    }
+
+    /// Whether the client has room for more response bytes; when not, `responseBodyWritten` resumes receiving once it
+    /// has (a tunnel reads only what its client can take: `receivedBody` cannot give bytes back to a socket).
+    func hasResponseRoom() -> Bool {
+        responseFlow.withLock { flow in
+            if flow.outstanding < CurlTransfer.highWater { return true }
+            flow.curlWaiting = true
+            return false
+        }
+    }
+
+    /// Bytes a tunnel read from its connection: the upstream's answer (`UpgradeResponseReader`), then the tunnel's
+    /// bytes. Returns true when the exchange is over (an answer other than a 101, complete); throws when the
+    /// answer must not reach the client.
+    func tunnelReceived(_ bytes: UnsafeRawBufferPointer, reader: inout UpgradeResponseReader) throws(UpgradeResponseReader.Violation) -> Bool {
+        do {
+            return try reader.read(bytes, onHead: { head in
+                headComplete = true
+                outbox.head = head
+                outboxDirty = true
+            }, onBody: { body in
+                _ = receivedBody(body)
+            })
+        } catch {
+            protocolViolation = error.reason
+            throw error
+        }
     }
 
     /// CURLOPT_READFUNCTION: request body bytes into `target`. Returns the count, 0 at the end, or pause.

@@ -10,13 +10,19 @@ public struct UpstreamRequest: Sendable {
     public var headerLines: HeaderLines
     public var body: UpstreamRequestBody
     public var connectTimeout: Duration
+    /// The protocol to switch to (the client's `Upgrade`, SPEC §8.3): the exchange is then a tunnel. Its request
+    /// body is what the client sends after the upstream's 101, its response body what the upstream sends after
+    /// it; a response other than 101 is an ordinary one.
+    public var upgrade: String?
 
-    public init(method: String, urls: [String], headerLines: HeaderLines, body: UpstreamRequestBody, connectTimeout: Duration) {
+    public init(method: String, urls: [String], headerLines: HeaderLines, body: UpstreamRequestBody, connectTimeout: Duration,
+                upgrade: String? = nil) {
         self.method = method
         self.urls = urls
         self.headerLines = headerLines
         self.body = body
         self.connectTimeout = connectTimeout
+        self.upgrade = upgrade
     }
 }
 
@@ -69,6 +75,8 @@ public protocol UpstreamExchange: AnyObject, Sendable {
     func responseBodyWritten(_ count: Int)
     /// Abandons the exchange (client gone, or the response timeout fired). No event is delivered afterwards.
     func cancel()
+    /// From now on events go to `sink` (a tunnel's connection changed hands at the upstream's 101).
+    func handOver(to sink: any UpstreamResponseSink)
 }
 
 /// Sends requests upstream. Generic over this on the hot path (STYLE habit 4).
