@@ -4,7 +4,9 @@ import Foundation
 import Glibc
 import Testing
 
-@Suite("WebSocket tunnels")
+/// Serialized: each test runs a gateway, a Python echo upstream and Python clients, and several time a tunnel's
+/// close; one at a time they stay quick and their timing bounds hold on a loaded 2-core machine.
+@Suite("WebSocket tunnels", .serialized)
 struct WebSocketTests {
     /// The auth suites' config plus the echo upstream `ws` behind a required and a public tunnelling route, and a
     /// route that does not tunnel (on TestUpstream, which echoes the request it got); the access log in a file.

@@ -6,8 +6,11 @@ final class PipeText: Sendable {
     private let data = Mutex(Data())
     private let finished = Mutex(false)
 
-    init(_ pipe: Pipe) {
-        let handle = pipe.fileHandleForReading
+    convenience init(_ pipe: Pipe) {
+        self.init(pipe.fileHandleForReading)
+    }
+
+    init(_ handle: FileHandle) {
         let thread = Thread { [self] in
             while true {
                 let chunk = handle.availableData

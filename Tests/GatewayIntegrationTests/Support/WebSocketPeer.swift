@@ -6,7 +6,9 @@ import Synchronization
 
 /// A `websocket_peer.py` child process and the JSON lines it printed so far.
 final class WebSocketPeer: Sendable {
-    private let process: Process
+    private let pid: pid_t
+    /// Set once the child has been reaped.
+    private let exited = Mutex(false)
     private let output: PipeText
     private let errors: PipeText
 
@@ -15,18 +17,68 @@ final class WebSocketPeer: Sendable {
         .appendingPathComponent("scripts/websocket_peer.py").path
 
     private init(_ arguments: [String]) throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try? out.fileHandleForWriting.close()
-        try? err.fileHandleForWriting.close()
-        output = PipeText(out)
-        errors = PipeText(err)
+        let child = try Self.spawn(["python3", Self.script] + arguments)
+        pid = child.pid
+        output = PipeText(FileHandle(fileDescriptor: child.stdout, closeOnDealloc: true))
+        errors = PipeText(FileHandle(fileDescriptor: child.stderr, closeOnDealloc: true))
+    }
+
+    /// Runs `arguments` through /usr/bin/env with stdout and stderr on pipes, stdin from /dev/null, no other
+    /// descriptor of the test process and no blocked signal. posix_spawn closes the rest itself (closefrom):
+    /// Foundation's Process.run scans /proc/self/fd for it, and that scan crashed the test process once, in
+    /// another suite, with the whole run's thousands of descriptors open (the fewer scans, the better).
+    private static func spawn(_ arguments: [String]) throws -> (pid: pid_t, stdout: Int32, stderr: Int32) {
+        guard let addCloseFrom = Self.addCloseFrom else { throw HarnessError.socket(ENOSYS) }
+        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
+        guard pipe(&out) == 0 else { throw HarnessError.socket(errno) }
+        guard pipe(&err) == 0 else {
+            close(out[0]); close(out[1])
+            throw HarnessError.socket(errno)
+        }
+        // Not inherited by other tests' children (the child gets its ends through dup2, which clears the flag).
+        for fd in out + err { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, err[1], 2)
+        _ = addCloseFrom(&actions, 3)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        let argv = (["/usr/bin/env"] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, &attributes, argv, environ)
+        close(out[1])
+        close(err[1])
+        guard spawned == 0 else {
+            close(out[0]); close(err[0])
+            throw HarnessError.socket(spawned)
+        }
+        return (pid, out[0], err[0])
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// glibc's posix_spawn_file_actions_addclosefrom_np (2.34+), which Swift's Glibc module does not import.
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    private static let addCloseFrom: AddCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np")
+        .map { unsafeBitCast($0, to: AddCloseFrom.self) }
+
+    /// Whether the child still runs (reaping it once it has ended).
+    private var isRunning: Bool {
+        exited.withLock { exited in
+            if !exited, waitpid(pid, nil, WNOHANG) == pid { exited = true }
+            return !exited
+        }
     }
 
     /// The echo upstream, once it printed its port; with `tlsDirectory` (cert.pem, key.pem) it speaks wss.
@@ -57,7 +109,7 @@ final class WebSocketPeer: Sendable {
         func match() -> [String: Any]? {
             lines.first { line in line[key] != nil && (value == nil || line[key] as? String == value) }
         }
-        _ = await eventually(timeout: timeout) { match() != nil || (!process.isRunning && output.isFinished) }
+        _ = await eventually(timeout: timeout) { match() != nil || (!isRunning && output.isFinished) }
         return match()
     }
 
@@ -68,16 +120,18 @@ final class WebSocketPeer: Sendable {
 
     /// Waits for the process to end on its own.
     func finished(timeout: Duration = .seconds(30)) async -> Bool {
-        await eventually(timeout: timeout) { !process.isRunning && output.isFinished }
+        await eventually(timeout: timeout) { !isRunning && output.isFinished }
     }
 
     var stderr: String { errors.text }
 
-    /// Ends the process (ours: by pid) if it still runs.
+    /// Ends the process (ours: by pid) if it still runs, and reaps it.
     func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        exited.withLock { exited in
+            guard !exited else { return }
+            kill(pid, SIGKILL)
+            _ = waitpid(pid, nil, 0)
+            exited = true
         }
     }
 }
