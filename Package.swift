@@ -21,11 +21,11 @@ let package = Package(
         .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
-        // HTTP/2 inbound (SPEC §8.2): NIO's HTTP/2 state machine, HPACK and its HTTP/2-to-HTTP/1 stream codec.
+        // HTTP/2 inbound (docs/http.md#tls-and-http2): NIO's HTTP/2 state machine, HPACK and its HTTP/2-to-HTTP/1 stream codec.
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         // ServerQuiescingHelper: graceful shutdown (the listener closes, connections finish and close).
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
-        // Metrics (SPEC §7.1): swift-prometheus's registry and text format (it builds on swift-metrics; its own
+        // Metrics (docs/operations.md#metrics): swift-prometheus's registry and text format (it builds on swift-metrics; its own
         // API is used directly because swift-metrics' has no help text, and every metric needs # HELP).
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
@@ -48,7 +48,7 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                // RSA key primitives (n, e) for the RS256 key's kid and JWK (SPEC §6.1).
+                // RSA key primitives (n, e) for the RS256 key's kid and JWK (docs/operations.md#keys-kid-rotation-and-jwks).
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
@@ -66,7 +66,7 @@ let package = Package(
                 "GatewayCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                // SIGHUP: reload (SPEC §7.3); the package ServiceGroup already uses for SIGTERM/SIGINT.
+                // SIGHUP: reload (docs/operations.md#reload); the package ServiceGroup already uses for SIGTERM/SIGINT.
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

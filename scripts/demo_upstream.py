@@ -11,8 +11,8 @@ Endpoints:
   GET  /demo/                     the browser demo (clients/demo/), /demo/js/ the clients (clients/js/),
                                   /demo/vendor/axios.min.js Debian's axios (node-axios) when installed
 
-CORS, as an API answers it behind the gateway (which forwards preflights, SPEC §5.1, and adds the renewal
-header to Access-Control-Expose-Headers itself, SPEC §5.3): for an Origin given with --cors-origin, every answer
+CORS, as an API answers it behind the gateway (which forwards preflights, docs/http.md#route-auth, and adds the renewal
+header to Access-Control-Expose-Headers itself, docs/http.md#renewal): for an Origin given with --cors-origin, every answer
 allows it with credentials, and a preflight (OPTIONS with Access-Control-Request-Method) gets 204 allowing the
 methods and the request headers asked for. Other origins get no CORS headers, so the browser refuses.
 
@@ -247,7 +247,7 @@ class DemoHandler(BaseHTTPRequestHandler):
         if origin:
             self.send_header("Access-Control-Allow-Origin", origin)
             self.send_header("Access-Control-Allow-Credentials", "true")
-            # The gateway adds its renewal header to this list (SPEC §5.3).
+            # The gateway adds its renewal header to this list (docs/http.md#renewal).
             self.send_header("Access-Control-Expose-Headers", "X-Request-Id")
         if self.server.cors_origins:
             self.send_header("Vary", "Origin")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Both ends of a WebSocket for the gateway's tests and scripts/bench-websocket (SPEC 8.3), with the
+"""Both ends of a WebSocket for the gateway's tests and scripts/bench-websocket (docs/http.md#websocket), with the
 `websockets` library (scripts/setup --tests installs it).
 
   websocket_peer.py server [--tls DIR]

@@ -1,8 +1,8 @@
 import NIOHTTP1
 
-/// `Authorization` header parsing (Auth/BearerCredential.swift, SPEC §5.1–5.2).
+/// `Authorization` header parsing (Auth/BearerCredential.swift, docs/http.md#route-auth–5.2).
 ///
-/// Checks `BearerCredential.parse` on any string against a model written from the SPEC over bytes: split on
+/// Checks `BearerCredential.parse` on any string against a model written from docs/http.md over bytes: split on
 /// SP/HTAB; no words is no credential; a first word other than `bearer` (ASCII, any case) is another scheme;
 /// then exactly one more word is the token (a slice of the header, byte for byte), anything else malformed.
 /// Then `init(headers:)` over header lines: two Authorization fields (any case) are `duplicated`.
@@ -44,6 +44,6 @@ enum BearerFuzz {
         case .duplicated: fuzzCheck(false, "parse(\(value.debugDescription)) gave duplicated"); return
         case .token(let token): got = .token(Array(token.utf8))
         }
-        fuzzCheck(got == expected, "parse(\(value.debugDescription)) gave \(parsed), the SPEC model \(expected)")
+        fuzzCheck(got == expected, "parse(\(value.debugDescription)) gave \(parsed), the documented model \(expected)")
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 
-/// The config reader (Config/ConfigReader.swift `parse(_:file:)`, SPEC §2) on any UTF-8 text (the file reader
+/// The config reader (Config/ConfigReader.swift `parse(_:file:)`, docs/configuration.md) on any UTF-8 text (the file reader
 /// refuses other bytes before `parse`).
 ///
 /// - Any text: the process survives. toml++ runs uninstrumented with its assertions live (a failed one aborts),

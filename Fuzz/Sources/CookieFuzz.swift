@@ -6,7 +6,7 @@ import NIOHTTP1
 import NIOPosix
 
 /// Where the refresh token is read from on the logout endpoint (Auth/TokenEndpoints.swift `refreshToken(in:body:)`,
-/// SPEC §4): a JSON body `{"refresh": "…"}` first, then the refresh cookie when `refresh_delivery` uses cookies.
+/// docs/http.md#the-gateways-own-endpoints): a JSON body `{"refresh": "…"}` first, then the refresh cookie when `refresh_delivery` uses cookies.
 /// Driven through the real endpoint with an in-memory store; which session is revoked shows which token was found.
 ///
 /// Input: a config byte (delivery body/cookie/both, one of four cookie names), then lines. A line `B:…` is the

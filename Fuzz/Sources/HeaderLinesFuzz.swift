@@ -3,14 +3,14 @@ import Foundation
 import NIOHTTP1
 
 /// Header lines for curl (Upstream/HeaderLines.swift, Upstream/CurlHeaderList.swift) and the request headers
-/// the upstream sees (Proxy/UpstreamRequestBuilder.swift, SPEC §5.4). The first byte picks one:
+/// the upstream sees (Proxy/UpstreamRequestBuilder.swift, docs/http.md#forwarding). The first byte picks one:
 ///
 /// - even: appends of arbitrary parts (any bytes, CR/LF/NUL included). Every line is its parts joined with CR,
 ///   LF and NUL turned into SP; `packed` is exactly the lines each followed by one NUL; `Name;` stands for an
 ///   empty value. The same lines laid out as a `curl_slist` (pointer arithmetic, buffers reused and grown
 ///   across inputs, under AddressSanitizer) read back line for line.
 /// - odd: a client request's header fields (as NIO's parser delivers them) through `UpstreamRequestBuilder`,
-///   compared line for line with a model of SPEC §5.4: hop-by-hop fields and those the Connection header
+///   compared line for line with a model of docs/http.md#forwarding: hop-by-hop fields and those the Connection header
 ///   names are dropped, identity headers from the client are dropped in any spelling, so are names with `_`
 ///   that read as a framing, Host or hop-by-hop header with `-` (`Content_Length`), Content-Length and
 ///   Expect are curl's, X-Forwarded-For is appended to, X-Forwarded-Proto/-Host and X-Request-Id are set
@@ -97,7 +97,7 @@ enum HeaderLinesFuzz {
                                                 "sub": .string(string(reader.chunk(upTo: 0xFF))), "sid": .string("sid-1")]
             who = TokenClaims(payload: payload, userIdClaim: "user_id").map { Identity(claims: $0) }
         }
-        // Model of SPEC §5.4: which Authorization goes upstream (nil: the client's), which identity headers.
+        // Model of docs/http.md#forwarding: which Authorization goes upstream (nil: the client's), which identity headers.
         let choice = Int(flags >> 2 & 3) % 3
         var authorization: String?
         var identity: [(String, String)] = []
@@ -117,7 +117,7 @@ enum HeaderLinesFuzz {
         fuzzCheck(!lines.packed.contains(0x0D) && !lines.packed.contains(0x0A), "a header line holds CR or LF: \(lines.lines)")
         let expected = model(fields, context, authorization: authorization, identity: identity)
         let got = lines.lines.map { Array($0.utf8) }
-        fuzzCheck(got == expected, "upstream header lines\n  \(lines.lines)\nexpected (SPEC §5.4)\n  \(expected.map { string($0) })\nfor fields \(fields)")
+        fuzzCheck(got == expected, "upstream header lines\n  \(lines.lines)\nexpected (docs/http.md#forwarding)\n  \(expected.map { string($0) })\nfor fields \(fields)")
     }
 
     static func lower(_ s: String) -> [UInt8] { fuzzASCIILowercased(s.utf8) }

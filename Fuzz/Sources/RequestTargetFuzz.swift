@@ -1,4 +1,4 @@
-/// The request-target normaliser (Routing/RequestTarget.swift, SPEC §5.4) on any string.
+/// The request-target normaliser (Routing/RequestTarget.swift, docs/http.md#forwarding) on any string.
 ///
 /// Accepted targets: the path starts with `/`, holds no dot segment (`.`/`..`), no `?`, and none of the bytes the
 /// parser refuses (controls, SP, DEL, `#`, `\`); the query holds none of those either. Normalising is

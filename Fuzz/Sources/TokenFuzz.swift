@@ -2,11 +2,11 @@ import Crypto
 import Foundation
 
 /// Token verification (Auth/TokenVerifier.swift, Auth/SigningKey.swift, Auth/TokenClaims.swift,
-/// Auth/TokenIssuer.swift, Auth/VerifiedTokenCache.swift; SPEC §3) with a fixed HS256 key, under two configs
+/// Auth/TokenIssuer.swift, Auth/VerifiedTokenCache.swift; docs/http.md#tokens) with a fixed HS256 key, under two configs
 /// (no audience, no leeway; and an audience with 30 s of leeway). The first byte picks the mode, the config
 /// and the token kind:
 ///
-/// 0. Any bytes as a token. The outcome must equal a model of SPEC §3 computed apart: three segments, the
+/// 0. Any bytes as a token. The outcome must equal a model of docs/http.md#tokens computed apart: three segments, the
 ///    JOSE header ours or an HS256 one (`typ` JWT if present, no `crit`), the signature equal to an
 ///    HMAC-SHA256 computed here with swift-crypto (so nothing verifies without the key), then the claims
 ///    rules in order (shape, token_type, iss, aud, nbf/iat, exp with leeway). A cached entry is never
@@ -26,7 +26,7 @@ import Foundation
 enum TokenFuzz {
     static let now: Int64 = 1_750_000_000
     static let secret = Array("fuzz-secret-0123456789-abcdefghijklmnopqrstuvwxyz".utf8)
-    /// SPEC §6.1: the key's id, the first 16 characters of base64url(SHA-256(secret)), computed here.
+    /// docs/operations.md#keys-kid-rotation-and-jwks: the key's id, the first 16 characters of base64url(SHA-256(secret)), computed here.
     static let ourKID = String(FuzzBase64URL.encode(Array(SHA256.hash(data: secret))).prefix(16))
     static let ourHeader = FuzzBase64URL.encode(Array(#"{"alg":"HS256","kid":"\#(ourKID)","typ":"JWT"}"#.utf8))
 
@@ -111,7 +111,7 @@ enum TokenFuzz {
         case invalid(TokenVerifier.Reason)
     }
 
-    /// The header's members as SPEC §6.1 reads them: `alg` a string; `typ` and `kid` strings when present (null
+    /// The header's members as docs/operations.md#keys-kid-rotation-and-jwks reads them: `alg` a string; `typ` and `kid` strings when present (null
     /// is absent, anything else malformed); `crit` present and not null is malformed.
     private struct JOSEHeader {
         let alg: String
@@ -165,7 +165,7 @@ enum TokenFuzz {
             guard header.alg == "HS256" else { return (.invalid(.algorithm), nil) }
             if let typ = header.typ, fuzzASCIILowercased(typ.utf8) != Array("jwt".utf8) { return (.invalid(.malformed), nil) }
             if header.crit { return (.invalid(.malformed), nil) }
-            // One key configured: a kid is either its own or unknown (SPEC §6.1); no kid means the current key.
+            // One key configured: a kid is either its own or unknown (docs/operations.md#keys-kid-rotation-and-jwks); no kid means the current key.
             if let kid = header.kid, kid != ourKID { return (.invalid(.unknownKey), nil) }
         }
         guard let signature = Base64URL.decode(parts[2]), !signature.isEmpty else { return (.invalid(.malformed), nil) }
@@ -212,7 +212,7 @@ enum TokenFuzz {
         case .invalid(let reason):
             got = .invalid(reason)
         }
-        fuzzCheck(got == expected, "\(kind) token \(String(token).debugDescription) verified as \(outcome); the SPEC §3 model gives \(expected)")
+        fuzzCheck(got == expected, "\(kind) token \(String(token).debugDescription) verified as \(outcome); the docs/http.md#tokens model gives \(expected)")
     }
 
     /// The codec accepts several spellings of one signature (unused low bits, `=` padding). Not an invariant

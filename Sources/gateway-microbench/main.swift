@@ -63,7 +63,7 @@ for algorithm in [SigningAlgorithm.hs256, .es256] {
         headers.add(name: "Host", value: "api.example")
         headers.add(name: "Authorization", value: "Bearer \(token)")
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/orders/42", headers: headers)
-        // The revocation check (SPEC §6.2) with no revocation known, and with 10,000 other sessions revoked.
+        // The revocation check (docs/operations.md#revocation) with no revocation known, and with 10,000 other sessions revoked.
         let someRevoked = RevocationList(tokens: tokens)
         someRevoked.add((0..<10_000).map { (sessionID: "revoked-\($0)", revokedAt: now) })
         for (label, revocations) in [("", RevocationList(tokens: tokens)), (", 10k revoked", someRevoked)] {

@@ -23,7 +23,7 @@ struct ConfigOption: ParsableArguments {
         config ?? ProcessInfo.processInfo.environment["GATEWAY_CONFIG"].flatMap { $0.isEmpty ? nil : $0 } ?? "gateway.conf"
     }
 
-    /// The config file's folder: relative paths in the config resolve against it (SPEC §2).
+    /// The config file's folder: relative paths in the config resolve against it (docs/configuration.md).
     var baseDirectory: String { ConfigReader.directory(of: path) }
 
     /// Reads the config, or prints every problem and exits 1.
@@ -107,7 +107,7 @@ struct DrainOnShutdown: Service {
     }
 }
 
-/// SIGHUP: reloads the config file and the key files (SPEC §7.3), one reload at a time, until shutdown.
+/// SIGHUP: reloads the config file and the key files (docs/operations.md#reload), one reload at a time, until shutdown.
 struct ReloadOnHangup: Service {
     let gateway: Gateway
     let path: String

@@ -2,7 +2,7 @@ import ArgumentParser
 import GatewayCore
 import Logging
 
-/// `gateway sessions list|revoke` (SPEC §7.4): the store the config names, opened as a gateway opens it, while
+/// `gateway sessions list|revoke` (docs/operations.md#sessions-from-the-command-line): the store the config names, opened as a gateway opens it, while
 /// gateways run. The work and the output lines are `SessionCommands`'.
 struct Sessions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,7 +65,7 @@ struct Sessions: AsyncParsableCommand {
 }
 
 /// Opens the configured store (never creating a SQLite file), runs `body` on it and closes it. A bad config, a store
-/// that cannot be opened, or a failing store call: one line on stderr and exit 1 (SPEC §1).
+/// that cannot be opened, or a failing store call: one line on stderr and exit 1 (docs/operations.md#commands).
 private func withSessionCommands(_ options: ConfigOption, _ body: (SessionCommands) async throws -> Void) async throws {
     let config = try options.load()
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }

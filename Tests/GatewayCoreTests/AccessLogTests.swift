@@ -4,7 +4,7 @@ import Synchronization
 import Testing
 @testable import GatewayCore
 
-/// The access log's sink (SPEC §7.2): never blocks the caller, drops and counts what does not fit.
+/// The access log's sink (docs/operations.md#access-log-and-request-ids): never blocks the caller, drops and counts what does not fit.
 struct AccessLogTests {
     @Test func linesReachTheSinkInOrder() throws {
         var fds: [Int32] = [0, 0]

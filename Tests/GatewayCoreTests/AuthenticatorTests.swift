@@ -6,7 +6,7 @@ import NIOPosix
 import Testing
 @testable import GatewayCore
 
-/// `Authenticator.authorize` (SPEC §5.1–§5.3): route auth modes, error mapping, identity headers, renewal.
+/// `Authenticator.authorize` (docs/http.md#route-auth–§5.3): route auth modes, error mapping, identity headers, renewal.
 struct AuthenticatorTests {
     typealias S = AuthTestSupport
 
@@ -670,7 +670,7 @@ struct AuthenticatorTests {
         return tokens.count
     }
 
-    /// SPEC 5.3: many parallel requests that carry one expired token all succeed and all receive one
+    /// docs/http.md#renewal: many parallel requests that carry one expired token all succeed and all receive one
     /// lineage. Run in a child process: a crash (e.g. a leaked NIO promise in debug builds) fails this
     /// test instead of killing the whole test run.
     @Test func parallelRenewalsOfOneTokenShareOneLineage() async throws {
@@ -679,7 +679,7 @@ struct AuthenticatorTests {
         }
     }
 
-    /// SPEC §6.2: the store's revocation answers a renewal with `blacklisted` (the list may have forgotten it).
+    /// docs/operations.md#revocation: the store's revocation answers a renewal with `blacklisted` (the list may have forgotten it).
     @Test func expiredTokenOfARevokedSessionIsRefused() async throws {
         try await Self.with(renewal: true) { f in
             try await f.store!.create(f.session())
@@ -726,7 +726,7 @@ struct AuthenticatorTests {
         }
     }
 
-    // MARK: - revoked sessions (SPEC §6.2)
+    // MARK: - revoked sessions (docs/operations.md#revocation)
 
     @Test func aValidTokenOfARevokedSessionIsBlacklistedAlsoWhenCached() async throws {
         try await Self.with { f in

@@ -2,7 +2,7 @@ import NIOHTTP1
 import Testing
 @testable import GatewayCore
 
-/// `BearerCredential(headers:)` (SPEC §3, §5.1, §5.2): what the Authorization header(s) amount to.
+/// `BearerCredential(headers:)` (docs/http.md#tokens, docs/http.md#route-auth, docs/http.md#error-bodies): what the Authorization header(s) amount to.
 struct BearerCredentialTests {
     static func credential(_ pairs: [(String, String)]) -> BearerCredential {
         BearerCredential(headers: HTTPHeaders(pairs))

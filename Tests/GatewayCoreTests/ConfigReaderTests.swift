@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import GatewayCore
 
-/// `ConfigReader` against SPEC §1 (problem lines) and §2 (keys, defaults, substitution).
+/// `ConfigReader` against docs/operations.md#commands (problem lines) and §2 (keys, defaults, substitution).
 struct ConfigReaderTests {
     /// The smallest valid config: one upstream and one route; everything else defaulted.
     static let minimal = """
@@ -288,9 +288,9 @@ struct ConfigReaderTests {
         #expect(problems.map(\.key) == ["routes[1].Auth"])
     }
 
-    // MARK: - SPEC §1 message
+    // MARK: - docs/operations.md#commands message
 
-    @Test func misspelledAuthValueGivesTheSpecMessage() throws {
+    @Test func misspelledAuthValueGivesTheDocumentedMessage() throws {
         let text = """
             [[upstreams]]
             name = "api"
@@ -582,7 +582,7 @@ struct ConfigReaderTests {
     }
 }
 
-/// SPEC §2's operations keys: `[admin]`, `[log]`, and the credential check's timeouts.
+/// docs/configuration.md's operations keys: `[admin]`, `[log]`, and the credential check's timeouts.
 struct OperationsConfigTests {
     typealias T = ConfigReaderTests
 

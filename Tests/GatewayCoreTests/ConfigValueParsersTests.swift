@@ -1,7 +1,7 @@
 import Testing
 @testable import GatewayCore
 
-/// The scalar forms of `gateway.conf` (SPEC §2): durations, sizes, `${NAME}`, listen addresses, upstream targets.
+/// The scalar forms of `gateway.conf` (docs/configuration.md): durations, sizes, `${NAME}`, listen addresses, upstream targets.
 struct ConfigValueParsersTests {
     // MARK: - Durations
 

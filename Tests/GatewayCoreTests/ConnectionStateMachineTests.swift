@@ -675,7 +675,7 @@ struct ConnectionStateMachineTests {
         #expect(machine.partArrived(.body(Self.bytes(1))) == .handle)
     }
 
-    // MARK: switching protocols (WebSocket, SPEC §8.3)
+    // MARK: switching protocols (WebSocket, docs/http.md#websocket)
 
     static let tunnel = Machine.Request(method: .GET, language: .english, keepAlive: true, upgrade: .tunnel)
 

@@ -3,9 +3,9 @@ import NIOHTTP1
 import Testing
 @testable import GatewayCore
 
-/// Error statuses, simplejwt/DRF bodies and `WWW-Authenticate` values (SPEC §4, §5.1, §5.2).
+/// Error statuses, simplejwt/DRF bodies and `WWW-Authenticate` values (docs/http.md#the-gateways-own-endpoints, docs/http.md#route-auth, docs/http.md#error-bodies).
 struct GatewayErrorTests {
-    // MARK: - SPEC §5.2 bodies, as the SPEC writes them
+    // MARK: - docs/http.md#error-bodies bodies, as documented
 
     static let notAuthenticatedEnglish =
         #"{"detail": "Authentication credentials were not provided.", "code": "not_authenticated"}"#
@@ -20,7 +20,7 @@ struct GatewayErrorTests {
     static let tokenInvalidKorean =
         #"{"detail": "이 토큰은 모든 타입의 토큰에 대해 유효하지 않습니다", "code": "token_not_valid", "messages": [{"token_class": "AccessToken", "token_type": "access", "message": "유효하지 않거나 만료된 토큰입니다"}]}"#
 
-    /// JSON text without the whitespace between tokens: DRF's compact rendering of the SPEC's examples.
+    /// JSON text without the whitespace between tokens: DRF's compact rendering of the documented examples.
     static func compact(_ json: String) -> String {
         var out = ""
         var inString = false
@@ -50,13 +50,13 @@ struct GatewayErrorTests {
         (.badAuthorizationHeader, badAuthorizationHeaderEnglish),
         (.permissionDenied, permissionDeniedEnglish),
     ])
-    func englishBodyIsTheSpecText(error: GatewayError, spec: String) throws {
+    func englishBodyIsTheDocumentedText(error: GatewayError, spec: String) throws {
         let body = error.body(language: .english)
         #expect(try Self.object(body) == Self.object(spec))
         #expect(body == Self.compact(spec))
     }
 
-    @Test func koreanTokenNotValidBodyIsTheSpecText() throws {
+    @Test func koreanTokenNotValidBodyIsTheDocumentedText() throws {
         let body = GatewayError.accessTokenNotValid(.invalid).body(language: .korean)
         #expect(try Self.object(body) == Self.object(Self.tokenInvalidKorean))
         #expect(body == Self.compact(Self.tokenInvalidKorean))
@@ -68,7 +68,7 @@ struct GatewayErrorTests {
         #expect(body == Self.compact(Self.tokenInvalidKorean))
     }
 
-    /// The code is the SPEC's, written here rather than read back from the error: compared with the error's own
+    /// The code is the documented one, written here rather than read back from the error: compared with the error's own
     /// `codeString`, a body would agree with whatever the code had become.
     @Test(arguments: [
         (GatewayError.notAuthenticated, "not_authenticated"),
@@ -102,7 +102,7 @@ struct GatewayErrorTests {
         #expect(korean.unicodeScalars.contains { (0xAC00...0xD7A3).contains($0.value) })
     }
 
-    // MARK: - Refresh endpoint (SPEC §4)
+    // MARK: - Refresh endpoint (docs/http.md#the-gateways-own-endpoints)
 
     @Test(arguments: [
         (GatewayError.TokenProblem.expired, "Token is expired"),

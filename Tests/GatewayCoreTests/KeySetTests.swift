@@ -5,7 +5,7 @@ import JWTKit
 import Testing
 @testable import GatewayCore
 
-/// SPEC §6.1: key ids derived from the key alone, verification by `kid` among the current and previous keys,
+/// docs/operations.md#keys-kid-rotation-and-jwks: key ids derived from the key alone, verification by `kid` among the current and previous keys,
 /// the JWKS document, and the config rules for retired keys.
 struct KeySetTests {
     typealias S = AuthTestSupport

@@ -1,7 +1,7 @@
 import Testing
 @testable import GatewayCore
 
-/// The language of error messages from `Accept-Language` (SPEC §5.2): Korean when asked for, English otherwise.
+/// The language of error messages from `Accept-Language` (docs/http.md#error-bodies): Korean when asked for, English otherwise.
 struct LanguageTests {
     @Test(arguments: [
         "ko", "ko-KR", "KO", "ko_KR", "ko;q=0.9, en;q=0.8", "fr, ko;q=0.5", "en;q=0.4, ko;q=0.6", " ko-KR ; q=1 ",

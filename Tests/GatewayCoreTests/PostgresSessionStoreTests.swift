@@ -4,7 +4,7 @@ import Logging
 import Testing
 @testable import GatewayCore
 
-/// `store.url = "postgres://…"` (SPEC §2): the URL's forms and errors, and what only a shared store has —
+/// `store.url = "postgres://…"` (docs/configuration.md): the URL's forms and errors, and what only a shared store has —
 /// several gateways (store instances) on one database, and a database that does not answer. The rules every
 /// store obeys run on PostgreSQL too, in `SessionStoreTests`.
 struct PostgresSessionStoreTests {
@@ -241,7 +241,7 @@ struct PostgresSessionStoreTests {
         }
     }
 
-    /// `ping` (what /readyz asks, SPEC §4) is a write: a database this gateway can read but not write — a
+    /// `ping` (what /readyz asks, docs/http.md#the-gateways-own-endpoints) is a write: a database this gateway can read but not write — a
     /// read-only role here, a hot standby in production — is not ready, though reads still work.
     @Test(.enabled(if: PostgresTestDatabase.isAvailable, PostgresTestDatabase.unavailableReason))
     func pingFailsWhereTheStoreCanReadButNotWrite() async throws {

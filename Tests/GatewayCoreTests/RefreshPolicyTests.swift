@@ -1,7 +1,7 @@
 import Testing
 @testable import GatewayCore
 
-/// `RefreshPolicy` (SPEC §4.2): the current refresh token rotates; a rotated one revokes the session under the
+/// `RefreshPolicy` (docs/http.md#refresh): the current refresh token rotates; a rotated one revokes the session under the
 /// blacklist, or refreshes against the current id without it; a revoked, expired or unknown session refuses.
 struct RefreshPolicyTests {
     static let login = UnixTime(milliseconds: 1_750_000_000_000)

@@ -1,7 +1,7 @@
 import Testing
 @testable import GatewayCore
 
-/// `ReloadRestrictions` (SPEC §7.3): the listeners and the store cannot change by reload; everything else may.
+/// `ReloadRestrictions` (docs/operations.md#reload): the listeners and the store cannot change by reload; everything else may.
 struct ReloadRestrictionsTests {
     static let running: GatewayConfig = {
         var config = GatewayConfig()

@@ -1,7 +1,7 @@
 import Testing
 @testable import GatewayCore
 
-/// `RenewalPolicy.decide` (SPEC §5.3): latest advances, predecessor reuses within grace, everything else refused.
+/// `RenewalPolicy.decide` (docs/http.md#renewal): latest advances, predecessor reuses within grace, everything else refused.
 struct RenewalPolicyTests {
     /// window 1d, grace 10s.
     let policy = RenewalPolicy(window: .seconds(86_400), grace: .seconds(10))

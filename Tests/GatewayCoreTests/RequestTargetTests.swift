@@ -1,7 +1,7 @@
 import Testing
 @testable import GatewayCore
 
-/// The request target as routing sees it (SPEC §5.4): dot segments removed, nothing decoded, the query untouched.
+/// The request target as routing sees it (docs/http.md#forwarding): dot segments removed, nothing decoded, the query untouched.
 struct RequestTargetTests {
     @Test(arguments: [
         ("/public/../api/x", "/api/x"),

@@ -2,7 +2,7 @@ import Synchronization
 import Testing
 @testable import GatewayCore
 
-/// `RevocationList` (SPEC §6.2): revoked sessions are known until every access token of theirs has expired.
+/// `RevocationList` (docs/operations.md#revocation): revoked sessions are known until every access token of theirs has expired.
 struct RevocationListTests {
     static let t0 = UnixTime(milliseconds: 1_750_000_000_000)
 
@@ -103,7 +103,7 @@ struct RevocationListTests {
         #expect(store.reads[0] == Self.t0 + .seconds(5) - .seconds(360))
     }
 
-    // MARK: open tunnels (SPEC §8.3)
+    // MARK: open tunnels (docs/http.md#websocket)
 
     @Test func aNewRevocationClosesItsSessionsTunnelsOnceAndNoOthers() {
         let list = RevocationList(retention: .seconds(360))

@@ -1,7 +1,7 @@
 import Testing
 @testable import GatewayCore
 
-/// `RoutePermissions.allows` (SPEC §2 routes: require_claims, require_scopes).
+/// `RoutePermissions.allows` (docs/configuration.md routes: require_claims, require_scopes).
 struct RoutePermissionsTests {
     static func route(claims: [(name: String, allowed: [ClaimValue])] = [], scopes: [String] = []) throws -> Route {
         var config = GatewayConfig()

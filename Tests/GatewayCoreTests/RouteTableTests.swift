@@ -2,7 +2,7 @@ import NIOHTTP1
 import Testing
 @testable import GatewayCore
 
-/// Route choice and per-route decisions (SPEC §5.1, §5.4): longest byte prefix, methods, strip_prefix.
+/// Route choice and per-route decisions (docs/http.md#route-auth, docs/http.md#forwarding): longest byte prefix, methods, strip_prefix.
 struct RouteTableTests {
     static let upstreams = [
         UpstreamConfig(name: "api", targets: [UpstreamTarget(scheme: "http", authority: "127.0.0.1:9000", basePath: "")]),

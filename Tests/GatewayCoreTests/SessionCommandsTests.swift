@@ -1,7 +1,7 @@
 import Testing
 @testable import GatewayCore
 
-/// `gateway sessions list|revoke` (SPEC §7.4): listing by user, of everyone and with the ended ones, revoking by user
+/// `gateway sessions list|revoke` (docs/operations.md#sessions-from-the-command-line): listing by user, of everyone and with the ended ones, revoking by user
 /// and by session, on SQLite and on PostgreSQL alike (the store contract suite's stores); which stored user ids an
 /// operator's `--user` matches; the `--json` line and the table.
 struct SessionCommandsTests {
@@ -88,7 +88,7 @@ struct SessionCommandsTests {
             #expect(try await store.session(id: "b")?.revokedAt == Self.login + .seconds(2))
             #expect(try await store.session(id: "earlier")?.revokedAt == Self.login + .seconds(1), "the first revocation time stays")
             #expect(try await store.session(id: "other")?.revokedAt == nil)
-            // Other gateways learn of it as of a logout (SPEC §6.2).
+            // Other gateways learn of it as of a logout (docs/operations.md#revocation).
             #expect(Set(try await store.revokedSince(Self.login + .seconds(2)).map(\.sessionID)) == ["a", "b"])
         }
     }
@@ -106,7 +106,7 @@ struct SessionCommandsTests {
         }
     }
 
-    /// The logout of every session (SPEC §4 `{"all": true}`) shares the statement with `revoke --user`; it keeps
+    /// The logout of every session (docs/http.md#the-gateways-own-endpoints `{"all": true}`) shares the statement with `revoke --user`; it keeps
     /// matching the stored id exactly, as the token's session has it.
     @Test(arguments: Store.StoreKind.available) func logoutOfAllSessionsMatchesTheStoredIdExactly(_ kind: Store.StoreKind) async throws {
         try await Store.withStore(kind) { store in

@@ -6,7 +6,7 @@ import NIOPosix
 import Testing
 @testable import GatewayCore
 
-/// The session stores (SPEC §3): round trips, compare-and-set updates, rotation history, revocation,
+/// The session stores (docs/http.md#tokens): round trips, compare-and-set updates, rotation history, revocation,
 /// purging and `ping` as the readiness probe, on SQLite and on PostgreSQL alike; persistence, file mode and
 /// locking on SQLite. One fresh database per test.
 struct SessionStoreTests {
@@ -170,7 +170,7 @@ struct SessionStoreTests {
         }
     }
 
-    /// SPEC §6.3: the history keeps what the rotation handed out (the successor's id and expiry, capped at the
+    /// docs/http.md#refresh: the history keeps what the rotation handed out (the successor's id and expiry, capped at the
     /// session's maximum like the session's own, and the access token), so a duplicate can get the same answer.
     @Test(arguments: StoreKind.available) func rotationRecordsWhatReplacedTheToken(_ kind: StoreKind) async throws {
         try await Self.withStore(kind) { store in

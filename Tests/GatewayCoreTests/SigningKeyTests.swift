@@ -4,7 +4,7 @@ import Foundation
 import Testing
 @testable import GatewayCore
 
-/// `SigningKey.load(_:relativeTo:)` (SPEC §2 [tokens]): HS secrets created or read, PEM keys for ES256/RS256/EdDSA.
+/// `SigningKey.load(_:relativeTo:)` (docs/configuration.md [tokens]): HS secrets created or read, PEM keys for ES256/RS256/EdDSA.
 struct SigningKeyTests {
     typealias S = AuthTestSupport
     static let probe = Array("header.payload".utf8)
@@ -24,7 +24,7 @@ struct SigningKeyTests {
         S.base64urlDecode(key.headerSegment).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// SPEC §6.1 for HS*, computed here: the first 16 characters of base64url(SHA-256(secret)).
+    /// docs/operations.md#keys-kid-rotation-and-jwks for HS*, computed here: the first 16 characters of base64url(SHA-256(secret)).
     static func hmacKID(_ secret: [UInt8]) -> String {
         String(S.base64url(Array(SHA256.hash(data: secret))).prefix(16))
     }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import GatewayCore
 
-/// `TokenIssuer` (SPEC §3): the exact claims of access and refresh tokens, the JOSE header, determinism.
+/// `TokenIssuer` (docs/http.md#tokens): the exact claims of access and refresh tokens, the JOSE header, determinism.
 struct TokenIssuerTests {
     typealias S = AuthTestSupport
     let now = AuthTestSupport.now
@@ -16,7 +16,7 @@ struct TokenIssuerTests {
         claims: ["role": .string("admin"), "scope": .string("read write"), "level": .integer(3)]
     )
 
-    @Test func accessTokenClaimsAreExactlyTheSpecOnes() async throws {
+    @Test func accessTokenClaimsAreExactlyTheDocumentedOnes() async throws {
         let token = try await issuer().accessToken(for: Self.subject, jti: "jti-1", issuedAt: now, expiresAt: now + 300)
         let payload = try #require(S.segmentObject(token, 1))
         #expect(payload == [
@@ -67,7 +67,7 @@ struct TokenIssuerTests {
         #expect(payload["sub"] == .string("42"))
     }
 
-    @Test func refreshTokenClaimsAreExactlyTheSpecOnes() async throws {
+    @Test func refreshTokenClaimsAreExactlyTheDocumentedOnes() async throws {
         let token = try await issuer().refreshToken(for: Self.subject, jti: "r-1", issuedAt: now, expiresAt: now + 86_400)
         let payload = try #require(S.segmentObject(token, 1))
         // No auth.claims in a refresh token.
@@ -98,7 +98,7 @@ struct TokenIssuerTests {
         let issuer = try await issuer()
         let access = try issuer.accessToken(for: Self.subject, jti: "j", issuedAt: now, expiresAt: now + 300)
         let refresh = try issuer.refreshToken(for: Self.subject, jti: "r", issuedAt: now, expiresAt: now + 300)
-        // SPEC §6.1: kid = the first 16 characters of base64url(SHA-256(secret)).
+        // docs/operations.md#keys-kid-rotation-and-jwks: kid = the first 16 characters of base64url(SHA-256(secret)).
         let kid = SigningKeyTests.hmacKID(Array(S.secret.utf8))
         #expect(S.segmentText(access, 0) == #"{"alg":"HS256","kid":"\#(kid)","typ":"JWT"}"#)
         #expect(S.segmentText(refresh, 0) == #"{"alg":"HS256","kid":"\#(kid)","typ":"JWT"}"#)

@@ -103,7 +103,7 @@ enum AuthTestSupport {
     }
 }
 
-/// `TokenVerifier.verify(_:as:now:)` (SPEC §3): every rejection rule, expiry, leeway. The clock is passed in.
+/// `TokenVerifier.verify(_:as:now:)` (docs/http.md#tokens): every rejection rule, expiry, leeway. The clock is passed in.
 struct TokenVerifierTests {
     typealias S = AuthTestSupport
     let now = AuthTestSupport.now

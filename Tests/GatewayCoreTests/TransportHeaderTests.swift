@@ -3,7 +3,7 @@ import NIOHTTP1
 import Testing
 @testable import GatewayCore
 
-/// The byte-level header handling of the transport (SPEC §5.4): hop-by-hop names in any case, the names a
+/// The byte-level header handling of the transport (docs/http.md#forwarding): hop-by-hop names in any case, the names a
 /// Connection header lists, the upstream's status line, and the header list handed to curl.
 struct TransportHeaderTests {
     @Test(arguments: [

@@ -2,7 +2,7 @@ import NIOCore
 import Testing
 @testable import GatewayCore
 
-/// A WebSocket tunnel's client connection without a socket (SPEC §8.3): events in, actions out.
+/// A WebSocket tunnel's client connection without a socket (docs/http.md#websocket): events in, actions out.
 struct TunnelStateMachineTests {
     typealias Machine = TunnelStateMachine
 

@@ -2,7 +2,7 @@ import NIOHTTP1
 import Testing
 @testable import GatewayCore
 
-/// The upstream's answer to an upgrade request, read from raw bytes (SPEC §8.3): a 101 hands over what follows it,
+/// The upstream's answer to an upgrade request, read from raw bytes (docs/http.md#websocket): a 101 hands over what follows it,
 /// any other answer is an ordinary response whose body is framed as its head says.
 struct UpgradeResponseReaderTests {
     struct Read {

@@ -3,7 +3,7 @@ import NIOHTTP1
 import Testing
 @testable import GatewayCore
 
-/// The request the upstream sees (SPEC §5.4): hop-by-hop headers dropped, identity headers stripped,
+/// The request the upstream sees (docs/http.md#forwarding): hop-by-hop headers dropped, identity headers stripped,
 /// X-Forwarded-* and X-Request-Id set, Host chosen, the URL built byte for byte.
 struct UpstreamRequestBuilderTests {
     static let builder = UpstreamRequestBuilder(headers: IdentityHeadersConfig())
@@ -242,7 +242,7 @@ struct UpstreamRequestBuilderTests {
         #expect(RequestID.of(HTTPHeaders([("X-Request-Id", longest)])) == longest)
     }
 
-    /// SPEC §7.2: at most 200 visible ASCII characters; anything else is replaced, never passed on or logged.
+    /// docs/operations.md#access-log-and-request-ids: at most 200 visible ASCII characters; anything else is replaced, never passed on or logged.
     @Test(arguments: ["", String(repeating: "a", count: 201), "has space", "tab\there", "é", "quote\"ok\"x\u{7F}"])
     func anInvalidClientRequestIdIsReplaced(id: String) {
         let decided = RequestID.of(HTTPHeaders([("X-Request-Id", id)]))

@@ -1,6 +1,6 @@
 /// The JavaScript clients (clients/js: authFetch, and installRenewal on the page's own axios) and the demo page in
 /// headless Chromium, through the real gateway executable in front of the real demo upstream
-/// (scripts/demo_upstream.py): silent renewal (SPEC §5.3) as a browser sees it, in one tab and across tabs, for 20
+/// (scripts/demo_upstream.py): silent renewal (docs/http.md#renewal) as a browser sees it, in one tab and across tabs, for 20
 /// requests at once, from another origin (CORS answered by the upstream, the renewal header exposed by the gateway;
 /// the HttpOnly refresh cookie), and the one login prompt after a logout or a revocation.
 import Foundation

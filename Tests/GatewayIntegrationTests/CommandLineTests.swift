@@ -1,4 +1,4 @@
-/// The `gateway` executable's commands (SPEC §1): serve's start-up line and exit codes, `check`'s output.
+/// The `gateway` executable's commands (docs/operations.md#commands): serve's start-up line and exit codes, `check`'s output.
 import Foundation
 import GatewayCore
 import Testing
@@ -99,7 +99,7 @@ struct CommandLineTests {
         #expect(outcome.stderrLines.count == 1, "one problem, one line; stderr:\n\(outcome.stderr)")
     }
 
-    @Test func checkReportsABadValueAsSpecShows() async throws {
+    @Test func checkReportsABadValueAsDocumented() async throws {
         let config = Self.valid.with { $0.routes[1].auth = "requird" }
         let outcome = try await GatewayProcess.run(["check", "--config", "${CONFIG}"], config: config.text)
         #expect(outcome.status == 1)

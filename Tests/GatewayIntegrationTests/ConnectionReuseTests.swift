@@ -1,4 +1,4 @@
-/// Client keep-alive and pipelining (issue 2 §3) and the upstream keep-alive pool (SPEC §5.4).
+/// Client keep-alive and pipelining (issue 2 §3) and the upstream keep-alive pool (docs/http.md#forwarding).
 import Foundation
 import Testing
 

@@ -1,4 +1,4 @@
-/// Issue 17 / SPEC §3: a real Django REST framework API (Tests/django_upstream) with djangorestframework-simplejwt,
+/// Issue 17 / docs/http.md#tokens: a real Django REST framework API (Tests/django_upstream) with djangorestframework-simplejwt,
 /// configured with the gateway's key, issuer, audience and user id claim, is the gateway's upstream and its login's
 /// credential check. simplejwt's own JWTAuthentication authenticates the access tokens the gateway forwards (the
 /// renewed ones too) and finds the user by the user id claim, which holds Django's primary key.
@@ -217,7 +217,7 @@ struct DjangoSimpleJWTTests {
             for refusal in refusals {
                 let response = try await s.django.get("/api/whoami", token: refusal.token)
                 #expect(response.status == 401, "\(refusal.what): \(response.bodyText)")
-                // simplejwt's own body is the one the gateway answers with (SPEC §5.2).
+                // simplejwt's own body is the one the gateway answers with (docs/http.md#error-bodies).
                 #expect(response.json == accessTokenNotValidBody(refusal.message), "\(refusal.what): \(response.bodyText)")
             }
 

@@ -1,4 +1,4 @@
-/// Public-route forwarding (SPEC §5.1 public row, §5.4): what the upstream receives, byte for byte.
+/// Public-route forwarding (docs/http.md#route-auth public row, §5.4): what the upstream receives, byte for byte.
 import Foundation
 import Testing
 

@@ -1,4 +1,4 @@
-/// SPEC §8.2: HTTP/2 inbound — ALPN h2 over TLS, prior-knowledge h2c on a plaintext listener — with every rule
+/// docs/http.md#tls-and-http2: HTTP/2 inbound — ALPN h2 over TLS, prior-knowledge h2c on a plaintext listener — with every rule
 /// of §5 and §6 per stream, through real HTTP/2 clients (curl, Python httpx and h2). The upstream hop stays
 /// HTTP/1.1 through libcurl.
 import Foundation

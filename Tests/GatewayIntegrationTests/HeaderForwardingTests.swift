@@ -1,4 +1,4 @@
-/// Which headers cross the gateway (SPEC §5.4): hop-by-hop dropped both ways, X-Forwarded-* and
+/// Which headers cross the gateway (docs/http.md#forwarding): hop-by-hop dropped both ways, X-Forwarded-* and
 /// X-Request-Id set, identity headers from clients removed in any spelling.
 import Foundation
 import Testing
@@ -109,7 +109,7 @@ struct HeaderForwardingTests {
         }
     }
 
-    /// SPEC §7.2: every response carries the request's id, the one the upstream saw.
+    /// docs/operations.md#access-log-and-request-ids: every response carries the request's id, the one the upstream saw.
     @Test func theResponseCarriesTheIdTheUpstreamSaw() async throws {
         try await withUpstreamAndGateway(.publicCatchAll) { upstream, gateway in
             let kept = try await HTTPTestClient.get("/rid", port: gateway.port, headers: [("X-Request-Id", "req-abc-123")])

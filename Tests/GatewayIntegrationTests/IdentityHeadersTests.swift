@@ -1,4 +1,4 @@
-/// SPEC §5.4 / issue 3 §5: what the upstream is told about the caller — identity headers set only after
+/// docs/http.md#forwarding / issue 3 §5: what the upstream is told about the caller — identity headers set only after
 /// verification, client-sent ones removed in any spelling on every route, `forward_authorization`.
 import Foundation
 import GatewayCore

@@ -1,4 +1,4 @@
-/// SPEC §6: key rotation without logout, the JWKS document read by a third-party JWT library, revocations refused
+/// docs/operations.md#keys-kid-rotation-and-jwks: key rotation without logout, the JWKS document read by a third-party JWT library, revocations refused
 /// at once on the gateway that made them and within `store.revocation_poll` on another sharing the store
 /// (one SQLite file; the test script's PostgreSQL), and logout of every session of a user.
 import Crypto
@@ -10,7 +10,7 @@ import Testing
     static let oldSecret = String(repeating: "o", count: 48)
     static let newSecret = String(repeating: "n", count: 48)
 
-    /// SPEC §6.1 for HS*, computed here: the first 16 characters of base64url(SHA-256(secret)).
+    /// docs/operations.md#keys-kid-rotation-and-jwks for HS*, computed here: the first 16 characters of base64url(SHA-256(secret)).
     static func hmacKID(_ secret: String) -> String {
         let base64 = Data(SHA256.hash(data: Array(secret.utf8))).base64EncodedString()
         return String(base64.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").prefix(16))
@@ -221,7 +221,7 @@ import Testing
         }
     }
 
-    // MARK: - refresh duplicates (SPEC §6.3)
+    // MARK: - refresh duplicates (docs/http.md#refresh)
 
     @Test("within refresh_reuse_interval a replaced refresh token gets the first answer byte for byte; after it, reuse")
     func refreshDuplicates() async throws {

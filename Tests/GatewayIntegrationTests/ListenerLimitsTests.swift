@@ -1,4 +1,4 @@
-/// The listener's limits (issue 2 §3, SPEC §2 [server]): 431, 413, idle_timeout, smuggling shapes → 400.
+/// The listener's limits (issue 2 §3, docs/configuration.md [server]): 431, 413, idle_timeout, smuggling shapes → 400.
 import Foundation
 import Testing
 

@@ -1,4 +1,4 @@
-/// SPEC §4 login: 201 with the user and the tokens, the claims of SPEC §3, the verify endpoint's refusal passed
+/// docs/http.md#the-gateways-own-endpoints login: 201 with the user and the tokens, the claims of docs/http.md#tokens, the verify endpoint's refusal passed
 /// back unchanged, 502 when it is unreachable, and the four `refresh_delivery` modes.
 import Foundation
 import GatewayCore
@@ -60,7 +60,7 @@ struct LoginEndpointTests {
         }
     }
 
-    @Test("access and refresh tokens carry SPEC §3's claims; an integer user id stays an integer")
+    @Test("access and refresh tokens carry docs/http.md#tokens's claims; an integer user id stays an integer")
     func tokensCarrySpecClaims() async throws {
         try await withAuthGateway { _, gw in
             let tokens = try await gw.login()

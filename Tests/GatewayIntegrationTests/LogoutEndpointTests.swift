@@ -1,4 +1,4 @@
-/// SPEC §4 logout: 204 by access token (expired too), refresh token in the body or the cookie; afterwards
+/// docs/http.md#the-gateways-own-endpoints logout: 204 by access token (expired too), refresh token in the body or the cookie; afterwards
 /// neither refresh nor renewal works for the session, and the cookie is cleared.
 import Foundation
 import GatewayCore
@@ -19,7 +19,7 @@ struct LogoutEndpointTests {
             gw.clock.advance(.seconds(61))
         }
         let renewal = try await gw.get("/api/echo", token: login.access)
-        // SPEC §6.2: a revoked session's tokens, expired or not, are blacklisted.
+        // docs/operations.md#revocation: a revoked session's tokens, expired or not, are blacklisted.
         expectAccessTokenRefused(renewal, message: "Token is blacklisted", sourceLocation: sourceLocation)
     }
 
@@ -97,7 +97,7 @@ struct LogoutEndpointTests {
         }
     }
 
-    @Test("access tokens issued before a logout are refused at once, before their exp (SPEC §6.2)")
+    @Test("access tokens issued before a logout are refused at once, before their exp (docs/operations.md#revocation)")
     func accessTokenRefusedAtOnce() async throws {
         try await withAuthGateway { _, gw in
             let login = try await gw.login()

@@ -1,4 +1,4 @@
-/// SPEC §7.1 and §7.2 through the real listeners: the admin listener's metrics page moving with each kind of
+/// docs/operations.md#metrics, docs/operations.md#access-log-and-request-ids through the real listeners: the admin listener's metrics page moving with each kind of
 /// request, accepted by Prometheus's own `promtool`; the access log's lines and keys; secrets kept out of both.
 import Foundation
 import GatewayCore
@@ -237,7 +237,7 @@ struct OperationsTests {
             let connection = try await RawHTTPConnection.connect(port: gw.port)
             try await connection.send(RequestBytes.make("GET", "/pub/slow?ms=3000"))
             try await Task.sleep(for: .milliseconds(300))
-            // A reset: a plain close after a whole request reads as a half-close, which is still answered (SPEC §5).
+            // A reset: a plain close after a whole request reads as a half-close, which is still answered (docs/http.md#proxied-requests).
             connection.reset()
             let line = try #require(try await gw.accessLog(count: 1).first)
             #expect(line["status"] as? Int == 499)

@@ -1,4 +1,4 @@
-/// SPEC §4 and §5.3 on the PostgreSQL store (§2 `store.url`): the store is not a single point of logout. The gateway
+/// docs/http.md#the-gateways-own-endpoints, docs/http.md#renewal on the PostgreSQL store (§2 `store.url`): the store is not a single point of logout. The gateway
 /// reaches the test PostgreSQL through a TCP relay the test cuts: renewal answers 503 store_unavailable (not 401, and
 /// within the store's deadline, not hanging), valid tokens keep working without waiting, /readyz says 503; once the
 /// relay is restored, postgres-nio's pool reconnects and renewal and readiness come back by themselves.

@@ -1,4 +1,4 @@
-/// SPEC §4 refresh: rotation, reuse detection (the whole session dies), expired / invalid tokens,
+/// docs/http.md#the-gateways-own-endpoints refresh: rotation, reuse detection (the whole session dies), expired / invalid tokens,
 /// `rotate_refresh = false`, the cookie, and `session_max_age` capping the sliding session.
 import Foundation
 import GatewayCore

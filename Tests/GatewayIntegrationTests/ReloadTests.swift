@@ -1,4 +1,4 @@
-/// SPEC §7.3 reload: new routes and keys for the next request (keep-alive connections opened before included),
+/// docs/operations.md#reload reload: new routes and keys for the next request (keep-alive connections opened before included),
 /// requests in flight finish on what they started with, a bad file changes nothing and says why, and SIGHUP on
 /// the real binary reloads without ending it.
 import Foundation

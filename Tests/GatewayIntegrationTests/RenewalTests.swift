@@ -1,4 +1,4 @@
-/// SPEC §5.3 / issue 4: server-side renewal with a clock the test moves — the renewed token, the headers,
+/// docs/http.md#renewal / issue 4: server-side renewal with a clock the test moves — the renewed token, the headers,
 /// every 401 case, the grace period, the lineage, sliding expiry.
 import Foundation
 import GatewayCore
@@ -184,7 +184,7 @@ struct RenewalTests {
             #expect(refreshed.status == 200)
             let newestAccess = try #require(refreshed.json?["access"]?.stringValue)
             #expect(try await gw.refresh(first).status == 401)
-            // Refused at once (SPEC §6.2), and still once expired.
+            // Refused at once (docs/operations.md#revocation), and still once expired.
             expectAccessTokenRefused(try await gw.get("/api/echo", token: newestAccess), message: "Token is blacklisted")
             gw.clock.advance(.seconds(61))
             expectAccessTokenRefused(try await gw.get("/api/echo", token: newestAccess), message: "Token is blacklisted")

@@ -1,4 +1,4 @@
-/// SPEC §5.1 / §5.2 on real routes: public, optional (reject / anonymous) and required; malformed Authorization
+/// docs/http.md#route-auth / §5.2 on real routes: public, optional (reject / anonymous) and required; malformed Authorization
 /// headers; require_claims / require_scopes; CORS preflights; Korean messages.
 import Foundation
 import GatewayCore

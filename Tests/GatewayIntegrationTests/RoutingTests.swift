@@ -1,4 +1,4 @@
-/// Route choice and the gateway's own answers (SPEC §4 health, §5.1 preflight, 404/405, §5.4 dot segments).
+/// Route choice and the gateway's own answers (docs/http.md#the-gateways-own-endpoints health, §5.1 preflight, 404/405, §5.4 dot segments).
 import Foundation
 import Testing
 

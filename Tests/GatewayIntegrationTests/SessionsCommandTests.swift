@@ -1,6 +1,6 @@
-/// `gateway sessions list|revoke` (SPEC §7.4), the real executable against the store of a running `gateway serve`
+/// `gateway sessions list|revoke` (docs/operations.md#sessions-from-the-command-line), the real executable against the store of a running `gateway serve`
 /// (SQLite in WAL mode; the test script's PostgreSQL): logins through the gateway are listed, a revocation from the
-/// command line is refused by the running gateway within its `store.revocation_poll` as a logout is (SPEC §6.2),
+/// command line is refused by the running gateway within its `store.revocation_poll` as a logout is (docs/operations.md#revocation),
 /// and a store that cannot be opened is one line and exit 1.
 import Foundation
 import Testing

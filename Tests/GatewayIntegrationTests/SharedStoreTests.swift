@@ -1,4 +1,4 @@
-/// Several gateways on one PostgreSQL store (SPEC §2 `store.url`, §3, §5.3): a login made through one gateway
+/// Several gateways on one PostgreSQL store (docs/configuration.md `store.url`, §3, §5.3): a login made through one gateway
 /// is renewed, refreshed and logged out through the other, and parallel renewals of one expired token spread
 /// over both gateways still give one lineage. Two in-process gateways with the same signing key and clock.
 import Foundation
@@ -39,7 +39,7 @@ struct SharedStoreTests {
         }
     }
 
-    @Test("/readyz is 200 on both gateways while the shared store answers (SPEC §4)")
+    @Test("/readyz is 200 on both gateways while the shared store answers (docs/http.md#the-gateways-own-endpoints)")
     func readinessFollowsTheSharedStore() async throws {
         try await Self.withTwoGateways { _, a, b in
             for gateway in [a, b] {

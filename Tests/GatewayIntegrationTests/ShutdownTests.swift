@@ -1,4 +1,4 @@
-/// Graceful shutdown of the real executable (SPEC §1 serve): stop accepting, finish in-flight requests
+/// Graceful shutdown of the real executable (docs/operations.md#commands serve): stop accepting, finish in-flight requests
 /// within shutdown_timeout, exit 0.
 import Foundation
 import Glibc

@@ -1,4 +1,4 @@
-/// Bodies stream both ways and memory does not grow with body size (SPEC §5.4, issue 2 §5 and §8).
+/// Bodies stream both ways and memory does not grow with body size (docs/http.md#forwarding, issue 2 §5 and §8).
 import Foundation
 import Testing
 

@@ -1,4 +1,4 @@
-/// SPEC §8.1: the public listener over TLS — 1.2 and 1.3 only, start-up errors for missing or mismatched files,
+/// docs/http.md#tls-and-http2: the public listener over TLS — 1.2 and 1.3 only, start-up errors for missing or mismatched files,
 /// the files re-read on reload for new connections — with certificates each test makes with openssl.
 import Foundation
 import GatewayCore

@@ -1,4 +1,4 @@
-/// Upstream failures (SPEC §5.2 gateway failures, §5.4): 502, 504, a body cut short, failover and round robin.
+/// Upstream failures (docs/http.md#error-bodies gateway failures, §5.4): 502, 504, a body cut short, failover and round robin.
 import Foundation
 import Testing
 

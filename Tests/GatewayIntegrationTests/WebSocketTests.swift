@@ -1,4 +1,4 @@
-/// WebSocket tunnels (SPEC §8.3): a real client library (Python `websockets`) through the in-process gateway to a
+/// WebSocket tunnels (docs/http.md#websocket): a real client library (Python `websockets`) through the in-process gateway to a
 /// real WebSocket echo upstream (scripts/websocket_peer.py), libcurl's connect-only mode in between.
 import Foundation
 import Glibc
@@ -97,7 +97,7 @@ struct WebSocketTests {
             #expect(headers["sec-websocket-accept"] != nil, "the upstream's handshake answer, passed back")
             #expect(headers["x-request-id"]?.isEmpty == false)
             #expect(headers["x-access-token"] == nil, "nothing was renewed")
-            // The upstream saw what an ordinary request's upstream sees (SPEC §5.4), plus the switch.
+            // The upstream saw what an ordinary request's upstream sees (docs/http.md#forwarding), plus the switch.
             #expect(Self.saw(open, "x-auth-user-id") == ["42"], "the client's own identity header is dropped")
             #expect(Self.saw(open, "authorization") == ["Bearer \(login.access)"])
             #expect(Self.saw(open, "x-forwarded-for") == ["203.0.113.9, 127.0.0.1"])
@@ -284,7 +284,7 @@ struct WebSocketTests {
     }
 
     /// A revocation this gateway did not make (the command line here; another gateway is the same path) reaches
-    /// it through the store within `revocation_poll`, and closes the tunnel then (SPEC §6.2).
+    /// it through the store within `revocation_poll`, and closes the tunnel then (docs/operations.md#revocation).
     @Test func aRevocationFromTheCommandLineClosesTheTunnelWithinRevocationPoll() async throws {
         try await withTunnelConfig({ $0.store["revocation_poll"] = #""200ms""# }) { config in
             try await withGatewayProcess(config) { child, port in

@@ -16,7 +16,7 @@ export async function authFetch(input, init = {}, options = {}) {
   return response;
 }
 
-/// Stores the access token of a login's answer (`{"user": …, "token": {"access": …}}`, SPEC §4).
+/// Stores the access token of a login's answer (`{"user": …, "token": {"access": …}}`, docs/http.md#the-gateways-own-endpoints).
 export function rememberLogin(loginResponseBody, options = {}) {
   tokenStore(options).store(loginResponseBody.token.access);
 }

@@ -1,4 +1,4 @@
-/** The body of a 401 that ends a login (simplejwt's wire format, SPEC §5.2). */
+/** The body of a 401 that ends a login (simplejwt's wire format, docs/http.md#error-bodies). */
 export interface LoginRequiredBody {
   code: "token_not_valid" | "not_authenticated";
   detail: string;

@@ -304,7 +304,7 @@ HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha
 
 
 def write_secret(path):
-    """64 random bytes as base64url text. As in the gateway (SPEC §2), the HMAC key is the file's
+    """64 random bytes as base64url text. As in the gateway (docs/configuration.md), the HMAC key is the file's
     text bytes minus one trailing newline, not base64-decoded."""
     text = b64url(secrets.token_bytes(64))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

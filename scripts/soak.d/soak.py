@@ -432,7 +432,7 @@ class Soak:
             rotated.append(holder.refresh)
             holder.access, holder.refresh, holder.exp = fresh["access"], fresh["refresh"], token_exp(fresh["access"])
         if random.random() < 0.25:
-            # Reuse of a rotated refresh token: 401, and the whole session is revoked (SPEC §4).
+            # Reuse of a rotated refresh token: 401, and the whole session is revoked (docs/http.md#the-gateways-own-endpoints).
             r = await self.call(conn, "revoked", "POST", "/auth/refresh",
                                 headers=[("Content-Type", "application/json")],
                                 body=json.dumps({"refresh": rotated[-1]}).encode())
@@ -454,8 +454,8 @@ class Soak:
         return r is not None
 
     async def check_ended(self, conn):
-        """An expired access token of an ended session must not renew: 401 and no X-Access-Token (SPEC §5.3).
-        Only expired ones are sent: refusing an unexpired token of a revoked session at once is SPEC §6.2,
+        """An expired access token of an ended session must not renew: 401 and no X-Access-Token (docs/http.md#renewal).
+        Only expired ones are sent: refusing an unexpired token of a revoked session at once is docs/operations.md#revocation,
         which this soak leaves to the integration tests."""
         for _ in range(2):
             if not self.ended or time.time() < self.ended[0].exp + 1:
@@ -484,7 +484,7 @@ class Soak:
                 for _ in range(16)]
 
     def bad_token_request(self):
-        """(headers, expected status): tokens of every wrong shape (SPEC §3, §5.2)."""
+        """(headers, expected status): tokens of every wrong shape (docs/http.md#tokens, docs/http.md#error-bodies)."""
         real = random.choice(self.tab_holders).access
         auth = lambda t: [("Authorization", t)]
         variants = (

@@ -1,4 +1,4 @@
-/// What auth decided for a proxied request (SPEC §5.1). Auth never builds header lines: the upstream request
+/// What auth decided for a proxied request (docs/http.md#route-auth). Auth never builds header lines: the upstream request
 /// builder turns an outcome into what the upstream sees, and `RenewalResponseHeaders` adds a renewed token to
 /// what the client sees.
 public enum AuthOutcome: Sendable, Equatable {

@@ -1,6 +1,6 @@
 import NIOHTTP1
 
-/// Applies a route's auth mode to a request (SPEC §5.1) and returns a typed outcome. A valid token is decided at
+/// Applies a route's auth mode to a request (docs/http.md#route-auth) and returns a typed outcome. A valid token is decided at
 /// once, without the store; only an expired token that may renew takes the `later` step, through the one
 /// `RenewalCoordinator`.
 public struct Authenticator: Sendable {
@@ -40,7 +40,7 @@ public struct Authenticator: Sendable {
         guard let identity = cache.lookup(token)?.identity ?? verifiedAndCached(token, now: now) else {
             return .now(refuse(.accessTokenNotValid(.invalid), route: route))
         }
-        // A revoked session's tokens are refused, expired or not, whatever the cache holds (SPEC §6.2).
+        // A revoked session's tokens are refused, expired or not, whatever the cache holds (docs/operations.md#revocation).
         if let sid = identity.claims.sessionID, revocations.contains(sid) {
             return .now(refuse(.accessTokenNotValid(.blacklisted), route: route))
         }
@@ -73,7 +73,7 @@ public struct Authenticator: Sendable {
 
     /// Verifies `token` and caches it when it verifies in every respect but perhaps `exp`: a burst of requests
     /// carrying one expired token then verifies it once (a successor handed out again within `grace` may itself
-    /// have expired by now; it is forwarded all the same, SPEC §5.3).
+    /// have expired by now; it is forwarded all the same, docs/http.md#renewal).
     private func verifiedAndCached(_ token: Substring, now: UnixTime) -> Identity? {
         switch verifier.verify(token, as: .access, now: now) {
         case .valid(let claims), .expired(let claims):

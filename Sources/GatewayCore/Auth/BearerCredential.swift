@@ -1,6 +1,6 @@
 import NIOHTTP1
 
-/// What the `Authorization` header(s) of a request amount to (SPEC §5.1, §5.2).
+/// What the `Authorization` header(s) of a request amount to (docs/http.md#route-auth, docs/http.md#error-bodies).
 public enum BearerCredential: Sendable, Equatable {
     /// No Authorization header.
     case none

@@ -1,11 +1,11 @@
-/// Decides what a verified refresh token gets at the refresh endpoint (SPEC §4.2, simplejwt's rotation and
+/// Decides what a verified refresh token gets at the refresh endpoint (docs/http.md#refresh, simplejwt's rotation and
 /// blacklist rules). Pure: the store is read and written by `TokenEndpoints`, which asks in two steps because
 /// the rotation history is read only for a token that is not the session's current one.
 public struct RefreshPolicy: Sendable {
     /// `tokens.blacklist_after_rotation`: a rotated token presented again ends the whole session.
     public let blacklistAfterRotation: Bool
     /// `tokens.refresh_reuse_interval`: within this after a rotation, the replaced token gets the same answer
-    /// again (two tabs refreshing at once, SPEC §6.3); zero keeps strict reuse detection.
+    /// again (two tabs refreshing at once, docs/http.md#refresh); zero keeps strict reuse detection.
     public let reuseInterval: Duration
 
     public init(blacklistAfterRotation: Bool, reuseInterval: Duration = .zero) {

@@ -138,7 +138,7 @@ public final class RenewalCoordinator: Sendable {
 /// predecessor, kept so that answering it again needs no store read.
 ///
 /// An entry is used while the grace of the renewal that replaced its token lasts and the session had not yet
-/// expired, as the policy says; like the policy's own answer, the successor may have expired by then (SPEC §5.3).
+/// expired, as the policy says; like the policy's own answer, the successor may have expired by then (docs/http.md#renewal).
 /// When this process renews the successor in turn, the entry goes: its token is no longer the predecessor. A session
 /// revoked in between is refused before renewal (`RevocationList`). What only the store would know is another
 /// gateway's step on the same session (a refresh, or a renewal of the successor): until the grace ends the

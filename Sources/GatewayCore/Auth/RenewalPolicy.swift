@@ -1,4 +1,4 @@
-/// Decides what an expired-but-otherwise-valid access token gets (SPEC §5.3). Pure: the store is read elsewhere.
+/// Decides what an expired-but-otherwise-valid access token gets (docs/http.md#renewal). Pure: the store is read elsewhere.
 public struct RenewalPolicy: Sendable {
     /// How long after its `exp` a token may still renew.
     public let window: Duration

@@ -1,6 +1,6 @@
 import Synchronization
 
-/// Sessions known to be revoked (SPEC §6.2), checked on the hot path after a token verifies: an in-memory lookup,
+/// Sessions known to be revoked (docs/operations.md#revocation), checked on the hot path after a token verifies: an in-memory lookup,
 /// never the store. Filled at once by this gateway's own revocations (logout, reuse detection) and by
 /// `RevocationWatcher` with other gateways' revocations. Bounded by time: a revocation is forgotten once every
 /// access token of the session has expired (`retention` after it), because an expired token goes to renewal,
@@ -12,7 +12,7 @@ public final class RevocationList: Sendable {
     private let count = Atomic<Int>(0)
     /// Only grows: a reload that shortens access_ttl leaves tokens minted before it valid for the old one.
     private let retained: Mutex<Duration>
-    /// The WebSocket tunnels open now: a session revoked is refused here and its tunnels are closed (SPEC §8.3).
+    /// The WebSocket tunnels open now: a session revoked is refused here and its tunnels are closed (docs/http.md#websocket).
     public let tunnels = OpenTunnels()
 
     /// `retention`: the longest an access token minted before a revocation stays valid (access_ttl + leeway),
@@ -31,7 +31,7 @@ public final class RevocationList: Sendable {
 
     var retention: Duration { retained.withLock { $0 } }
 
-    /// After a reload (SPEC §7.3): a longer access_ttl or leeway keeps revocations longer, the known ones included.
+    /// After a reload (docs/operations.md#reload): a longer access_ttl or leeway keeps revocations longer, the known ones included.
     func retainLonger(for tokens: TokensConfig) {
         retained.withLock { $0 = max($0, Self.retention(for: tokens)) }
     }

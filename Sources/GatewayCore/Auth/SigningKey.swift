@@ -3,7 +3,7 @@ import ExtrasBase64
 import Foundation
 import JWTKit
 
-/// The configured keys, loaded once at start-up (SPEC §6.1): the current key signs every token; it and the
+/// The configured keys, loaded once at start-up (docs/operations.md#keys-kid-rotation-and-jwks): the current key signs every token; it and the
 /// retired (`previous_*`) keys verify, picked by the token's `kid`. Each key's algorithm is jwt-kit's, used
 /// synchronously.
 public struct SigningKey: Sendable {
@@ -72,7 +72,7 @@ public struct SigningKey: Sendable {
     }
 
     /// HS* key: the file's bytes minus one trailing newline. A missing file is created with
-    /// 64 random bytes as base64url text, mode 0600 (SPEC §2).
+    /// 64 random bytes as base64url text, mode 0600 (docs/configuration.md).
     static func loadOrCreateSecret(at path: String) throws -> [UInt8] {
         let fm = FileManager.default
         if !fm.fileExists(atPath: path) {

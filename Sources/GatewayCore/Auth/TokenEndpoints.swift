@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// The gateway's login, refresh and logout endpoints (SPEC §4), in simplejwt's wire format. Async throughout
+/// The gateway's login, refresh and logout endpoints (docs/http.md#the-gateways-own-endpoints), in simplejwt's wire format. Async throughout
 /// (the store and the credential check are); the rules of refresh are `RefreshPolicy`'s.
 public final class TokenEndpoints: Sendable {
     let auth: AuthConfig
@@ -11,7 +11,7 @@ public final class TokenEndpoints: Sendable {
     let issuer: TokenIssuer
     let verifier: TokenVerifier
     let refreshPolicy: RefreshPolicy
-    /// This gateway's own revocations go in at once (SPEC §6.2).
+    /// This gateway's own revocations go in at once (docs/operations.md#revocation).
     let revocations: RevocationList
     let clock: WallClock
     let logger: Logger
@@ -146,7 +146,7 @@ public final class TokenEndpoints: Sendable {
         let change = SessionChange(newRefreshJTI: newRefreshJTI, newAccess: access, expiresAt: expiresAt)
         guard try await store.update(sessionID: session.id, expecting: .refreshJTI(expected), change: change, now: now) else {
             // Another refresh with this token won the race: this one is now a rotated token. Within
-            // refresh_reuse_interval it gets the winner's answer (two tabs at once, SPEC §6.3).
+            // refresh_reuse_interval it gets the winner's answer (two tabs at once, docs/http.md#refresh).
             if refreshPolicy.reuseInterval > .zero,
                case .repeatAnswer(let replacement) = refreshPolicy.afterHistory(
                    replacement: try await store.replacement(ofRefreshJTI: presented, sessionID: session.id), session: session, now: now) {
@@ -217,7 +217,7 @@ public final class TokenEndpoints: Sendable {
         }
         var revoked = sessions
         if try Self.wantsAll(body) {
-            // Every session of the user, found through the session the token names (SPEC §4).
+            // Every session of the user, found through the session the token names (docs/http.md#the-gateways-own-endpoints).
             for sid in sessions {
                 revoked += try await store.revokeAll(sessionsOfUserIn: sid, at: now).filter { !revoked.contains($0) }
             }

@@ -1,4 +1,4 @@
-/// Mints access and refresh tokens (SPEC §3) for a session.
+/// Mints access and refresh tokens (docs/http.md#tokens) for a session.
 public struct TokenIssuer: Sendable {
     let key: SigningKey
     let tokens: TokensConfig

@@ -17,7 +17,7 @@ public struct TokenVerifier: Sendable {
     }
 
     public enum Reason: String, Sendable, Equatable {
-        /// `unknownKey`: the header names a `kid` none of the configured keys has (SPEC §6.1).
+        /// `unknownKey`: the header names a `kid` none of the configured keys has (docs/operations.md#keys-kid-rotation-and-jwks).
         case malformed, algorithm, unknownKey, signature, tokenType, issuer, audience, notYetValid, claims
     }
 

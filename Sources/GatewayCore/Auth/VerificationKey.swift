@@ -3,7 +3,7 @@ import CryptoExtras
 import Foundation
 import JWTKit
 
-/// One key of the key set (SPEC §6.1): jwt-kit's algorithm for it, its `kid`, derived from the key alone so
+/// One key of the key set (docs/operations.md#keys-kid-rotation-and-jwks): jwt-kit's algorithm for it, its `kid`, derived from the key alone so
 /// that gateways given the same files agree without talking, and (ES256/RS256/EdDSA) its public JWK.
 struct VerificationKey: Sendable {
     let kid: String

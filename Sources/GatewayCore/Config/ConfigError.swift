@@ -5,7 +5,7 @@ public struct ConfigProblem: Sendable, Hashable, CustomStringConvertible {
     public let line: Int?
     public let message: String
 
-    /// `gateway.conf: routes[1].auth: expected …` (SPEC §1), with ` (line N)` when the line is known.
+    /// `gateway.conf: routes[1].auth: expected …` (docs/operations.md#commands), with ` (line N)` when the line is known.
     public var description: String {
         let location = key.isEmpty ? "\(file):" : "\(file): \(key):"
         let suffix = line.map { " (line \($0))" } ?? ""

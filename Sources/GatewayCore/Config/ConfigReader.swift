@@ -11,7 +11,7 @@ public struct ConfigReader: Sendable {
     }
 
     /// Reads and validates the file at `path`; messages name it by `path` as given.
-    /// The folder relative paths in the file at `path` resolve against (SPEC §2).
+    /// The folder relative paths in the file at `path` resolve against (docs/configuration.md).
     public static func directory(of path: String) -> String {
         let directory = (path as NSString).deletingLastPathComponent
         return directory.isEmpty ? "." : directory
@@ -110,7 +110,7 @@ private final class ConfigWalk {
         if !config.tokens.algorithm.isHMAC && config.tokens.privateKeyFile.isEmpty {
             report("tokens.private_key_file", "algorithm \(config.tokens.algorithm.rawValue) needs a PEM private key file")
         }
-        // Each kind of retired key belongs to one family (SPEC §6.1): a mismatch is a mistake, never ignored.
+        // Each kind of retired key belongs to one family (docs/operations.md#keys-kid-rotation-and-jwks): a mismatch is a mistake, never ignored.
         if !config.tokens.algorithm.isHMAC && !config.tokens.previousSecretFiles.isEmpty {
             report("tokens.previous_secret_files", "is for HS256/HS384/HS512; algorithm \(config.tokens.algorithm.rawValue) lists retired keys in previous_key_files")
         }

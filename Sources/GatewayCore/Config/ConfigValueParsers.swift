@@ -168,7 +168,7 @@ enum ConfigValueParsers {
     }
 }
 
-/// The widest values `gateway.conf` accepts (SPEC §2 is silent; listed in the README): generous for any real
+/// The widest values `gateway.conf` accepts (docs/configuration.md is silent; listed in the README): generous for any real
 /// setting, and small enough that no accepted value can overflow where the gateway turns it into nanoseconds
 /// (NIO `TimeAmount`, 2^63 ns ≈ 292 years), adds it to a clock reading (deadlines, token and session expiry in ms)
 /// or counts bytes in an Int64.

@@ -1,4 +1,4 @@
-/// The validated contents of `gateway.conf` (SPEC §2), with every default applied.
+/// The validated contents of `gateway.conf` (docs/configuration.md), with every default applied.
 public struct GatewayConfig: Sendable {
     public var server = ServerConfig()
     public var tokens = TokensConfig()
@@ -14,12 +14,12 @@ public struct GatewayConfig: Sendable {
     public init() {}
 }
 
-/// The operators' listener (SPEC §7.1): `/metrics`, `/healthz`, `/readyz`; nil = off.
+/// The operators' listener (docs/operations.md#metrics): `/metrics`, `/healthz`, `/readyz`; nil = off.
 public struct AdminConfig: Sendable {
     public var listen: ListenAddress? = nil
 }
 
-/// Where the access log goes (SPEC §7.2).
+/// Where the access log goes (docs/operations.md#access-log-and-request-ids).
 public enum AccessLogDestination: Sendable, Hashable {
     case stdout, stderr, off
     case file(path: String)
@@ -45,10 +45,10 @@ public struct ServerConfig: Sendable {
     public var maxConnections: Int? = nil
     /// A client that reads nothing of its response for this long is closed.
     public var sendTimeout: Duration = .seconds(60)
-    /// PEM certificate chain and private key: with both, the listener speaks TLS 1.2/1.3 (SPEC §8.1); "" = plaintext.
+    /// PEM certificate chain and private key: with both, the listener speaks TLS 1.2/1.3 (docs/http.md#tls-and-http2); "" = plaintext.
     public var tlsCertFile = ""
     public var tlsKeyFile = ""
-    /// HTTP/2 inbound: ALPN `h2` over TLS, prior-knowledge h2c on a plaintext listener (SPEC §8.2).
+    /// HTTP/2 inbound: ALPN `h2` over TLS, prior-knowledge h2c on a plaintext listener (docs/http.md#tls-and-http2).
     public var http2 = true
 
     /// Whether the listener speaks TLS (both files are set; the reader refuses one without the other).
@@ -74,7 +74,7 @@ public struct TokensConfig: Sendable {
     public var algorithm = SigningAlgorithm.hs256
     public var secretFile = "var/secret.key"
     public var privateKeyFile = ""
-    /// Retired keys, verify only (SPEC §6.1): HS* secrets, or PEM keys (private or public) for ES256/RS256/EdDSA.
+    /// Retired keys, verify only (docs/operations.md#keys-kid-rotation-and-jwks): HS* secrets, or PEM keys (private or public) for ES256/RS256/EdDSA.
     public var previousSecretFiles: [String] = []
     public var previousKeyFiles: [String] = []
     public var accessTTL: Duration = .seconds(5 * 60)
@@ -84,7 +84,7 @@ public struct TokensConfig: Sendable {
     public var userIdClaim = "user_id"
     public var rotateRefresh = true
     public var blacklistAfterRotation = true
-    /// A just-rotated refresh token presented again within this gets the first answer again (SPEC §6.3).
+    /// A just-rotated refresh token presented again within this gets the first answer again (docs/http.md#refresh).
     public var refreshReuseInterval: Duration = .zero
 }
 
@@ -102,7 +102,7 @@ public enum StoreLocation: Sendable, Hashable {
 
 public struct StoreConfig: Sendable {
     public var location = StoreLocation.sqlite(path: "var/gateway.db")
-    /// How often revocations made by other gateways are read (SPEC §6.2); zero = never.
+    /// How often revocations made by other gateways are read (docs/operations.md#revocation); zero = never.
     public var revocationPoll: Duration = .seconds(1)
 }
 
@@ -200,7 +200,7 @@ public struct RouteConfig: Sendable {
     public var requireScopes: [String] = []
     public var stripPrefix = ""
     public var onInvalid = InvalidTokenPolicy.reject
-    /// Tunnel `Upgrade: websocket` requests (SPEC §8.3).
+    /// Tunnel `Upgrade: websocket` requests (docs/http.md#websocket).
     public var websocket = false
     /// 0-based index in the file, for messages.
     public var index = 0

@@ -1,4 +1,4 @@
-/// The settings a reload may not change (SPEC §7.3): the listeners are bound and the store is open. A file that
+/// The settings a reload may not change (docs/operations.md#reload): the listeners are bound and the store is open. A file that
 /// changes one is refused whole, with a problem per setting.
 public enum ReloadRestrictions {
     /// What `reloaded` (read from `file`) changes that only a restart may; empty when the reload may go ahead.

@@ -2,7 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import Synchronization
 
-/// The access log (SPEC §7.2): lines go into a bounded buffer, and a thread of its own writes them to the sink
+/// The access log (docs/operations.md#access-log-and-request-ids): lines go into a bounded buffer, and a thread of its own writes them to the sink
 /// `log.access` names. The event loop never waits on the sink: when the buffer is full (the disk or the pipe
 /// cannot keep up), a line is dropped and counted in `gateway_access_log_dropped_total`, and the request goes on.
 /// A reload points the log at a new sink (`retarget`): lines queued before go to the old one, later ones to the

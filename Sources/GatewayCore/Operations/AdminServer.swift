@@ -3,7 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// The operators' listener (SPEC §7.1): `GET /metrics` (Prometheus text format), `/healthz`, `/readyz`. A small
+/// The operators' listener (docs/operations.md#metrics): `GET /metrics` (Prometheus text format), `/healthz`, `/readyz`. A small
 /// server of its own, never the public one, so a scrape never competes with the public listener's connection
 /// limit and nothing here is reachable through the public port.
 public final class AdminServer: Sendable {

@@ -1,7 +1,7 @@
 import Prometheus
 import Synchronization
 
-/// The metrics of SPEC §7.1, in swift-prometheus's registry (its text format is what `/metrics` serves).
+/// The metrics of docs/operations.md#metrics, in swift-prometheus's registry (its text format is what `/metrics` serves).
 ///
 /// Everything the hot path touches is resolved before a request arrives: a route's counters and histogram hang
 /// off the compiled runtime (`RouteMetrics`, by route index), the auth outcomes are an array indexed by

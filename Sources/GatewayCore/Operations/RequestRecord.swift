@@ -1,6 +1,6 @@
 import NIOCore
 
-/// What the access log line and the metrics say about one request (SPEC §7.1, §7.2), filled in by the
+/// What the access log line and the metrics say about one request (docs/operations.md#metrics, docs/operations.md#access-log-and-request-ids), filled in by the
 /// connection as the request goes through its stages. Only what may be logged goes in: never a query, a token,
 /// a body, or an Authorization, Cookie or Set-Cookie value.
 struct RequestRecord {

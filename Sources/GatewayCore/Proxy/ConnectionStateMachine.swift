@@ -37,10 +37,10 @@ struct ConnectionStateMachine {
     /// Whether a request asks to switch protocols (`ProtocolUpgrade`), and what becomes of it.
     enum Upgrade: Equatable {
         case none
-        /// Not made (SPEC §5.4 drops `Upgrade`): the request is answered as any other, and its response closes the
+        /// Not made (docs/http.md#forwarding drops `Upgrade`): the request is answered as any other, and its response closes the
         /// connection, since NIO's parser reads nothing after a request that asked to switch.
         case declined
-        /// A WebSocket tunnel (SPEC §8.3): reading stops at its head (the client's next bytes belong to the tunnel)
+        /// A WebSocket tunnel (docs/http.md#websocket): reading stops at its head (the client's next bytes belong to the tunnel)
         /// and an upstream's 101 hands the connection over; any other answer closes it.
         case tunnel
     }

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOHTTP1
 
-/// Who sent a request, as the upstream and `verify_url` are told (SPEC §4, §5.4, §7.2).
+/// Who sent a request, as the upstream and `verify_url` are told (docs/http.md#the-gateways-own-endpoints, docs/http.md#forwarding, docs/operations.md#access-log-and-request-ids).
 public struct Caller: Sendable {
     /// The X-Forwarded-For to send: the client's chain with its address appended.
     var forwardedFor: String?
@@ -33,7 +33,7 @@ public struct GatewayEndpoints: Sendable {
     let paths: (login: String, refresh: String, logout: String)
     /// Throws when the store cannot be used.
     let readiness: @Sendable () async throws -> Void
-    /// The public keys (SPEC §6.1); nil with HS* keys.
+    /// The public keys (docs/operations.md#keys-kid-rotation-and-jwks); nil with HS* keys.
     let jwks: String?
     /// `auth.cors_origins`: the origins whose pages may call login, refresh and logout from another origin.
     let corsOrigins: Set<String>

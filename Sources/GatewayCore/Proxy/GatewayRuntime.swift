@@ -23,7 +23,7 @@ public final class GatewayRuntime: Sendable {
     }
 }
 
-/// The metrics a request touches, resolved for this runtime's routes, upstreams and endpoints (SPEC §7.1: the
+/// The metrics a request touches, resolved for this runtime's routes, upstreams and endpoints (docs/operations.md#metrics: the
 /// `route` label is a route's path, a gateway endpoint's path, or `none`).
 struct RuntimeMetrics: Sendable {
     let gateway: GatewayMetrics

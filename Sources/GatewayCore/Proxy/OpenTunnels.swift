@@ -1,6 +1,6 @@
 import Synchronization
 
-/// The WebSocket tunnels open now, by session (SPEC §8.3): a revoked session's tunnels are closed when the
+/// The WebSocket tunnels open now, by session (docs/http.md#websocket): a revoked session's tunnels are closed when the
 /// `RevocationList` learns of the revocation, at once for this gateway's own (logout, refresh-token reuse) and
 /// within `revocation_poll` for other gateways' and the command line's (`RevocationWatcher`).
 public final class OpenTunnels: Sendable {

@@ -12,7 +12,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Remova
     private typealias Machine = ConnectionStateMachine
 
     private let active: ActiveGateway
-    /// The current request's, from the `active` snapshot taken at its head (SPEC §7.3: a reload never changes a
+    /// The current request's, from the `active` snapshot taken at its head (docs/operations.md#reload: a reload never changes a
     /// request in flight).
     private var runtime: GatewayRuntime
     private var endpoints: GatewayEndpoints
@@ -45,7 +45,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Remova
     private lazy var taskExecutor = EventLoopTaskExecutor(eventLoop)
     /// The client's IP address for X-Forwarded-For: fixed for the connection, so formatted once.
     private lazy var clientAddress: String? = context?.channel.remoteAddress?.ipAddress
-    /// How the client reached the gateway, for X-Forwarded-Proto: "https" on a TLS listener (SPEC §8.1).
+    /// How the client reached the gateway, for X-Forwarded-Proto: "https" on a TLS listener (docs/http.md#tls-and-http2).
     private let scheme: String
 
     /// The listener's count of live handlers: one left behind by a closed connection or stream is a leak.
@@ -243,7 +243,7 @@ final class ProxyHandler<Upstream: UpstreamClient>: ChannelDuplexHandler, Remova
         return .init(response: TimeAmount(config.timeout), read: TimeAmount(config.readTimeout))
     }
 
-    /// The protocol to tunnel to when `head` asks for a WebSocket on a route that tunnels them (SPEC §8.3): a GET
+    /// The protocol to tunnel to when `head` asks for a WebSocket on a route that tunnels them (docs/http.md#websocket): a GET
     /// without a body, on a connection whose HTTP/1 handlers can step aside (an HTTP/2 stream has none: RFC 8441
     /// is not supported, its `Upgrade` is dropped as anywhere else).
     private func tunnelProtocol(_ head: HTTPRequestHead, route: Route, body: UpstreamRequestBody) -> String? {

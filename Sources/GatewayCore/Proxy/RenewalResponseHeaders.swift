@@ -1,6 +1,6 @@
 import NIOHTTP1
 
-/// The one response step that hands a renewed access token back to the client (SPEC §5.3): the renewal header,
+/// The one response step that hands a renewed access token back to the client (docs/http.md#renewal): the renewal header,
 /// and its name in `Access-Control-Expose-Headers` so a script in a browser may read it. Used on the upstream's
 /// response and on a refusal that follows a renewal alike.
 struct RenewalResponseHeaders: Sendable {

@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// A WebSocket tunnel's client connection after the upstream's 101 (SPEC §8.3): raw bytes both ways between the
+/// A WebSocket tunnel's client connection after the upstream's 101 (docs/http.md#websocket): raw bytes both ways between the
 /// client's channel and the upstream exchange (libcurl's connect-only mode, CurlLoop+Tunnels.swift). It takes the
 /// connection over from `ProxyHandler`, in the place of NIO's HTTP/1 handlers; the rules live in
 /// `TunnelStateMachine`. The request's access-log line and metrics are written when the tunnel ends (status 101,

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// The rules of a WebSocket tunnel's client connection (SPEC §8.3) as a value: events in (the time passed in),
+/// The rules of a WebSocket tunnel's client connection (docs/http.md#websocket) as a value: events in (the time passed in),
 /// actions out; `TunnelHandler` runs them. Bytes flow both ways until either side closes. Reading from the client
 /// waits until NIO's HTTP/1 decoder has left the pipeline, and while the upstream's buffer is full; a client that
 /// reads nothing for `send_timeout` while its socket buffer stays full is closed; at shutdown the tunnel keeps
@@ -40,7 +40,7 @@ struct TunnelStateMachine {
         case upstreamBrokeOff
         /// The client's connection failed.
         case clientGone
-        /// Its session was revoked (SPEC §6.2).
+        /// Its session was revoked (docs/operations.md#revocation).
         case revoked
         /// `shutdown_timeout` after shutdown began.
         case shutdown

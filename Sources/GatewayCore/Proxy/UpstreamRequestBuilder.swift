@@ -3,7 +3,7 @@ import Synchronization
 
 /// Shapes the request the upstream sees: the URL, end-to-end headers only, the client's identity headers removed,
 /// X-Forwarded-* and X-Request-Id set, and auth's outcome turned into the identity headers the gateway vouches for
-/// and the `Authorization` it forwards (SPEC §5.4). Pure: no I/O.
+/// and the `Authorization` it forwards (docs/http.md#forwarding). Pure: no I/O.
 struct UpstreamRequestBuilder: Sendable {
     /// `[headers]`: the identity header names (empty = not sent) and whether the token goes upstream.
     let identity: IdentityHeadersConfig
@@ -203,7 +203,7 @@ enum RequestID {
     private static let prefix = UInt64.random(in: .min ... .max)
     private static let counter = Atomic<UInt64>(UInt64.random(in: 0 ... UInt64(UInt32.max)))
 
-    /// The longest client request id kept (SPEC §7.2).
+    /// The longest client request id kept (docs/operations.md#access-log-and-request-ids).
     static let maximumLength = 200
 
     /// The request's id: the client's first `X-Request-Id` when it is 1-200 visible ASCII characters, else a

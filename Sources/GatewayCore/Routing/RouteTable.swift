@@ -11,7 +11,7 @@ public struct Route: Sendable {
     public let requireScopes: [String]
     public let stripPrefix: String
     public let onInvalid: InvalidTokenPolicy
-    /// `Upgrade: websocket` requests are tunnelled (SPEC §8.3).
+    /// `Upgrade: websocket` requests are tunnelled (docs/http.md#websocket).
     public let websocket: Bool
     /// nil = any method.
     let methods: Set<String>?

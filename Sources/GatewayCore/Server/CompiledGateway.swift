@@ -4,22 +4,22 @@ import NIOPosix
 import NIOSSL
 
 /// Everything requests read that comes from the config file and the key files, built by one function at start-up
-/// and at every reload (SPEC §7.3), never changed once built: a reload builds a new one and swaps it in whole.
+/// and at every reload (docs/operations.md#reload), never changed once built: a reload builds a new one and swaps it in whole.
 public final class CompiledGateway: Sendable {
     public let config: GatewayConfig
     public let runtime: GatewayRuntime
     public let endpoints: GatewayEndpoints
     public let issuer: TokenIssuer
     public let verifier: TokenVerifier
-    /// The public listener's TLS context (SPEC §8.1), nil on a plaintext listener; new connections take it.
+    /// The public listener's TLS context (docs/http.md#tls-and-http2), nil on a plaintext listener; new connections take it.
     public let tls: NIOSSLContext?
     /// Lasting (the same list after a reload): a WebSocket tunnel is registered with it, so its session's
-    /// revocation closes it (SPEC §8.3).
+    /// revocation closes it (docs/http.md#websocket).
     let revocations: RevocationList
 
     /// What outlives a reload: the store, the revocations known (their contents), the libcurl transport and the
     /// event loops. The renewal coordinator is rebuilt with the rest: two renewals of one token that straddle a
-    /// swap are coalesced by the store's compare-and-set, as renewals on two gateways are (SPEC §5.3).
+    /// swap are coalesced by the store's compare-and-set, as renewals on two gateways are (docs/http.md#renewal).
     public struct Lasting: Sendable {
         let store: any SessionStore
         let revocations: RevocationList

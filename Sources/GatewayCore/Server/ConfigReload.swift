@@ -9,7 +9,7 @@ public enum ReloadOutcome: Sendable, Equatable {
     case failed([String])
 }
 
-/// Reload (SPEC §7.3): re-reads the config file and the key files, compiles them the way start-up does, and swaps
+/// Reload (docs/operations.md#reload): re-reads the config file and the key files, compiles them the way start-up does, and swaps
 /// the result in whole; anything wrong changes nothing. Runs on the caller's task, never on an event loop (file
 /// reads, key loads). One at a time: the SIGHUP service awaits each before the next.
 final class ConfigReload: Sendable {
@@ -23,7 +23,7 @@ final class ConfigReload: Sendable {
         self.lasting = lasting
     }
 
-    /// Reloads done, by result: `gateway_config_reloads_total{result}` (SPEC §7.1).
+    /// Reloads done, by result: `gateway_config_reloads_total{result}` (docs/operations.md#metrics).
     var counts: (success: Int, failure: Int) {
         (successes.load(ordering: .relaxed), failures.load(ordering: .relaxed))
     }

@@ -3,7 +3,7 @@ import NIOHTTP1
 import NIOHTTP2
 import NIOSSL
 
-/// How a client connection's pipeline is built: TLS when configured, then HTTP/1.1 or HTTP/2 (SPEC §8.1, §8.2).
+/// How a client connection's pipeline is built: TLS when configured, then HTTP/1.1 or HTTP/2 (docs/http.md#tls-and-http2).
 /// Each HTTP/2 stream gets the same `ProxyHandler` an HTTP/1.1 connection has, behind NIO's HTTP/2-to-HTTP/1
 /// codec, so every rule of route auth, renewal and forwarding holds per stream. Built per connection from the
 /// gateway compiled at accept time: a reload's TLS files and settings apply to new connections.
@@ -13,7 +13,7 @@ struct ConnectionPipeline<Upstream: UpstreamClient>: Sendable {
     let accessLog: AccessLog
     let handlers: Census
 
-    /// Concurrent streams per HTTP/2 connection, advertised in SETTINGS (SPEC §8.2).
+    /// Concurrent streams per HTTP/2 connection, advertised in SETTINGS (docs/http.md#tls-and-http2).
     static var maxConcurrentStreams: Int { 100 }
 
     /// The HPACK decoder's own bound on a decoded header list, advertised as SETTINGS_MAX_HEADER_LIST_SIZE. It sits

@@ -1,6 +1,6 @@
 import Glibc
 
-/// How many client connections fit in the process's file descriptor limit (`server.max_connections`, SPEC §2).
+/// How many client connections fit in the process's file descriptor limit (`server.max_connections`, docs/configuration.md).
 /// Each client connection takes one descriptor; upstream connections take at most one per connection libcurl
 /// may open (`maxUpstreamConnections`); a fixed reserve covers listeners, the store, key files and logs.
 public struct DescriptorBudget: Sendable, Equatable {

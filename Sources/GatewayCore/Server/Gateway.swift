@@ -17,7 +17,7 @@ public final class Gateway: Sendable {
     public let admin: AdminServer?
     private let accessLog: AccessLog
     private let adminBound = NIOLockedValueBox<SocketAddress?>(nil)
-    /// What requests use now: swapped by `reload(from:)` (SPEC §7.3).
+    /// What requests use now: swapped by `reload(from:)` (docs/operations.md#reload).
     public let active: ActiveGateway
     private let reloading: ConfigReload
     public var runtime: GatewayRuntime { active.current.runtime }
@@ -85,7 +85,7 @@ public final class Gateway: Sendable {
     }
 
     /// Opens (and migrates) the configured store, as a starting gateway does; a relative SQLite path resolves
-    /// against `baseDirectory`. `createSQLite: false` (the command line, SPEC §7.4) refuses a database file that
+    /// against `baseDirectory`. `createSQLite: false` (the command line, docs/operations.md#sessions-from-the-command-line) refuses a database file that
     /// does not exist yet instead of creating it. Throws `StartupError` with a one-line reason.
     public static func openStore(_ location: StoreLocation, baseDirectory: String, logger: Logger,
                                  createSQLite: Bool = true) async throws -> any SessionStore {
@@ -147,13 +147,13 @@ public final class Gateway: Sendable {
     public var adminAddress: SocketAddress? { adminBound.withLockedValue { $0 } }
 
     /// Re-reads the config file at `path` and its key files and, when all is valid, swaps them in for new requests;
-    /// otherwise changes nothing (SPEC §7.3). Logs `config reloaded` or one `config reload failed: …` per problem.
+    /// otherwise changes nothing (docs/operations.md#reload). Logs `config reloaded` or one `config reload failed: …` per problem.
     @discardableResult
     public func reload(from path: String, reader: ConfigReader = ConfigReader()) async -> ReloadOutcome {
         await reloading.reload(from: path, reader: reader)
     }
 
-    /// Reloads so far, by result (`gateway_config_reloads_total{result}`, SPEC §7.1).
+    /// Reloads so far, by result (`gateway_config_reloads_total{result}`, docs/operations.md#metrics).
     public var reloads: (success: Int, failure: Int) { reloading.counts }
 
     /// Upstream transfers alive (in flight, or leaked): zero whenever the gateway is quiet.

@@ -1,7 +1,7 @@
 import Foundation
 import NIOSSL
 
-/// The public listener's TLS (SPEC §8.1): the certificate chain and key read from `server.tls_cert_file` and
+/// The public listener's TLS (docs/http.md#tls-and-http2): the certificate chain and key read from `server.tls_cert_file` and
 /// `server.tls_key_file`, TLS 1.2 and 1.3 only, ALPN `h2` before `http/1.1` when HTTP/2 is on. Loaded at start-up
 /// and at every reload (new connections get the files as they are then); any problem is a start-up error (a
 /// refused reload), never a plaintext listener.

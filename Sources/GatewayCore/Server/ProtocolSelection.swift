@@ -2,7 +2,7 @@ import NIOCore
 import NIOTLS
 
 /// The first handler of a connection that may speak HTTP/2: it waits for what decides the protocol (ALPN at the
-/// end of the TLS handshake, or the first bytes on a plaintext listener, SPEC §8.2), then builds the HTTP/1.1 or
+/// end of the TLS handshake, or the first bytes on a plaintext listener, docs/http.md#tls-and-http2), then builds the HTTP/1.1 or
 /// HTTP/2 pipeline behind itself and leaves. Until then it bounds the wait by `idle_timeout` and closes at once
 /// when the gateway shuts down: a connection that never says anything holds nothing.
 final class ProtocolSelection<Upstream: UpstreamClient>: ChannelInboundHandler, RemovableChannelHandler {

@@ -139,9 +139,9 @@ public final class PostgresSessionStore: SessionStore {
         """,
         "CREATE INDEX IF NOT EXISTS auth_gateway_replaced_refresh_tokens_session ON auth_gateway_replaced_refresh_tokens(session_id)",
         "CREATE INDEX IF NOT EXISTS auth_gateway_sessions_expires_at ON auth_gateway_sessions(expires_at)",
-        // SPEC §6.2: other gateways' revocations are read by time; a logout of all sessions finds them by user.
+        // docs/operations.md#revocation: other gateways' revocations are read by time; a logout of all sessions finds them by user.
         "CREATE INDEX IF NOT EXISTS auth_gateway_sessions_revoked_at ON auth_gateway_sessions(revoked_at) WHERE revoked_at IS NOT NULL",
-        // SPEC §6.3: what each rotation handed out, to answer a duplicate the same way.
+        // docs/http.md#refresh: what each rotation handed out, to answer a duplicate the same way.
         "ALTER TABLE auth_gateway_replaced_refresh_tokens ADD COLUMN IF NOT EXISTS successor_refresh_jti TEXT",
         "ALTER TABLE auth_gateway_replaced_refresh_tokens ADD COLUMN IF NOT EXISTS successor_expires_at BIGINT",
         "ALTER TABLE auth_gateway_replaced_refresh_tokens ADD COLUMN IF NOT EXISTS access_jti TEXT",
@@ -403,7 +403,7 @@ public final class PostgresSessionStore: SessionStore {
         await runner.value
     }
 
-    /// Runs `body` with the store's deadline; any failure becomes `StoreUnavailable` (SPEC: 503 `store_unavailable`).
+    /// Runs `body` with the store's deadline; any failure becomes `StoreUnavailable` (docs/http.md#error-bodies: 503 `store_unavailable`).
     private func bounded<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         do {
             return try await PostgresSessionStore.withDeadline(operationTimeout, what, body)

@@ -1,6 +1,6 @@
 import Logging
 
-/// Reads the revocations other gateways sharing the store made (SPEC §6.2) every `store.revocation_poll` into the
+/// Reads the revocations other gateways sharing the store made (docs/operations.md#revocation) every `store.revocation_poll` into the
 /// `RevocationList`, and forgets the ones that no longer matter. Each read goes back `overlap` before the previous
 /// one, so a revocation stamped by a gateway whose clock runs a little behind, or committed a little late, is still
 /// seen; reading one twice is harmless. When the store cannot be reached, the known revocations stay in force and

@@ -11,7 +11,7 @@ public final class SQLiteSessionStore: SessionStore {
     public let path: String
 
     /// Opens (creating if needed, unless `create` is false) the database at `path` and migrates it.
-    /// `create: false` is for the command line (SPEC §7.4): a tool run, perhaps as another user, must not leave
+    /// `create: false` is for the command line (docs/operations.md#sessions-from-the-command-line): a tool run, perhaps as another user, must not leave
     /// a database of its own where the gateway expects to create one.
     public init(path: String, create: Bool = true) throws {
         self.path = path
@@ -70,14 +70,14 @@ public final class SQLiteSessionStore: SessionStore {
                 CREATE INDEX sessions_expires_at ON sessions(expires_at);
                 """)
         }
-        // SPEC §6.2: other gateways' revocations are read by time; a logout of all sessions finds them by user.
+        // docs/operations.md#revocation: other gateways' revocations are read by time; a logout of all sessions finds them by user.
         migrator.registerMigration("v2-revocations") { db in
             try db.execute(sql: """
                 CREATE INDEX sessions_revoked_at ON sessions(revoked_at) WHERE revoked_at IS NOT NULL;
                 CREATE INDEX sessions_user_id ON sessions(user_id);
                 """)
         }
-        // SPEC §6.3: what each rotation handed out, to answer a duplicate the same way.
+        // docs/http.md#refresh: what each rotation handed out, to answer a duplicate the same way.
         migrator.registerMigration("v3-refresh-replacements") { db in
             try db.execute(sql: """
                 ALTER TABLE replaced_refresh_tokens ADD COLUMN successor_refresh_jti TEXT;
@@ -146,7 +146,7 @@ public final class SQLiteSessionStore: SessionStore {
         }
         if let newRefresh = change.newRefreshJTI {
             // Record the id being replaced, but only if the row still matches (same transaction).
-            // With what replaced it, so a duplicate within refresh_reuse_interval gets the same answer (SPEC §6.3).
+            // With what replaced it, so a duplicate within refresh_reuse_interval gets the same answer (docs/http.md#refresh).
             try db.execute(sql: """
                 INSERT OR IGNORE INTO replaced_refresh_tokens
                     (jti, session_id, replaced_at, successor_refresh_jti, successor_expires_at, access_jti, access_iat, access_exp)

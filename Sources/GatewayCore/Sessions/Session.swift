@@ -1,4 +1,4 @@
-/// One login: who it is for, its refresh token lineage and its access token lineage (SPEC §3).
+/// One login: who it is for, its refresh token lineage and its access token lineage (docs/http.md#tokens).
 /// Token ids are jtis (tokens themselves are never stored).
 public struct Session: Sendable, Equatable {
     public var id: String
@@ -65,7 +65,7 @@ extension AccessLineage {
     }
 }
 
-/// What a rotation replaced a refresh token with (SPEC §6.3): enough to give the very same answer again.
+/// What a rotation replaced a refresh token with (docs/http.md#refresh): enough to give the very same answer again.
 public struct RefreshReplacement: Sendable, Equatable {
     public var replacedAt: UnixTime
     /// The refresh token that replaced it and its expiry; nil for a rotation recorded before these were kept.

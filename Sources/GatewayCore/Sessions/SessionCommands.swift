@@ -1,6 +1,6 @@
 import Foundation
 
-/// `gateway sessions list|revoke` (SPEC §7.4) on an open store: what they read and change, and the lines they print.
+/// `gateway sessions list|revoke` (docs/operations.md#sessions-from-the-command-line) on an open store: what they read and change, and the lines they print.
 /// The executable only parses arguments, opens the store and prints.
 public struct SessionCommands: Sendable {
     public let store: any SessionStore
@@ -23,7 +23,7 @@ public struct SessionCommands: Sendable {
         try await store.sessions(of: user, includeEnded: includeEnded, at: clock.now())
     }
 
-    /// Revokes as a logout does (SPEC §6.2): the store's `revoked_at` is set, and every gateway sharing the store
+    /// Revokes as a logout does (docs/operations.md#revocation): the store's `revoked_at` is set, and every gateway sharing the store
     /// refuses the sessions' tokens within its `store.revocation_poll`. Returns how many sessions this revoked;
     /// one that was revoked already, or does not exist, does not count.
     public func revoke(_ target: RevocationTarget) async throws -> Int {

@@ -19,13 +19,13 @@ public protocol SessionStore: Sendable {
     /// Revokes every live session of the user whose session `sessionID` is (logout with `{"all": true}`);
     /// returns the ids it revoked.
     func revokeAll(sessionsOfUserIn sessionID: String, at now: UnixTime) async throws -> [String]
-    /// Revokes every session of `user` not revoked yet (`gateway sessions revoke --user`, SPEC §7.4), as
+    /// Revokes every session of `user` not revoked yet (`gateway sessions revoke --user`, docs/operations.md#sessions-from-the-command-line), as
     /// `revokeAll(sessionsOfUserIn:at:)` does; returns the ids it revoked.
     func revokeAll(sessionsOf user: StoredUserIDs, at now: UnixTime) async throws -> [String]
     /// The sessions of `user` (nil: of every user), oldest first: the ones alive at `now`, and with `includeEnded`
-    /// the revoked and expired ones too (`gateway sessions list`, SPEC §7.4).
+    /// the revoked and expired ones too (`gateway sessions list`, docs/operations.md#sessions-from-the-command-line).
     func sessions(of user: StoredUserIDs?, includeEnded: Bool, at now: UnixTime) async throws -> [Session]
-    /// Sessions revoked at or after `since`, by any gateway (SPEC §6.2).
+    /// Sessions revoked at or after `since`, by any gateway (docs/operations.md#revocation).
     func revokedSince(_ since: UnixTime) async throws -> [(sessionID: String, revokedAt: UnixTime)]
     /// Deletes sessions that expired or were revoked before `cutoff`; returns how many.
     func purge(endedBefore cutoff: UnixTime) async throws -> Int
@@ -33,7 +33,7 @@ public protocol SessionStore: Sendable {
     func ping() async throws
     func close() async throws
     /// Calls `wake` whenever some gateway revokes a session, and once after every (re)connection, so the caller
-    /// reads revocations at once instead of at its next poll (SPEC §6.2); runs until cancelled. A store without
+    /// reads revocations at once instead of at its next poll (docs/operations.md#revocation); runs until cancelled. A store without
     /// notifications returns at once: polling alone finds its revocations.
     func listenForRevocations(wake: @escaping @Sendable () -> Void) async
 }

@@ -1,4 +1,4 @@
-/// The stored `user_id` texts a user id typed by an operator matches (SPEC §7.4 `--user ID`).
+/// The stored `user_id` texts a user id typed by an operator matches (docs/operations.md#sessions-from-the-command-line `--user ID`).
 ///
 /// A session keeps its user id as the JSON text the API gave (`42` or `"42"`), and a logout of every session
 /// (`{"all": true}`) matches that text exactly. On the command line the type is not visible: `--user 42` means

@@ -1,7 +1,7 @@
 import CCurl
 import Glibc
 
-/// WebSocket tunnels (SPEC §8.3) through libcurl's connect-only mode. curl connects (TCP, and TLS for https targets)
+/// WebSocket tunnels (docs/http.md#websocket) through libcurl's connect-only mode. curl connects (TCP, and TLS for https targets)
 /// in the loop's second multi handle and sends nothing; the loop then writes the upgrade request and everything the
 /// client sends with `curl_easy_send`, and reads the answer and everything after it with `curl_easy_recv`, on this
 /// thread, when epoll says the connection's socket is ready. Debian's libcurl 7.88 has no ws:// support, and its

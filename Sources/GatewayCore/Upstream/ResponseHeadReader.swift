@@ -1,9 +1,9 @@
 import NIOHTTP1
 
 /// Reads an upstream's response head one line at a time, status line first, interim (1xx) heads skipped, and
-/// keeps the end-to-end fields only: hop-by-hop ones, and those a Connection header lists, never get in (SPEC
-/// §5.4). Works on the raw bytes: names are recognised before any String is made. curl's header callback feeds a
-/// transfer's lines; a tunnel's (libcurl's connect-only mode parses nothing) come from `UpgradeResponseReader`.
+/// keeps the end-to-end fields only: hop-by-hop ones, and those a Connection header lists, never get in
+/// (docs/http.md#forwarding). Works on the raw bytes: names are recognised before any String is made. curl's header
+/// callback feeds a transfer's lines; a tunnel's (libcurl's connect-only mode parses nothing) come from `UpgradeResponseReader`.
 struct ResponseHeadReader {
     /// What one line did.
     enum Step {

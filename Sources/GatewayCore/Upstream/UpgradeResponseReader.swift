@@ -1,7 +1,7 @@
 /// The upstream's answer to an upgrade request, read from the raw bytes of a connect-only connection (libcurl parses
 /// nothing there): the head line by line through `ResponseHeadReader`, then the body as the head frames it. After a
 /// 101 every byte is the tunnel's; after any other answer the body is decoded (Content-Length, chunked, or until
-/// the upstream closes) and the exchange ends with it, as an ordinary response would (SPEC §8.3).
+/// the upstream closes) and the exchange ends with it, as an ordinary response would (docs/http.md#websocket).
 struct UpgradeResponseReader {
     struct Violation: Error, Equatable {
         let reason: String

@@ -10,7 +10,7 @@ public struct UpstreamRequest: Sendable {
     public var headerLines: HeaderLines
     public var body: UpstreamRequestBody
     public var connectTimeout: Duration
-    /// The protocol to switch to (the client's `Upgrade`, SPEC §8.3): the exchange is then a tunnel. Its request
+    /// The protocol to switch to (the client's `Upgrade`, docs/http.md#websocket): the exchange is then a tunnel. Its request
     /// body is what the client sends after the upstream's 101, its response body what the upstream sends after
     /// it; a response other than 101 is an ordinary one.
     public var upgrade: String?

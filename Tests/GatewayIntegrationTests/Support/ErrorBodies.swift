@@ -1,4 +1,4 @@
-/// The SPEC §5.2 error bodies as values, and the check of a refused access token.
+/// The docs/http.md#error-bodies error bodies as values, and the check of a refused access token.
 import GatewayCore
 import Testing
 
@@ -32,7 +32,7 @@ let badAuthorizationHeaderBody: JSONValue = .object([
     "code": .string("bad_authorization_header"),
 ])
 
-/// Asserts the SPEC §5.2 401 for an access token that is not valid (or expired and not renewable).
+/// Asserts the docs/http.md#error-bodies 401 for an access token that is not valid (or expired and not renewable).
 func expectAccessTokenRefused(_ response: HTTPTestResponse, message: String, sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(response.status == 401, "\(response.bodyText)", sourceLocation: sourceLocation)
     #expect(response.json == accessTokenNotValidBody(message), "\(response.bodyText)", sourceLocation: sourceLocation)

@@ -1,4 +1,4 @@
-/// Both ends of a real WebSocket for the tunnel tests (SPEC §8.3): scripts/websocket_peer.py (Python `websockets`)
+/// Both ends of a real WebSocket for the tunnel tests (docs/http.md#websocket): scripts/websocket_peer.py (Python `websockets`)
 /// run as child processes, an echo upstream and clients, each reporting in JSON lines.
 import Foundation
 import Glibc

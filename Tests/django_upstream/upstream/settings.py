@@ -37,7 +37,7 @@ REST_FRAMEWORK = {
 ALGORITHM = os.environ["JWT_ALGORITHM"]
 KEY = Path(os.environ["JWT_KEY_FILE"]).read_bytes()
 if ALGORITHM.startswith("HS"):
-    # The gateway's rule (SPEC §2 tokens.secret_file): the file's content minus one trailing newline.
+    # The gateway's rule (docs/configuration.md tokens.secret_file): the file's content minus one trailing newline.
     SIGNING_KEY = KEY[:-1] if KEY.endswith(b"\n") else KEY
     VERIFYING_KEY = ""
 else:
@@ -53,7 +53,7 @@ SIMPLE_JWT = {
     "AUDIENCE": os.environ.get("JWT_AUDIENCE") or None,
     "USER_ID_CLAIM": os.environ["JWT_USER_ID_CLAIM"],
     "USER_ID_FIELD": "id",
-    # simplejwt's defaults, spelled out: the gateway's tokens carry these claims (SPEC §3).
+    # simplejwt's defaults, spelled out: the gateway's tokens carry these claims (docs/http.md#tokens).
     "AUTH_HEADER_TYPES": ("Bearer",),
     "TOKEN_TYPE_CLAIM": "token_type",
     "JTI_CLAIM": "jti",
