@@ -1,8 +1,9 @@
 /// The JavaScript clients (clients/js: authFetch, and installRenewal on the page's own axios) and the demo page in
 /// headless Chromium, through the real gateway executable in front of the real demo upstream
 /// (scripts/demo_upstream.py): silent renewal (docs/http.md#renewal) as a browser sees it, in one tab and across tabs, for 20
-/// requests at once, from another origin (CORS answered by the upstream, the renewal header exposed by the gateway;
-/// the HttpOnly refresh cookie), and the one login prompt after a logout or a revocation.
+/// requests at once, from another origin (a page of an `auth.cors_origins` origin logs in, refreshes with the HttpOnly
+/// refresh cookie and logs out through the gateway; the API's CORS answered by the upstream, the renewal header
+/// exposed by the gateway), and the one login prompt after a logout or a revocation.
 import Foundation
 import Testing
 
@@ -20,8 +21,9 @@ struct BrowserTests {
     static let accessTTL = 3
 
     /// The gateway in front of `upstream` (the API, its credential check, and the pages under /demo/ and
-    /// /public/); `cookie`: the refresh token goes in an HttpOnly cookie for every path of the host.
-    static func config(upstream: String, cookie: Bool = false) -> TestConfig {
+    /// /public/); `pageOrigin`: a page on that origin may log in, refresh and log out (`auth.cors_origins`), and
+    /// the refresh token goes in an HttpOnly cookie (the default `cookie_path = "/auth"`).
+    static func config(upstream: String, pageOrigin: String? = nil) -> TestConfig {
         var config = TestConfig()
         config.tokens = [
             "secret_file": #""secret.key""#,
@@ -34,10 +36,9 @@ struct BrowserTests {
             "verify_url": TestConfig.quoted(upstream + "/auth/verify-credentials"),
             "claims": #"{ role = "/role", scope = "/scope" }"#,
         ]
-        if cookie {
-            // Path "/" so that the browser's API calls carry it too, and the upstream's echo can tell it came.
+        if let pageOrigin {
             config.auth["refresh_delivery"] = #""cookie""#
-            config.auth["cookie_path"] = #""/""#
+            config.auth["cors_origins"] = "[\(TestConfig.quoted(pageOrigin))]"
         }
         config.log = ["access": #""off""#]
         config.upstreams = [.init("api", targets: [upstream])]
@@ -46,10 +47,10 @@ struct BrowserTests {
     }
 
     /// The demo upstream and the gateway in front of it; `body` gets the gateway's base URL.
-    static func withDemoStack<T>(corsOrigins: [String] = [], cookie: Bool = false,
-                               _ body: (String) async throws -> T) async throws -> T {
-        try await withDemoUpstream(corsOrigins: corsOrigins) { upstream in
-            try await withGatewayProcess(config(upstream: upstream.baseURL, cookie: cookie)) { _, port in
+    /// `pageOrigin`: the origin of the application's page, allowed by the API and in `auth.cors_origins`.
+    static func withDemoStack<T>(pageOrigin: String? = nil, _ body: (String) async throws -> T) async throws -> T {
+        try await withDemoUpstream(corsOrigins: pageOrigin.map { [$0] } ?? []) { upstream in
+            try await withGatewayProcess(config(upstream: upstream.baseURL, pageOrigin: pageOrigin)) { _, port in
                 try await body("http://127.0.0.1:\(port)")
             }
         }
@@ -113,56 +114,125 @@ struct BrowserTests {
     }
 
     struct CrossOrigin: Decodable {
-        struct Login: Decodable {
-            var status: Int
-            var access: String
-            var refreshInBody: Bool
+        /// A POST to login or refresh as the page saw it (`error`: the browser kept the answer from it, CORS).
+        struct Post: Decodable {
+            var status: Int?
+            var error: String?
+            var access: String?
+            var refreshInBody: Bool?
+            /// 400 `{"refresh": ["This field is required."]}`: no refresh token came.
+            var refreshRequired: Bool?
         }
         /// A call the browser refused (CORS) shows as an error.
         struct Refusable: Decodable {
             var status: Int?
             var error: String?
         }
-        var login: Login
-        var withoutCredentials: BrowserFlow.Call
-        var fresh: BrowserFlow.Call
-        var renewal: BrowserFlow.Call
-        var storedAfterRenewal: String?
-        var documentCookie: String
-        var otherOriginCall: Refusable
+        /// The refresh cookie as the browser keeps it (DevTools), for a given URL; its value only as a digest.
+        struct Cookie: Decodable {
+            var path: String
+            var httpOnly: Bool
+            var secure: Bool
+            var sameSite: String?
+            var valueDigest: String
+        }
+        struct Session: Decodable {
+            var cookieAfterLogin: Cookie?
+            var cookieForApi: Cookie?
+            var fresh: BrowserFlow.Call
+            var renewal: BrowserFlow.Call
+            var storedAfterRenewal: String?
+            var refreshWithoutCredentials: Post
+            var refresh: Post
+            var cookieAfterRefresh: Cookie?
+            var afterRefresh: BrowserFlow.Call
+            var documentCookie: DocumentCookie
+            var otherOriginCall: Refusable
+            var logoutStatus: Int
+            var cookieAfterLogout: Cookie?
+            var refreshAfterLogout: Post
+            var afterLogout: Refusable
+            var prompts: [String]
+            var afterLogoutOutside: LoginRequired.Refusal
+        }
+        /// `document.cookie` on a page (of the page's origin) under the cookie's path, and the cookie DevTools says
+        /// the browser would send there.
+        struct DocumentCookie: Decodable {
+            var cookie: Cookie?
+            var text: String
+        }
+        var otherOriginLogin: Post
+        var login: Post
+        /// Absent when the login failed.
+        var session: Session?
     }
 
     @Test(arguments: Client.allCases)
-    func crossOriginRenewalAndRefreshCookie(_ client: Client) async throws {
-        // The application's page is served from another port (another demo upstream); the API allows that origin.
+    func crossOriginLoginRenewalRefreshAndLogout(_ client: Client) async throws {
+        // The application's page is served from another port (another demo upstream): a listed origin for the
+        // gateway's login, refresh and logout (auth.cors_origins), an allowed one for the API (the upstream).
         let result = try await withDemoUpstream { pageServer in
-            try await Self.withDemoStack(corsOrigins: [pageServer.baseURL], cookie: true) { gateway in
+            try await Self.withDemoStack(pageOrigin: pageServer.baseURL) { gateway in
                 try await BrowserFlow.run("cross-origin", Self.flowArguments(gateway: gateway, client: client) + ["--page", pageServer.baseURL],
                                           as: CrossOrigin.self)
             }
         }
-        #expect(result.login.status == 201)
-        #expect(!result.login.refreshInBody, "refresh_delivery = cookie put the refresh token in the body")
+        // An origin not in cors_origins cannot read the login's answer: fetch rejects, axios has no response.
+        #expect(result.otherOriginLogin.error != nil && result.otherOriginLogin.status == nil,
+                "a login from an origin not in cors_origins was readable: \(result.otherOriginLogin)")
 
-        // The cookie goes along only with credentials: "include" (axios: withCredentials).
-        #expect(result.withoutCredentials.status == 200)
-        #expect(result.withoutCredentials.body?.cookieNames == [])
-        #expect(result.fresh.status == 200)
-        #expect(result.fresh.body?.cookieNames?.contains("refresh") == true, "the refresh cookie was not sent")
-        #expect(result.fresh.renewed == nil)
+        // The page's own origin logs in through the gateway, with credentials.
+        #expect(result.login.status == 201, "login from the page's origin: \(result.login)")
+        #expect(result.login.refreshInBody != true, "refresh_delivery = cookie put the refresh token in the body")
+        let session = try #require(result.session, "the cross-origin login failed: \(result.login)")
+        let login = try #require(result.login.access)
+        let cookie = try #require(session.cookieAfterLogin, "the login's refresh cookie was not kept (credentials, Allow-Credentials)")
+        #expect(cookie.path == "/auth" && cookie.httpOnly && cookie.secure && cookie.sameSite == "Strict", "\(cookie)")
+
+        // The API: the cookie's path keeps the refresh token from it, credentials or not.
+        #expect(session.cookieForApi == nil)
+        #expect(session.fresh.status == 200)
+        #expect(session.fresh.body?.cookieNames == [])
+        #expect(session.fresh.renewed == nil)
 
         // Renewed across origins: the header is readable because the gateway lists it in Access-Control-Expose-Headers.
-        #expect(result.renewal.status == 200)
-        let renewed = try #require(result.renewal.renewed, "the renewal header was not readable from the other origin")
-        #expect(renewed != result.login.access)
-        #expect(result.storedAfterRenewal == renewed)
-        #expect(result.renewal.body?.cookieNames?.contains("refresh") == true)
+        #expect(session.renewal.status == 200)
+        let renewed = try #require(session.renewal.renewed, "the renewal header was not readable from the other origin")
+        #expect(renewed != login)
+        #expect(session.storedAfterRenewal == renewed)
 
-        // HttpOnly: the page's script never sees it (its path is "/" and cookies ignore ports, so it would).
-        #expect(!result.documentCookie.contains("refresh"), "document.cookie: \(result.documentCookie)")
+        // Refresh: the cookie goes along only with credentials (without, the gateway's readable 400: no token).
+        #expect(session.refreshWithoutCredentials.status == 400 && session.refreshWithoutCredentials.refreshRequired == true,
+                "\(session.refreshWithoutCredentials)")
+        #expect(session.refresh.status == 200, "refresh with the cookie: \(session.refresh)")
+        #expect(session.refresh.refreshInBody == false)
+        let refreshed = try #require(session.refresh.access, "no access token readable in the refresh's answer")
+        #expect(refreshed != renewed)
+        let rotated = try #require(session.cookieAfterRefresh, "the rotated refresh cookie was not kept")
+        #expect(rotated.valueDigest != cookie.valueDigest, "rotate_refresh: the cookie was not replaced")
+        #expect(session.afterRefresh.status == 200)
+        #expect(session.afterRefresh.body?.claims?.jti == (try JWTParts.jti(refreshed)), "the upstream did not see the refreshed token")
+
+        // HttpOnly: a script on a page the cookie applies to (its path, any port of the host) does not see it.
+        #expect(session.documentCookie.cookie?.httpOnly == true, "no refresh cookie applies to the page: \(session.documentCookie)")
+        #expect(!session.documentCookie.text.contains("refresh"), "document.cookie: \(session.documentCookie.text)")
 
         // An origin the API does not allow gets nothing: CORS is the upstream's answer, not a blanket one.
-        #expect(result.otherOriginCall.error != nil, "a call from an origin not allowed went through: \(result.otherOriginCall)")
+        #expect(session.otherOriginCall.error != nil, "a call from an origin not allowed went through: \(session.otherOriginCall)")
+
+        // Logout from the page's origin, with credentials: 204, the cookie cleared, the session over.
+        #expect(session.logoutStatus == 204)
+        #expect(session.cookieAfterLogout == nil, "the refresh cookie outlived the logout")
+        #expect(session.refreshAfterLogout.status == 400 && session.refreshAfterLogout.refreshRequired == true,
+                "\(session.refreshAfterLogout)")
+        #expect(session.afterLogoutOutside == LoginRequired.Refusal(status: 401, code: "token_not_valid"))
+        // The gateway's own refusals on API routes (this 401 token_not_valid) carry no CORS header: the browser
+        // keeps them from the page, so across origins a client sees a network error where onLoginRequired
+        // should run. auth.cors_origins covers login, refresh and logout only.
+        withKnownIssue("the gateway's own 401 on a proxied route is unreadable across origins") {
+            #expect(session.afterLogout.status == 401, "\(session.afterLogout)")
+            #expect(session.prompts == ["token_not_valid"])
+        }
     }
 
     struct LoginRequired: Decodable {

@@ -12,12 +12,14 @@ not run (no browser, a page that did not load, a script error in the page).
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 from selenium import webdriver
@@ -70,7 +72,8 @@ def page_run(driver, body, *args):
 
 # Loads the client under test into the page as `window.client`: `client.call(url, init)` answers
 # {status, renewed, body} (renewed: the renewal header as the script could read it), `client.prompts` lists
-# onLoginRequired's calls. `init.credentials === "include"` is axios' `withCredentials`.
+# onLoginRequired's calls; `client.post(url, data, init)` is a plain POST (fetch, or the page's axios) for login
+# and refresh. `init.credentials === "include"` is axios' `withCredentials`.
 LOAD_CLIENT = """
 const [origin, kind] = args;
 const { authFetch, rememberLogin } = await import(origin + "/demo/js/authFetch.js");
@@ -105,7 +108,36 @@ if (kind === "fetch") {
     }
   };
 }
-window.client = { call, prompts, rememberLogin, kind };
+// A POST outside the renewal client (login, refresh), as the application would make it: fetch, or the page's
+// axios. Answers a summary of the body ({status, access, refresh_in_body, code, refresh_required}), or
+// {error} when the browser refused the answer (CORS): fetch rejects, axios has no response.
+const summary = (status, body) => ({
+  status,
+  access: body?.token?.access ?? body?.access ?? null,
+  refresh_in_body: typeof (body?.token?.refresh ?? body?.refresh) === "string",
+  code: body?.code ?? null,
+  refresh_required: Array.isArray(body?.refresh),
+});
+const post = kind === "fetch"
+  ? async (url, data, init = {}) => {
+      try {
+        const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
+                                            body: JSON.stringify(data), credentials: init.credentials });
+        return summary(response.status, await response.json().catch(() => null));
+      } catch (error) {
+        return { error: String(error) };
+      }
+    }
+  : async (url, data, init = {}) => {
+      try {
+        const response = await window.axios.post(url, data, { withCredentials: init.credentials === "include" });
+        return summary(response.status, response.data);
+      } catch (error) {
+        if (!error.response) return { error: `${error.code}: ${error.message}` };
+        return summary(error.response.status, error.response.data);
+      }
+    };
+window.client = { call, post, prompts, rememberLogin, kind };
 return kind;
 """
 
@@ -134,6 +166,19 @@ def stored(driver):
 
 def call(driver, url, init=None):
     return page_run(driver, "return await window.client.call(args[0], args[1]);", url, init or {})
+
+
+def refusable_call(driver, url, init=None):
+    """`call`, or {error} when the browser kept the answer from the page (CORS): fetch rejects, axios has no
+    response."""
+    try:
+        return call(driver, url, init)
+    except FlowError as error:
+        return {"error": str(error).splitlines()[0][:300]}
+
+
+def post(driver, url, data, init=None):
+    return page_run(driver, "return await window.client.post(...args);", url, data, init or {})
 
 
 def parallel(driver, url, count, init=None):
@@ -193,40 +238,103 @@ def same_origin(driver, args):
     }
 
 
-def cross_origin(driver, args):
-    gateway, page = args.gateway, args.page
-    # The gateway's own endpoints answer no CORS (README, client section), so the login happens on the gateway's
-    # origin; its HttpOnly refresh cookie belongs to the host, whatever the port.
-    open_with_client(driver, gateway, args.client)
-    login = log_in_in_page(driver, gateway)
+def refresh_cookie(driver, url):
+    """The refresh cookie the browser would send to `url` (read through DevTools: HttpOnly cookies included), or
+    None; of its value only a digest, to tell a rotated cookie from the old one."""
+    cookies = driver.execute_cdp_cmd("Network.getCookies", {"urls": [url]})["cookies"]
+    for cookie in cookies:
+        if cookie["name"] == "refresh":
+            digest = hashlib.sha256(cookie["value"].encode()).hexdigest()[:16]
+            return {"path": cookie["path"], "http_only": cookie["httpOnly"], "secure": cookie["secure"],
+                    "same_site": cookie.get("sameSite"), "value_digest": digest}
+    return None
 
-    # The application's page, on another origin (it serves the clients too); the API calls go to the gateway.
-    open_with_client(driver, page, args.client)
-    driver.execute_script('localStorage.setItem("access_token", arguments[0]);', login["access"])
-    credentials = {"credentials": "include"}
-    without_credentials = call(driver, gateway + "/api/echo")
-    fresh = call(driver, gateway + "/api/echo", credentials)
-    wait_past(args.ttl)
-    renewal = call(driver, gateway + "/api/echo", credentials)
-    stored_after_renewal = stored(driver)
-    document_cookie = driver.execute_script("return document.cookie;")
 
-    # An origin the API does not allow (another name for the page's server) is refused by the browser.
-    open_with_client(driver, page.replace("127.0.0.1", "localhost"), args.client)
-    driver.execute_script('localStorage.setItem("access_token", arguments[0]);', stored_after_renewal or "")
+def in_new_tab(driver, url, work):
+    """Runs `work()` in a new tab opened at `url`, then comes back to this one (its page and state intact)."""
+    this_tab = driver.current_window_handle
+    driver.switch_to.new_window("tab")
     try:
-        other_origin_call = call(driver, gateway + "/api/echo")
-    except FlowError as error:
-        other_origin_call = {"error": str(error).splitlines()[0][:300]}
-    return {
-        "login": login,
-        "without_credentials": without_credentials,
-        "fresh": fresh,
-        "renewal": renewal,
-        "stored_after_renewal": stored_after_renewal,
-        "document_cookie": document_cookie,
-        "other_origin_call": other_origin_call,
-    }
+        driver.get(url)
+        return work()
+    finally:
+        driver.close()
+        driver.switch_to.window(this_tab)
+
+
+def cross_origin(driver, args):
+    """The application's page on another origin (`--page`, listed in the gateway's auth.cors_origins and allowed
+    by the API) logs in, calls the API, refreshes and logs out through the gateway; refresh_delivery = "cookie"
+    with the default cookie_path "/auth"."""
+    gateway, page = args.gateway, args.page
+    other = page.replace("127.0.0.1", "localhost")  # the same server under a name no one allows
+    credentials = {"credentials": "include"}
+
+    # An origin not in cors_origins: the gateway answers its preflight 405 with no CORS header, so the browser
+    # never lets the page read the login's answer (it never sends the POST).
+    open_with_client(driver, other, args.client)
+    result = {"other_origin_login": post(driver, gateway + "/auth/login", USER, credentials)}
+
+    open_with_client(driver, page, args.client)
+    login = post(driver, gateway + "/auth/login", USER, credentials)
+    result["login"] = login
+    if login.get("status") != 201 or not login.get("access"):
+        return result  # the caller reports the login; nothing after it can run
+    driver.execute_script("window.client.rememberLogin({ token: { access: arguments[0] } });", login["access"])
+    session = {"cookie_after_login": refresh_cookie(driver, gateway + "/auth/refresh"),
+               "cookie_for_api": refresh_cookie(driver, gateway + "/api/echo")}
+
+    # The API (CORS: the upstream's answer); the cookie's path keeps the refresh token away from it.
+    session["fresh"] = call(driver, gateway + "/api/echo", credentials)
+    wait_past(args.ttl)
+    session["renewal"] = call(driver, gateway + "/api/echo", credentials)
+    session["stored_after_renewal"] = stored(driver)
+
+    # The refresh cookie goes along only with credentials; the gateway's refusal is readable too.
+    session["refresh_without_credentials"] = post(driver, gateway + "/auth/refresh", {})
+    session["refresh"] = post(driver, gateway + "/auth/refresh", {}, credentials)
+    session["cookie_after_refresh"] = refresh_cookie(driver, gateway + "/auth/refresh")
+    if session["refresh"].get("access"):
+        driver.execute_script("window.client.rememberLogin({ token: { access: arguments[0] } });",
+                              session["refresh"]["access"])
+    session["after_refresh"] = call(driver, gateway + "/api/me")
+
+    # HttpOnly: a script on a page the cookie's path covers (any port of the host) does not see it.
+    session["document_cookie"] = in_new_tab(driver, page + "/auth/x", lambda: {
+        "cookie": refresh_cookie(driver, driver.current_url),
+        "text": driver.execute_script("return document.cookie;")})
+
+    # An origin the API does not allow: the browser refuses the API's answer, valid token or not.
+    token = stored(driver)
+
+    def other_origin_call():
+        page_run(driver, LOAD_CLIENT, other, args.client)
+        driver.execute_script('localStorage.setItem("access_token", arguments[0]);', token or "")
+        return refusable_call(driver, gateway + "/api/echo")
+    session["other_origin_call"] = in_new_tab(driver, other + NEUTRAL_PAGE, other_origin_call)
+
+    # Logout through the client, with credentials: the session ends and the cookie is cleared.
+    session["logout_status"] = call(driver, gateway + "/auth/logout", {"method": "POST", **credentials})["status"]
+    session["cookie_after_logout"] = refresh_cookie(driver, gateway + "/auth/refresh")
+    session["refresh_after_logout"] = post(driver, gateway + "/auth/refresh", {}, credentials)
+    # The gateway's own 401 on an API route carries no CORS header: the page cannot read it (a known gap, see
+    # BrowserTests); whether the session ended is asked outside the browser.
+    session["after_logout"] = refusable_call(driver, gateway + "/api/echo")
+    session["prompts"] = prompts(driver)
+    session["after_logout_outside"] = outside_call(gateway + "/api/me", token)
+    result["session"] = session
+    return result
+
+
+def outside_call(url, token):
+    """A GET with `token` from outside the browser: {status, code}."""
+    request = urllib.request.Request(url, headers={"Authorization": "Bearer " + (token or "")})
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return {"status": answer.status, "code": None}
+    except urllib.error.HTTPError as error:
+        body = json.loads(error.read() or b"null") or {}
+        return {"status": error.code, "code": body.get("code")}
 
 
 def login_required(driver, args):
@@ -330,7 +438,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("flow", choices=sorted(FLOWS))
     parser.add_argument("--gateway", required=True, help="the gateway's base URL, e.g. http://127.0.0.1:8080")
-    parser.add_argument("--page", help="cross-origin: the application page's origin (CORS allowed by the API)")
+    parser.add_argument("--page", help="cross-origin: the application page's origin (in auth.cors_origins, "
+                                       "allowed by the API)")
     parser.add_argument("--client", choices=("fetch", "axios"), default="fetch")
     parser.add_argument("--ttl", type=float, default=2.0, help="the gateway's access_ttl in seconds")
     parser.add_argument("--screenshot", help="save a PNG of the page at the end")

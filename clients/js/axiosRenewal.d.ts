@@ -19,5 +19,9 @@ export interface AxiosInterceptable {
   };
 }
 
-/** Installs the interceptors; the returned function removes them. */
+/**
+ * Installs the interceptors; the returned function removes them. They only set `Authorization`: the rest of each
+ * request's config is yours, `withCredentials: true` included (a page on another origin than the gateway, whose
+ * refresh cookie must go along to logout, login and refresh: `auth.cors_origins`).
+ */
 export declare function installRenewal(axiosInstance: AxiosInterceptable, options?: RenewalOptions): () => void;

@@ -285,3 +285,37 @@ test("authFetch keeps today's call shape: (input, init, { onLoginRequired })", a
   assert.equal(await response.text(), "{}"); // the body is still the caller's to read
   localStorage.removeItem("access_token");
 });
+
+// A page on another origin (the gateway's auth.cors_origins): the refresh cookie goes with credentials, which
+// both clients leave as the caller set them.
+test("authFetch passes credentials and the rest of init on to fetch", async () => {
+  localStorage.setItem("access_token", "t");
+  let seen = null;
+  globalThis.fetch = async (input, init) => {
+    seen = { credentials: init.credentials, mode: init.mode, authorization: new Headers(init.headers).get("Authorization") };
+    return new Response("{}", { status: 200 });
+  };
+  await authFetch("https://api.example.com/auth/logout", { method: "POST", credentials: "include", mode: "cors" }, {});
+  assert.deepEqual(seen, { credentials: "include", mode: "cors", authorization: "Bearer t" });
+  localStorage.removeItem("access_token");
+});
+
+test("installRenewal keeps withCredentials, the instance's and the request's", { skip: axios ? false : "needs node-axios" }, async () => {
+  const storage = new MemoryStorage();
+  storage.setItem("access_token", "t");
+  const seen = [];
+  const adapter = async (config) => {
+    seen.push({ withCredentials: config.withCredentials, authorization: config.headers.get("Authorization") });
+    return { data: "{}", status: 200, statusText: "", headers: {}, config, request: {} };
+  };
+  const shared = axios.create({ adapter, withCredentials: true });
+  installRenewal(shared, { storage });
+  await shared.get("https://api.example.com/api/me");
+  const perRequest = axios.create({ adapter });
+  installRenewal(perRequest, { storage });
+  await perRequest.post("https://api.example.com/auth/logout", null, { withCredentials: true });
+  assert.deepEqual(seen, [
+    { withCredentials: true, authorization: "Bearer t" },
+    { withCredentials: true, authorization: "Bearer t" },
+  ]);
+});
