@@ -191,8 +191,8 @@ struct HTTP2Tests {
     @Test("shutdown sends GOAWAY and lets the open stream finish (nghttp)")
     func shutdownSendsGoawayAndDrains() async throws {
         try await withAuthGateway({ $0.server["shutdown_timeout"] = #""10s""# }) { upstream, gw in
-            // The stream lasts 5 s: long enough that the shutdown comes while it is open on a loaded machine.
-            async let fetched = NGHTTP.get("http://127.0.0.1:\(gw.port)/pub/slow?ms=5000")
+            // The stream lasts 3 s (the upstream timeout here is 5 s): the shutdown comes while it is open, even loaded.
+            async let fetched = NGHTTP.get("http://127.0.0.1:\(gw.port)/pub/slow?ms=3000")
             #expect(await eventually(timeout: .seconds(10)) { upstream.requests.count == 1 }, "the slow request never reached the upstream")
             await gw.gateway.server.shutdown(timeout: .seconds(10))
             let result = try await fetched
