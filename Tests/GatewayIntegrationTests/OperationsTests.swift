@@ -233,9 +233,14 @@ struct OperationsTests {
 
     @Test("a client that resets before the response head is logged as 499, and its upstream request as aborted")
     func aClientThatLeavesIsLoggedAs499() async throws {
-        try await withAuthGateway(Self.configure) { _, gw in
+        try await withAuthGateway({ config in
+            Self.configure(&config)
+            config.upstreams[0].options["timeout"] = #""30s""#
+        }) { _, gw in
             let connection = try await RawHTTPConnection.connect(port: gw.port)
-            try await connection.send(RequestBytes.make("GET", "/pub/slow?ms=3000"))
+            // The upstream answers late (8 s; its timeout is 30 s here): on a loaded run the reset must still come
+            // well before the answer, or the answer is written (and logged 200) first.
+            try await connection.send(RequestBytes.make("GET", "/pub/slow?ms=8000"))
             try await Task.sleep(for: .milliseconds(300))
             // A reset: a plain close after a whole request reads as a half-close, which is still answered (docs/http.md#proxied-requests).
             connection.reset()
