@@ -63,6 +63,17 @@ struct HTTP2Tests {
             #expect(h1.version == "1.1")
             #expect(h1.status == 200)
             #expect(try Self.echoed(h1).header("x-forwarded-proto") == "https")
+
+            // ALPN follows the server's preference: a client listing http/1.1 first still gets h2.
+            let picked = try await ExternalCommand.run(["python3", "-c", """
+                import socket, ssl, sys
+                context = ssl.create_default_context(cafile=sys.argv[2])
+                context.set_alpn_protocols(["http/1.1", "h2"])
+                with context.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="localhost") as s:
+                    print(s.selected_alpn_protocol(), end="")
+                """, String(gw.port), caFile])
+            #expect(picked.status == 0, "\(picked.stderr)")
+            #expect(picked.stdout == "h2")
         }
     }
 

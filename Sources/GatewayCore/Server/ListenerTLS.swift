@@ -21,23 +21,12 @@ public enum ListenerTLS {
         guard server.tls else { return nil }
         let certPath = SigningKey.resolve(server.tlsCertFile, in: baseDirectory)
         let keyPath = SigningKey.resolve(server.tlsKeyFile, in: baseDirectory)
-        let chain: [NIOSSLCertificate]
-        do {
-            chain = try NIOSSLCertificate.fromPEMBytes(readPEM(certPath, key: "server.tls_cert_file"))
-        } catch let error as LoadError {
-            throw error
-        } catch {
+        let certBytes = try readPEM(certPath, key: "server.tls_cert_file")
+        guard let chain = try? NIOSSLCertificate.fromPEMBytes(certBytes), !chain.isEmpty else {
             throw LoadError(description: "server.tls_cert_file: \(certPath) holds no PEM certificate")
         }
-        guard !chain.isEmpty else {
-            throw LoadError(description: "server.tls_cert_file: \(certPath) holds no PEM certificate")
-        }
-        let key: NIOSSLPrivateKey
-        do {
-            key = try NIOSSLPrivateKey(bytes: readPEM(keyPath, key: "server.tls_key_file"), format: .pem)
-        } catch let error as LoadError {
-            throw error
-        } catch {
+        let keyBytes = try readPEM(keyPath, key: "server.tls_key_file")
+        guard let key = try? NIOSSLPrivateKey(bytes: keyBytes, format: .pem) else {
             throw LoadError(description: "server.tls_key_file: \(keyPath) holds no PEM private key (an encrypted key is not supported)")
         }
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },

@@ -42,9 +42,7 @@ final class DjangoUpstream: Sendable {
         self.errors = errors
     }
 
-    static let serveScript = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("django_upstream/serve.py").path
+    static let serveScript = PythonProcess.repository.appendingPathComponent("Tests/django_upstream/serve.py").path
 
     /// Starts serve.py (SQLite database in `directory`, migrations, demo users alice/wonderland and bob/builder)
     /// and waits for it to listen.

@@ -34,10 +34,7 @@ struct ClientRequest: Sendable {
 }
 
 enum HTTP2Client {
-    static var script: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Clients/http2_client.py").path
-    }
+    static let script = PythonProcess.repository.appendingPathComponent("Tests/Clients/http2_client.py").path
 
     /// Sends `requests` over one HTTP/2 connection with httpx, one after the other or all at once.
     static func requests(_ base: String, caFile: String? = nil, concurrent: Bool = false,

@@ -12,9 +12,7 @@ final class WebSocketPeer: Sendable {
     private let output: PipeText
     private let errors: PipeText
 
-    static let script = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("scripts/websocket_peer.py").path
+    static let script = PythonProcess.repository.appendingPathComponent("scripts/websocket_peer.py").path
 
     private init(_ arguments: [String]) throws {
         let child = try Self.spawn(["python3", Self.script] + arguments)
